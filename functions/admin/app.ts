@@ -1,0 +1,104 @@
+// The admin API: issuers, bindings and `explain`, dispatched by the HTTP API route key.
+import { z } from 'zod'
+import { NotFoundError } from '../../shared/core/errors.js'
+import { explainBodySchema, parseInput } from '../../shared/core/schemas.js'
+import type { AdminAuthenticator } from '../../shared/http/admin-auth.js'
+import {
+  type HttpEvent,
+  header,
+  jsonBody,
+  pathParameter,
+  queryParameters,
+  requestIdOf,
+} from '../../shared/http/event.js'
+import { httpFunction } from '../../shared/http/middleware.js'
+import { type HttpResponse, json, noContent } from '../../shared/http/response.js'
+import type { Core } from '../../shared/wiring.js'
+
+const noQuery = z.strictObject({})
+const deleteQuery = z.strictObject({
+  version: z
+    .string()
+    .regex(/^[1-9][0-9]{0,15}$/, 'must be a positive integer')
+    .transform(Number)
+    .optional(),
+  cascade: z
+    .enum(['true', 'false'])
+    .transform((value) => value === 'true')
+    .optional(),
+})
+
+const etag = (version: number) => ({ etag: `"${version}"` })
+
+export interface AdminHandlerDeps extends Pick<Core, 'admin' | 'exchange' | 'logger'> {
+  authenticate: AdminAuthenticator
+}
+
+export const createAdminHandler = (deps: AdminHandlerDeps) => {
+  const { admin, exchange } = deps
+
+  const routes: Record<string, (event: HttpEvent, actor: string) => Promise<HttpResponse>> = {
+    'GET /v1/admin/issuers': async () => json(200, { issuers: await admin.listIssuers() }),
+    'GET /v1/admin/issuers/{issuerId}': async (event) => {
+      const issuer = await admin.getIssuer(pathParameter(event, 'issuerId'))
+      return json(200, issuer, etag(issuer.version))
+    },
+    'PUT /v1/admin/issuers/{issuerId}': async (event, actor) => {
+      const { object, created } = await admin.putIssuer(pathParameter(event, 'issuerId'), jsonBody(event), {
+        actor,
+        requestId: requestIdOf(event),
+        ifMatch: header(event, 'if-match'),
+      })
+      return json(created ? 201 : 200, object, etag(object.version))
+    },
+    'DELETE /v1/admin/issuers/{issuerId}': async (event, actor) => {
+      const query = parseInput(deleteQuery, queryParameters(event))
+      await admin.deleteIssuer(
+        pathParameter(event, 'issuerId'),
+        { version: query.version, cascade: query.cascade ?? false },
+        { actor, requestId: requestIdOf(event), ifMatch: header(event, 'if-match') },
+      )
+      return noContent()
+    },
+    'GET /v1/admin/issuers/{issuerId}/bindings': async (event) =>
+      json(200, { bindings: await admin.listBindings(pathParameter(event, 'issuerId')) }),
+    'GET /v1/admin/issuers/{issuerId}/bindings/{bindingId}': async (event) => {
+      const binding = await admin.getBinding(
+        pathParameter(event, 'issuerId'),
+        pathParameter(event, 'bindingId'),
+      )
+      return json(200, binding, etag(binding.version))
+    },
+    'PUT /v1/admin/issuers/{issuerId}/bindings/{bindingId}': async (event, actor) => {
+      const { object, created } = await admin.putBinding(
+        pathParameter(event, 'issuerId'),
+        pathParameter(event, 'bindingId'),
+        jsonBody(event),
+        { actor, requestId: requestIdOf(event), ifMatch: header(event, 'if-match') },
+      )
+      return json(created ? 201 : 200, object, etag(object.version))
+    },
+    'DELETE /v1/admin/issuers/{issuerId}/bindings/{bindingId}': async (event, actor) => {
+      const query = parseInput(deleteQuery.omit({ cascade: true }), queryParameters(event))
+      await admin.deleteBinding(
+        pathParameter(event, 'issuerId'),
+        pathParameter(event, 'bindingId'),
+        { version: query.version },
+        { actor, requestId: requestIdOf(event), ifMatch: header(event, 'if-match') },
+      )
+      return noContent()
+    },
+    'POST /v1/admin/explain': async (event) => {
+      const body = parseInput(explainBodySchema, jsonBody(event) ?? {})
+      return json(200, await exchange.explain(body))
+    },
+  }
+
+  return httpFunction(deps.logger, async (event) => {
+    const route = routes[event.routeKey]
+    if (!route) throw new NotFoundError('No such admin route.')
+    const actor = deps.authenticate(event)
+    if (!event.routeKey.startsWith('DELETE ')) parseInput(noQuery, queryParameters(event))
+    return route(event, actor)
+  })
+}

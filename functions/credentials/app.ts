@@ -1,0 +1,37 @@
+// GET /v1/credentials (the SDKs' container-credentials shape) and POST /v1/credentials
+// (the credential_process shape).
+import { credentialsBodySchema, credentialsQuerySchema, parseInput } from '../../shared/core/schemas.js'
+import { jsonBody, queryParameters, requestIdOf, workloadToken } from '../../shared/http/event.js'
+import { httpFunction } from '../../shared/http/middleware.js'
+import { json } from '../../shared/http/response.js'
+import type { Core } from '../../shared/wiring.js'
+
+export const createCredentialsHandler = (core: Pick<Core, 'exchange' | 'logger'>) =>
+  httpFunction(core.logger, async (event) => {
+    const requestId = requestIdOf(event)
+    const token = workloadToken(event)
+    if (event.requestContext.http.method === 'POST') {
+      const body = parseInput(credentialsBodySchema, jsonBody(event) ?? {})
+      const issued = await core.exchange.issueCredentials({ token, requestId, ...body })
+      const { credentials } = issued
+      return json(200, {
+        Version: 1,
+        AccessKeyId: credentials.accessKeyId,
+        SecretAccessKey: credentials.secretAccessKey,
+        SessionToken: credentials.sessionToken,
+        Expiration: credentials.expiration.toISOString(),
+        RoleArn: issued.roleArn,
+        AssumedRoleArn: credentials.assumedRoleArn,
+        SessionName: issued.sessionName,
+      })
+    }
+    const query = parseInput(credentialsQuerySchema, queryParameters(event))
+    const { credentials } = await core.exchange.issueCredentials({ token, requestId, role: query.role })
+    return json(200, {
+      AccessKeyId: credentials.accessKeyId,
+      SecretAccessKey: credentials.secretAccessKey,
+      Token: credentials.sessionToken,
+      Expiration: credentials.expiration.toISOString(),
+      AccountId: credentials.accountId,
+    })
+  })

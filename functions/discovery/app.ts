@@ -1,0 +1,32 @@
+// The broker as an OIDC issuer: the discovery document and the JWKS that STS fetches.
+import { BROKER_AUDIENCE } from '../../shared/core/broker-token.js'
+import { NotFoundError } from '../../shared/core/errors.js'
+import { httpFunction } from '../../shared/http/middleware.js'
+import { json } from '../../shared/http/response.js'
+import type { Core } from '../../shared/wiring.js'
+
+const PUBLIC_CACHE = { 'cache-control': 'public, max-age=300' }
+
+export const openIdConfiguration = (issuerUrl: string) => ({
+  issuer: issuerUrl,
+  jwks_uri: `${issuerUrl}/.well-known/jwks.json`,
+  response_types_supported: ['id_token'],
+  subject_types_supported: ['public'],
+  id_token_signing_alg_values_supported: ['RS256'],
+  claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'https://aws.amazon.com/tags'],
+  audiences_supported: [BROKER_AUDIENCE],
+})
+
+export const createDiscoveryHandler = (core: Pick<Core, 'signer' | 'logger' | 'issuerUrl'>) => {
+  const document = openIdConfiguration(core.issuerUrl)
+  return httpFunction(core.logger, async (event) => {
+    switch (event.rawPath) {
+      case '/.well-known/openid-configuration':
+        return json(200, document, PUBLIC_CACHE)
+      case '/.well-known/jwks.json':
+        return json(200, await core.signer.publicJwks(), PUBLIC_CACHE)
+      default:
+        throw new NotFoundError('No such document.')
+    }
+  })
+}

@@ -1,0 +1,192 @@
+// The local HTTP front: node:http in, API Gateway HTTP API (payload 2.0) events out, to the
+// very same Lambda handlers. Like API Gateway it matches routes, caps headers (431) and
+// bodies (413), and answers unknown routes itself.
+import { randomUUID } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Context } from 'aws-lambda'
+import { type FunctionName, ROUTES, type Route, routeKey } from '../../functions/routes.js'
+import { type HttpEvent, MAX_BODY_BYTES } from '../../shared/http/event.js'
+import type { HttpResponse } from '../../shared/http/response.js'
+
+export type LambdaHttpHandler = (event: HttpEvent, context: Context) => Promise<HttpResponse>
+export type FunctionTable = Record<FunctionName, LambdaHttpHandler>
+
+export const MAX_HEADER_BYTES = 16 * 1024
+const API_GATEWAY_TIMEOUT_MS = 29_000
+
+interface CompiledRoute {
+  route: Route
+  segments: string[]
+}
+
+const compiled: CompiledRoute[] = ROUTES.map((route) => ({ route, segments: route.path.split('/') }))
+
+/** Finds the route for a method and path, with its path parameters (decoded like API Gateway). */
+export const matchRoute = (
+  method: string,
+  path: string,
+): { route: Route; pathParameters: Record<string, string> } | { methodNotAllowed: boolean } => {
+  const segments = path.split('/')
+  let pathMatched = false
+  for (const { route, segments: template } of compiled) {
+    if (template.length !== segments.length) continue
+    const pathParameters: Record<string, string> = {}
+    const matches = template.every((part, index) => {
+      const actual = segments[index] ?? ''
+      if (part.startsWith('{') && part.endsWith('}')) {
+        if (actual === '') return false
+        try {
+          pathParameters[part.slice(1, -1)] = decodeURIComponent(actual)
+        } catch {
+          return false
+        }
+        return true
+      }
+      return part === actual
+    })
+    if (!matches) continue
+    pathMatched = true
+    if (route.method === method) return { route, pathParameters }
+  }
+  return { methodNotAllowed: pathMatched }
+}
+
+const errorBody = (code: string, message: string, requestId: string) =>
+  JSON.stringify({ error: { code, message, requestId } })
+
+const send = (res: ServerResponse, statusCode: number, headers: Record<string, string>, body: string) => {
+  if (res.headersSent) return
+  res.writeHead(statusCode, { ...headers, 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+const readBody = (req: IncomingMessage): Promise<Buffer | 'too-large'> =>
+  new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let tooLarge = false
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) tooLarge = true
+      else chunks.push(chunk)
+    })
+    req.on('end', () => resolve(tooLarge ? 'too-large' : Buffer.concat(chunks)))
+    req.on('error', reject)
+  })
+
+const toEvent = (
+  req: IncomingMessage,
+  url: URL,
+  route: Route,
+  pathParameters: Record<string, string>,
+  body: Buffer,
+  requestId: string,
+): HttpEvent => {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value
+  }
+  const query: Record<string, string> = {}
+  for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value
+  const now = new Date()
+  return {
+    version: '2.0',
+    routeKey: routeKey(route),
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
+    ...(Object.keys(pathParameters).length > 0 ? { pathParameters } : {}),
+    ...(body.length > 0 ? { body: body.toString('utf8') } : {}),
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: headers.host ?? '127.0.0.1',
+      domainPrefix: 'local',
+      http: {
+        method: route.method,
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey: routeKey(route),
+      stage: '$default',
+      time: now.toISOString(),
+      timeEpoch: now.getTime(),
+    },
+  }
+}
+
+const lambdaContext = (name: FunctionName, requestId: string): Context => {
+  const started = Date.now()
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: `irsa-broker-local-${name}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:irsa-broker-local-${name}`,
+    memoryLimitInMB: '512',
+    awsRequestId: requestId,
+    logGroupName: `/aws/lambda/irsa-broker-local-${name}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, API_GATEWAY_TIMEOUT_MS - (Date.now() - started)),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  }
+}
+
+export const createLocalHttpServer = (functions: () => FunctionTable | undefined): Server => {
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, async (req, res) => {
+    const requestId = randomUUID()
+    const json = { 'content-type': 'application/json', 'x-request-id': requestId }
+    try {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+      const match = matchRoute(req.method ?? 'GET', url.pathname)
+      const body = await readBody(req)
+      if (!('route' in match)) {
+        const status = match.methodNotAllowed ? 405 : 404
+        const code = match.methodNotAllowed ? 'InvalidParameterValue' : 'NotFound'
+        return send(
+          res,
+          status,
+          json,
+          errorBody(code, status === 405 ? 'Method not allowed.' : 'No such route.', requestId),
+        )
+      }
+      if (body === 'too-large') {
+        return send(
+          res,
+          413,
+          json,
+          errorBody('PayloadTooLarge', `request body is larger than ${MAX_BODY_BYTES} bytes.`, requestId),
+        )
+      }
+      const table = functions()
+      if (!table)
+        return send(
+          res,
+          503,
+          { ...json, 'retry-after': '1' },
+          errorBody('IDPCommunicationError', 'Starting.', requestId),
+        )
+      const event = toEvent(req, url, match.route, match.pathParameters, body, requestId)
+      const response = await table[match.route.function](
+        event,
+        lambdaContext(match.route.function, requestId),
+      )
+      send(res, response.statusCode, response.headers, typeof response.body === 'string' ? response.body : '')
+    } catch {
+      send(res, 500, json, errorBody('InternalError', 'Internal error.', requestId))
+    }
+  })
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy()
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+  })
+  return server
+}

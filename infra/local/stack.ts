@@ -1,0 +1,191 @@
+// The whole broker on one machine (DESIGN §6): embedded dynalite persisted in the data
+// folder, a local signing key, STS from configuration or a moto_server it starts, and the
+// Lambda handlers behind the local HTTP front. `npm start`, the e2e tests and the bench use it.
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import type { Server } from 'node:http'
+import { join, resolve } from 'node:path'
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb'
+import { STSClient } from '@aws-sdk/client-sts'
+import dynalite from 'dynalite'
+import { createAdminHandler } from '../../functions/admin/app.js'
+import { createCredentialsHandler } from '../../functions/credentials/app.js'
+import { createDiscoveryHandler } from '../../functions/discovery/app.js'
+import { createRolesHandler } from '../../functions/roles/app.js'
+import { createDynamoDbRegistry } from '../../shared/adapters/dynamodb-registry.js'
+import { tableDefinition } from '../../shared/adapters/dynamodb-table.js'
+import { createJsonLogger, type LineSink, stdoutSink } from '../../shared/adapters/json-logger.js'
+import { createLocalSigner, loadOrCreateSigningKey } from '../../shared/adapters/local-signer.js'
+import { createStsCredentialIssuer } from '../../shared/adapters/sts.js'
+import type { LocalConfig } from '../../shared/config.js'
+import { type Clock, type CredentialIssuer, systemClock } from '../../shared/core/ports.js'
+import { tokenAdminAuthenticator } from '../../shared/http/admin-auth.js'
+import { createCore } from '../../shared/wiring.js'
+import { createLocalHttpServer, type FunctionTable } from './http-server.js'
+import { type MotoServer, startMotoServer } from './processes.js'
+
+/** Local services need no real credentials; these keep the SDK from looking for any. */
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' }
+
+export interface LocalStackOptions {
+  /** Where JSON log and audit lines go (stdout by default). */
+  logSink?: LineSink
+  clock?: Clock
+  /** Wraps the STS adapter (the bench uses it to time STS calls). */
+  wrapSts?: (sts: CredentialIssuer) => CredentialIssuer
+}
+
+export interface LocalStack {
+  url: string
+  port: number
+  issuerUrl: string
+  dataDir: string
+  adminToken: string
+  adminTokenSource: 'environment' | 'generated' | 'data folder'
+  signingKey: { path: string; created: boolean; kid: string }
+  dynamodb: { endpoint: string; embedded: boolean }
+  sts: { endpoint: string; source: 'AWS_ENDPOINT_URL_STS' | 'moto_server' }
+  stop(): Promise<void>
+}
+
+const writeSecretFile = (path: string, content: string) => {
+  writeFileSync(path, content, { mode: 0o600 })
+  chmodSync(path, 0o600)
+}
+
+const resolveAdminToken = (config: LocalConfig, dataDir: string) => {
+  if (config.adminToken) return { adminToken: config.adminToken, adminTokenSource: 'environment' as const }
+  const path = join(dataDir, 'admin-token')
+  if (existsSync(path))
+    return { adminToken: readFileSync(path, 'utf8').trim(), adminTokenSource: 'data folder' as const }
+  const adminToken = randomBytes(32).toString('base64url')
+  writeSecretFile(path, `${adminToken}\n`)
+  return { adminToken, adminTokenSource: 'generated' as const }
+}
+
+const ensureTable = async (client: DynamoDBClient, tableName: string) => {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }))
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error
+    await client.send(new CreateTableCommand(tableDefinition(tableName)))
+  }
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }))
+    if (Table?.TableStatus === 'ACTIVE') return
+    await new Promise((done) => setTimeout(done, 100))
+  }
+  throw new Error(`table ${tableName} did not become ACTIVE`)
+}
+
+const listen = (server: Server, port: number): Promise<number> =>
+  new Promise((done, fail) => {
+    server.once('error', fail)
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address()
+      done(typeof address === 'object' && address ? address.port : port)
+    })
+  })
+
+const close = (server: Server): Promise<void> =>
+  new Promise((done) => {
+    server.close(() => done())
+    server.closeAllConnections?.()
+  })
+
+export const startLocalStack = async (
+  config: LocalConfig,
+  options: LocalStackOptions = {},
+): Promise<LocalStack> => {
+  const cleanups: (() => Promise<void>)[] = []
+  const stop = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined)
+    cleanups.length = 0
+  }
+  try {
+    const dataDir = resolve(config.dataDir)
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    const { adminToken, adminTokenSource } = resolveAdminToken(config, dataDir)
+    const keyPath = join(dataDir, 'signing-key.pem')
+    const { key, created } = loadOrCreateSigningKey(keyPath)
+    const signer = createLocalSigner(key)
+
+    let dynamodbEndpoint = config.endpoints.dynamodb
+    if (!dynamodbEndpoint) {
+      const dynamoServer = dynalite({
+        path: join(dataDir, 'dynamodb'),
+        createTableMs: 0,
+        deleteTableMs: 0,
+        updateTableMs: 0,
+      })
+      const dynamoPort = await listen(dynamoServer, 0)
+      cleanups.push(() => close(dynamoServer))
+      dynamodbEndpoint = `http://127.0.0.1:${dynamoPort}`
+    }
+    const dynamodb = new DynamoDBClient({
+      region: config.region,
+      endpoint: dynamodbEndpoint,
+      ...(config.endpoints.dynamodb ? {} : { credentials: LOCAL_CREDENTIALS }),
+    })
+    cleanups.push(async () => dynamodb.destroy())
+    await ensureTable(dynamodb, config.tableName)
+
+    let stsEndpoint = config.endpoints.sts
+    let moto: MotoServer | undefined
+    if (!stsEndpoint) {
+      moto = await startMotoServer()
+      const started = moto
+      cleanups.push(() => started.stop())
+      stsEndpoint = moto.endpoint
+    }
+    const stsClient = new STSClient({ region: config.region, endpoint: stsEndpoint, maxAttempts: 2 })
+    cleanups.push(async () => stsClient.destroy())
+
+    let functions: FunctionTable | undefined
+    const server = createLocalHttpServer(() => functions)
+    const port = await listen(server, config.port)
+    cleanups.push(() => close(server))
+    const url = `http://127.0.0.1:${port}`
+    const issuerUrl = config.explicitIssuerUrl ? config.issuerUrl : url
+
+    const logger = createJsonLogger(options.logSink ?? stdoutSink, { service: 'irsa-broker-local' })
+    const sts = createStsCredentialIssuer(stsClient)
+    const core = createCore(
+      {
+        registry: createDynamoDbRegistry(dynamodb, config.tableName),
+        sts: options.wrapSts ? options.wrapSts(sts) : sts,
+        signer,
+        clock: options.clock ?? systemClock,
+        logger,
+        audit: logger.audit,
+      },
+      { ...config, issuerUrl },
+    )
+    functions = {
+      credentials: createCredentialsHandler(core),
+      roles: createRolesHandler(core),
+      discovery: createDiscoveryHandler(core),
+      admin: createAdminHandler({ ...core, authenticate: tokenAdminAuthenticator(adminToken) }),
+    }
+    return {
+      url,
+      port,
+      issuerUrl,
+      dataDir,
+      adminToken,
+      adminTokenSource,
+      signingKey: { path: keyPath, created, kid: await signer.keyId() },
+      dynamodb: { endpoint: dynamodbEndpoint, embedded: !config.endpoints.dynamodb },
+      sts: { endpoint: stsEndpoint, source: moto ? 'moto_server' : 'AWS_ENDPOINT_URL_STS' },
+      stop,
+    }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}

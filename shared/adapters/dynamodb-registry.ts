@@ -1,0 +1,207 @@
+// Registry port on DynamoDB. Each object is stored whole as JSON in `doc`, with its `version`
+// beside it for conditional writes; a failed condition becomes a ConflictError, any other
+// failure an UpstreamUnavailableError (503, retry is safe).
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb'
+import { type BrokerError, ConflictError, isBrokerError, UpstreamUnavailableError } from '../core/errors.js'
+import type { Binding, Issuer } from '../core/model.js'
+import type { Registry } from '../core/ports.js'
+import { ISS_INDEX } from './dynamodb-table.js'
+
+const ISSUER_SK = '#ISSUER'
+const BINDING_PREFIX = 'BINDING#'
+const issuerPk = (issuerId: string) => `ISSUER#${issuerId}`
+
+type Item = Record<string, AttributeValue>
+
+const docOf = <T>(item: Item | undefined): T | undefined =>
+  item?.doc?.S ? (JSON.parse(item.doc.S) as T) : undefined
+
+const translate = (error: unknown, conflict: string): BrokerError => {
+  if (isBrokerError(error)) return error
+  if (
+    error instanceof ConditionalCheckFailedException ||
+    (error as { name?: string })?.name === 'ConditionalCheckFailedException'
+  ) {
+    return new ConflictError(conflict)
+  }
+  return new UpstreamUnavailableError('dynamodb', { cause: error })
+}
+
+const guarded = async <T>(
+  operation: () => Promise<T>,
+  conflict = 'The object changed meanwhile; read it again.',
+): Promise<T> => {
+  try {
+    return await operation()
+  } catch (error) {
+    throw translate(error, conflict)
+  }
+}
+
+/** Condition for a write that expects `expectedVersion` (or, when undefined, no item at all). */
+const versionCondition = (expectedVersion: number | undefined) =>
+  expectedVersion === undefined
+    ? { ConditionExpression: 'attribute_not_exists(pk)' }
+    : {
+        ConditionExpression: '#version = :expected',
+        ExpressionAttributeNames: { '#version': 'version' },
+        ExpressionAttributeValues: { ':expected': { N: String(expectedVersion) } },
+      }
+
+export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string): Registry => {
+  const queryAll = async (
+    input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'TableName'>,
+  ): Promise<Item[]> => {
+    const items: Item[] = []
+    let ExclusiveStartKey: Item | undefined
+    do {
+      const page = await client.send(new QueryCommand({ TableName: tableName, ...input, ExclusiveStartKey }))
+      items.push(...(page.Items ?? []))
+      ExclusiveStartKey = page.LastEvaluatedKey
+    } while (ExclusiveStartKey)
+    return items
+  }
+
+  return {
+    findIssuersByIss: (iss) =>
+      guarded(async () => {
+        const items = await queryAll({
+          IndexName: ISS_INDEX,
+          KeyConditionExpression: 'gsi1pk = :iss',
+          ExpressionAttributeValues: { ':iss': { S: `ISS#${iss}` } },
+        })
+        return items
+          .map((item) => docOf<Issuer>(item))
+          .filter((issuer): issuer is Issuer => issuer !== undefined)
+      }),
+
+    listBindings: (issuerId) =>
+      guarded(async () => {
+        const items = await queryAll({
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': { S: issuerPk(issuerId) }, ':prefix': { S: BINDING_PREFIX } },
+        })
+        return items
+          .map((item) => docOf<Binding>(item))
+          .filter((binding): binding is Binding => binding !== undefined)
+      }),
+
+    getIssuer: (issuerId) =>
+      guarded(async () => {
+        const { Item } = await client.send(
+          new GetItemCommand({
+            TableName: tableName,
+            Key: { pk: { S: issuerPk(issuerId) }, sk: { S: ISSUER_SK } },
+            ConsistentRead: true,
+          }),
+        )
+        return docOf<Issuer>(Item)
+      }),
+
+    listIssuers: () =>
+      guarded(async () => {
+        const issuers: Issuer[] = []
+        let ExclusiveStartKey: Item | undefined
+        do {
+          const page = await client.send(
+            new ScanCommand({
+              TableName: tableName,
+              FilterExpression: 'sk = :sk',
+              ExpressionAttributeValues: { ':sk': { S: ISSUER_SK } },
+              ConsistentRead: true,
+              ExclusiveStartKey,
+            }),
+          )
+          for (const item of page.Items ?? []) {
+            const issuer = docOf<Issuer>(item)
+            if (issuer) issuers.push(issuer)
+          }
+          ExclusiveStartKey = page.LastEvaluatedKey
+        } while (ExclusiveStartKey)
+        return issuers.sort((a, b) => a.issuerId.localeCompare(b.issuerId))
+      }),
+
+    putIssuer: (issuer, expectedVersion) =>
+      guarded(
+        async () => {
+          await client.send(
+            new PutItemCommand({
+              TableName: tableName,
+              Item: {
+                pk: { S: issuerPk(issuer.issuerId) },
+                sk: { S: ISSUER_SK },
+                gsi1pk: { S: `ISS#${issuer.issuer}` },
+                gsi1sk: { S: issuerPk(issuer.issuerId) },
+                version: { N: String(issuer.version) },
+                doc: { S: JSON.stringify(issuer) },
+              },
+              ...versionCondition(expectedVersion),
+            }),
+          )
+        },
+        `Issuer "${issuer.issuerId}" changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
+      ),
+
+    deleteIssuer: (issuerId, expectedVersion) =>
+      guarded(async () => {
+        await client.send(
+          new DeleteItemCommand({
+            TableName: tableName,
+            Key: { pk: { S: issuerPk(issuerId) }, sk: { S: ISSUER_SK } },
+            ...(expectedVersion === undefined ? {} : versionCondition(expectedVersion)),
+          }),
+        )
+      }, `Issuer "${issuerId}" changed meanwhile.`),
+
+    getBinding: (issuerId, bindingId) =>
+      guarded(async () => {
+        const { Item } = await client.send(
+          new GetItemCommand({
+            TableName: tableName,
+            Key: { pk: { S: issuerPk(issuerId) }, sk: { S: `${BINDING_PREFIX}${bindingId}` } },
+            ConsistentRead: true,
+          }),
+        )
+        return docOf<Binding>(Item)
+      }),
+
+    putBinding: (binding, expectedVersion) =>
+      guarded(
+        async () => {
+          await client.send(
+            new PutItemCommand({
+              TableName: tableName,
+              Item: {
+                pk: { S: issuerPk(binding.issuerId) },
+                sk: { S: `${BINDING_PREFIX}${binding.bindingId}` },
+                version: { N: String(binding.version) },
+                doc: { S: JSON.stringify(binding) },
+              },
+              ...versionCondition(expectedVersion),
+            }),
+          )
+        },
+        `Binding "${binding.issuerId}/${binding.bindingId}" changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
+      ),
+
+    deleteBinding: (issuerId, bindingId, expectedVersion) =>
+      guarded(async () => {
+        await client.send(
+          new DeleteItemCommand({
+            TableName: tableName,
+            Key: { pk: { S: issuerPk(issuerId) }, sk: { S: `${BINDING_PREFIX}${bindingId}` } },
+            ...(expectedVersion === undefined ? {} : versionCondition(expectedVersion)),
+          }),
+        )
+      }, `Binding "${issuerId}/${bindingId}" changed meanwhile.`),
+  }
+}

@@ -1,0 +1,132 @@
+// Configuration from the environment, parsed once into a frozen object. A missing or bad
+// value stops the start with a message naming the variable. The core never reads the env.
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
+    super(`${variable}: ${detail}`)
+  }
+}
+
+const read = (env: Env, name: string): string | undefined => {
+  const value = env[name]?.trim()
+  return value === '' ? undefined : value
+}
+
+const required = (env: Env, name: string): string => {
+  const value = read(env, name)
+  if (value === undefined) throw new ConfigError(name, 'is required')
+  return value
+}
+
+const integer = (env: Env, name: string, fallback: number, min: number, max: number): number => {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `must be an integer, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max)
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`)
+  return value
+}
+
+const boolean = (env: Env, name: string, fallback: boolean): boolean => {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  if (raw === 'true') return true
+  if (raw === 'false') return false
+  throw new ConfigError(name, `must be "true" or "false", got "${raw}"`)
+}
+
+const url = (name: string, value: string, protocols: readonly string[]): string => {
+  let parsed: URL
+  try {
+    parsed = new URL(value)
+  } catch {
+    throw new ConfigError(name, `must be a URL, got "${value}"`)
+  }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, `must use ${protocols.join(' or ')}`)
+  return value.replace(/\/+$/, '')
+}
+
+const optionalUrl = (env: Env, name: string): string | undefined => {
+  const value = read(env, name)
+  return value === undefined ? undefined : url(name, value, ['http:', 'https:'])
+}
+
+export interface BrokerSettings {
+  region: string
+  tableName: string
+  /** The broker's own `iss`, without a trailing slash. */
+  issuerUrl: string
+  cacheTtlSeconds: number
+  negativeCacheSize: number
+  brokerTokenTtlSeconds: number
+  endpoints: { sts?: string | undefined; dynamodb?: string | undefined; kms?: string | undefined }
+}
+
+export interface LambdaConfig extends BrokerSettings {
+  kmsKeyId: string
+  kmsPreviousKeyId?: string | undefined
+}
+
+export interface LocalConfig extends BrokerSettings {
+  port: number
+  dataDir: string
+  adminToken?: string | undefined
+  allowLoopbackJwks: boolean
+  /** False when `issuerUrl` is the default, which follows the port actually bound. */
+  explicitIssuerUrl: boolean
+}
+
+const brokerSettings = (env: Env, issuerUrl: string, tableName: string): BrokerSettings => ({
+  region: read(env, 'AWS_REGION') ?? read(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+  tableName,
+  issuerUrl,
+  cacheTtlSeconds: integer(env, 'IRSA_BROKER_CACHE_TTL_SECONDS', 30, 0, 3600),
+  negativeCacheSize: integer(env, 'IRSA_BROKER_NEGATIVE_CACHE_SIZE', 1000, 1, 1_000_000),
+  brokerTokenTtlSeconds: integer(env, 'IRSA_BROKER_TOKEN_TTL_SECONDS', 300, 60, 300),
+  endpoints: {
+    sts: optionalUrl(env, 'AWS_ENDPOINT_URL_STS'),
+    dynamodb: optionalUrl(env, 'AWS_ENDPOINT_URL_DYNAMODB'),
+    kms: optionalUrl(env, 'AWS_ENDPOINT_URL_KMS'),
+  },
+})
+
+/** Lambda: every infrastructure name is required; the broker's issuer URL must be https. */
+export const loadLambdaConfig = (env: Env): LambdaConfig =>
+  Object.freeze({
+    ...brokerSettings(
+      env,
+      url('IRSA_BROKER_ISSUER_URL', required(env, 'IRSA_BROKER_ISSUER_URL'), ['https:']),
+      required(env, 'IRSA_BROKER_TABLE'),
+    ),
+    kmsKeyId: required(env, 'IRSA_BROKER_KMS_KEY_ID'),
+    kmsPreviousKeyId: read(env, 'IRSA_BROKER_KMS_PREVIOUS_KEY_ID'),
+  })
+
+/** Local mode (DESIGN §6): everything has a deliberate default. */
+export const loadLocalConfig = (env: Env): LocalConfig => {
+  const port = integer(env, 'PORT', 8787, 0, 65535)
+  const issuerUrl = url(
+    'IRSA_BROKER_ISSUER_URL',
+    read(env, 'IRSA_BROKER_ISSUER_URL') ?? `http://127.0.0.1:${port}`,
+    ['http:', 'https:'],
+  )
+  const adminToken = read(env, 'IRSA_BROKER_ADMIN_TOKEN')
+  if (adminToken !== undefined && adminToken.length < 16) {
+    throw new ConfigError('IRSA_BROKER_ADMIN_TOKEN', 'must be at least 16 characters')
+  }
+  return Object.freeze({
+    ...brokerSettings(env, issuerUrl, read(env, 'IRSA_BROKER_TABLE') ?? 'irsa-broker'),
+    port,
+    dataDir: read(env, 'IRSA_BROKER_DATA_DIR') ?? './.irsa-broker',
+    adminToken,
+    allowLoopbackJwks: boolean(env, 'IRSA_BROKER_ALLOW_LOOPBACK_JWKS', false),
+    explicitIssuerUrl: read(env, 'IRSA_BROKER_ISSUER_URL') !== undefined,
+  })
+}

@@ -1,0 +1,231 @@
+// The admin plane: register, read and remove issuers and bindings. Writes are optimistic
+// (a version precondition, 409 when stale) and each change is an audit record.
+import { ConflictError, InvalidParameterError, NotFoundError } from './errors.js'
+import { checkJwks } from './jwks.js'
+import type { Binding, Issuer, ServerFields } from './model.js'
+import type { AuditSink, Clock, Registry } from './ports.js'
+import { bindingDocumentSchema, issuerDocumentSchema, parseInput } from './schemas.js'
+
+export interface AdminDeps {
+  registry: Registry
+  clock: Clock
+  audit: AuditSink
+  /** Called after every successful write, e.g. to drop this process's registry cache. */
+  onChange?: () => void
+}
+
+export interface WriteContext {
+  actor: string
+  requestId: string
+  /** The version named by an `If-Match` header, if any. */
+  ifMatch?: string | undefined
+}
+
+export interface WriteResult<T> {
+  object: T
+  created: boolean
+}
+
+const IF_MATCH = /^(?:W\/)?"?([1-9][0-9]{0,15})"?$/
+
+/** The precondition a write names: body `version` and/or `If-Match`; both must agree. */
+const expectedVersion = (
+  bodyVersion: number | undefined,
+  ifMatch: string | undefined,
+): number | undefined => {
+  let headerVersion: number | undefined
+  if (ifMatch !== undefined) {
+    const match = IF_MATCH.exec(ifMatch.trim())
+    if (!match) throw new InvalidParameterError('If-Match', 'must be a quoted version like "3"')
+    headerVersion = Number(match[1])
+  }
+  if (bodyVersion !== undefined && headerVersion !== undefined && bodyVersion !== headerVersion) {
+    throw new InvalidParameterError('version', 'differs from the If-Match header')
+  }
+  return headerVersion ?? bodyVersion
+}
+
+const sameId = (field: string, fromBody: string | undefined, fromPath: string) => {
+  if (fromBody !== undefined && fromBody !== fromPath)
+    throw new InvalidParameterError(field, `must equal "${fromPath}" from the path`)
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+export const createAdmin = (deps: AdminDeps) => {
+  const { registry } = deps
+
+  const stamp = (previous: ServerFields | undefined, actor: string): ServerFields => {
+    const now = deps.clock.now().toISOString()
+    return {
+      version: (previous?.version ?? 0) + 1,
+      createdAt: previous?.createdAt ?? now,
+      updatedAt: now,
+      updatedBy: actor,
+    }
+  }
+
+  const changed = (record: Record<string, string | number | undefined>, context: WriteContext) => {
+    deps.onChange?.()
+    deps.audit({ type: 'audit', actor: context.actor, requestId: context.requestId, ...record })
+  }
+
+  const requireIssuer = async (issuerId: string): Promise<Issuer> => {
+    const issuer = await registry.getIssuer(issuerId)
+    if (!issuer) throw new NotFoundError(`Issuer "${issuerId}" does not exist.`)
+    return issuer
+  }
+
+  /** Reads the current object for an update, and turns a missing or stale one into 404/409. */
+  const current = async <T extends ServerFields>(
+    read: () => Promise<T | undefined>,
+    expected: number | undefined,
+    what: string,
+  ): Promise<T | undefined> => {
+    const existing = await read()
+    if (expected === undefined) {
+      if (existing)
+        throw new ConflictError(`${what} exists already; send its "version" to update it.`, 'exists')
+      return undefined
+    }
+    if (!existing) throw new NotFoundError(`${what} does not exist.`)
+    if (existing.version !== expected)
+      throw new ConflictError(`${what} is at version ${existing.version}, not ${expected}.`)
+    return existing
+  }
+
+  const putIssuer = async (
+    issuerId: string,
+    body: unknown,
+    context: WriteContext,
+  ): Promise<WriteResult<Issuer>> => {
+    if (!isObject(body)) throw new InvalidParameterError('', 'the body must be a JSON object')
+    const doc = parseInput(issuerDocumentSchema, body)
+    sameId('issuerId', doc.issuerId, issuerId)
+    const keys = await checkJwks(doc.jwks, doc.algorithms)
+    if ('field' in keys) throw new InvalidParameterError(`jwks.${keys.field}`, keys.message, 'jwks_rejected')
+    const expected = expectedVersion(doc.version, context.ifMatch)
+    const previous = await current(() => registry.getIssuer(issuerId), expected, `Issuer "${issuerId}"`)
+    const {
+      version: _v,
+      createdAt: _c,
+      updatedAt: _u,
+      updatedBy: _b,
+      jwksUri: _j,
+      discovery: _d,
+      ...spec
+    } = doc
+    const issuer: Issuer = { ...spec, issuerId, jwks: keys.jwks, ...stamp(previous, context.actor) }
+    await registry.putIssuer(issuer, expected)
+    changed(
+      { event: 'admin.issuer.put', issuerId, versionBefore: previous?.version, versionAfter: issuer.version },
+      context,
+    )
+    return { object: issuer, created: previous === undefined }
+  }
+
+  const deleteIssuer = async (
+    issuerId: string,
+    options: { version?: number | undefined; cascade: boolean },
+    context: WriteContext,
+  ): Promise<void> => {
+    const existing = await requireIssuer(issuerId)
+    const expected = expectedVersion(options.version, context.ifMatch)
+    if (expected !== undefined && existing.version !== expected) {
+      throw new ConflictError(`Issuer "${issuerId}" is at version ${existing.version}, not ${expected}.`)
+    }
+    const bindings = await registry.listBindings(issuerId)
+    if (bindings.length > 0 && !options.cascade) {
+      throw new ConflictError(
+        `Issuer "${issuerId}" still has ${bindings.length} binding(s); delete them first or pass ?cascade=true.`,
+        'has_bindings',
+      )
+    }
+    for (const binding of bindings) await registry.deleteBinding(issuerId, binding.bindingId, binding.version)
+    await registry.deleteIssuer(issuerId, existing.version)
+    changed(
+      {
+        event: 'admin.issuer.delete',
+        issuerId,
+        versionBefore: existing.version,
+        bindingsDeleted: bindings.length,
+      },
+      context,
+    )
+  }
+
+  const putBinding = async (
+    issuerId: string,
+    bindingId: string,
+    body: unknown,
+    context: WriteContext,
+  ): Promise<WriteResult<Binding>> => {
+    if (!isObject(body)) throw new InvalidParameterError('', 'the body must be a JSON object')
+    const doc = parseInput(bindingDocumentSchema, body)
+    sameId('issuerId', doc.issuerId, issuerId)
+    sameId('bindingId', doc.bindingId, bindingId)
+    await requireIssuer(issuerId)
+    const expected = expectedVersion(doc.version, context.ifMatch)
+    const what = `Binding "${issuerId}/${bindingId}"`
+    const previous = await current(() => registry.getBinding(issuerId, bindingId), expected, what)
+    const { version: _v, createdAt: _c, updatedAt: _u, updatedBy: _b, ...spec } = doc
+    const binding: Binding = {
+      ...spec,
+      issuerId,
+      bindingId,
+      profile: doc.profile ?? bindingId,
+      ...stamp(previous, context.actor),
+    }
+    await registry.putBinding(binding, expected)
+    changed(
+      {
+        event: 'admin.binding.put',
+        issuerId,
+        bindingId,
+        versionBefore: previous?.version,
+        versionAfter: binding.version,
+      },
+      context,
+    )
+    return { object: binding, created: previous === undefined }
+  }
+
+  const deleteBinding = async (
+    issuerId: string,
+    bindingId: string,
+    options: { version?: number | undefined },
+    context: WriteContext,
+  ): Promise<void> => {
+    const existing = await registry.getBinding(issuerId, bindingId)
+    if (!existing) throw new NotFoundError(`Binding "${issuerId}/${bindingId}" does not exist.`)
+    const expected = expectedVersion(options.version, context.ifMatch)
+    if (expected !== undefined && existing.version !== expected) {
+      throw new ConflictError(
+        `Binding "${issuerId}/${bindingId}" is at version ${existing.version}, not ${expected}.`,
+      )
+    }
+    await registry.deleteBinding(issuerId, bindingId, existing.version)
+    changed({ event: 'admin.binding.delete', issuerId, bindingId, versionBefore: existing.version }, context)
+  }
+
+  return {
+    putIssuer,
+    getIssuer: requireIssuer,
+    listIssuers: () => registry.listIssuers(),
+    deleteIssuer,
+    putBinding,
+    async getBinding(issuerId: string, bindingId: string): Promise<Binding> {
+      const binding = await registry.getBinding(issuerId, bindingId)
+      if (!binding) throw new NotFoundError(`Binding "${issuerId}/${bindingId}" does not exist.`)
+      return binding
+    },
+    async listBindings(issuerId: string): Promise<Binding[]> {
+      await requireIssuer(issuerId)
+      return registry.listBindings(issuerId)
+    },
+    deleteBinding,
+  }
+}
+
+export type Admin = ReturnType<typeof createAdmin>

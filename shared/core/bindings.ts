@@ -1,0 +1,68 @@
+// Which of an issuer's bindings admit a verified workload, and which one a request selects.
+// All rules of a binding must hold; each rule's list is any-of; `*` globs as in IAM.
+import { AccessDeniedError, InvalidParameterError } from './errors.js'
+import { matchAnyGlob } from './glob.js'
+import { parseJsonPointer, resolveJsonPointer } from './json-pointer.js'
+import type { Binding, WorkloadClaims } from './model.js'
+
+export interface BindingEvaluation {
+  binding: Binding
+  matched: boolean
+  /** The first rule that did not hold: `disabled`, `subjects`, `claims:<pointer>`. */
+  failedRule?: string
+}
+
+/** A claim value matches when it is a scalar that matches, or an array with an element that does. */
+const claimMatches = (value: unknown, patterns: readonly string[]): boolean => {
+  if (typeof value === 'string') return matchAnyGlob(patterns, value)
+  if (typeof value === 'number' || typeof value === 'boolean') return matchAnyGlob(patterns, String(value))
+  if (Array.isArray(value))
+    return value.some((element) => !Array.isArray(element) && claimMatches(element, patterns))
+  return false
+}
+
+export const evaluateBinding = (binding: Binding, claims: WorkloadClaims): BindingEvaluation => {
+  if (!binding.enabled) return { binding, matched: false, failedRule: 'disabled' }
+  if (binding.subjects && !matchAnyGlob(binding.subjects, claims.sub)) {
+    return { binding, matched: false, failedRule: 'subjects' }
+  }
+  for (const [pointerText, patterns] of Object.entries(binding.claims ?? {})) {
+    const pointer = parseJsonPointer(pointerText)
+    if (!pointer || !claimMatches(resolveJsonPointer(claims, pointer), patterns)) {
+      return { binding, matched: false, failedRule: `claims:${pointerText}` }
+    }
+  }
+  // Conditions are refused at registration until a CEL evaluator is wired in; fail closed if one slips through.
+  if (binding.condition !== undefined) return { binding, matched: false, failedRule: 'condition' }
+  return { binding, matched: true }
+}
+
+const byBindingId = (a: Binding, b: Binding): number =>
+  a.bindingId < b.bindingId ? -1 : a.bindingId > b.bindingId ? 1 : 0
+
+export const evaluateBindings = (bindings: readonly Binding[], claims: WorkloadClaims): BindingEvaluation[] =>
+  [...bindings].sort(byBindingId).map((binding) => evaluateBinding(binding, claims))
+
+export const matchingBindings = (evaluations: readonly BindingEvaluation[]): Binding[] =>
+  evaluations.filter((e) => e.matched).map((e) => e.binding)
+
+/**
+ * Picks the binding a request asks for: by profile or role ARN; or, with no `role`, the only
+ * matching binding. Several bindings for the same role resolve to the first by bindingId.
+ */
+export const selectBinding = (matches: readonly Binding[], role: string | undefined): Binding => {
+  if (role === undefined) {
+    const [first] = matches
+    if (!first) throw new AccessDeniedError('no_binding_matches', 'No enabled binding allows this workload.')
+    const profiles = [...new Set(matches.map((b) => b.profile))].sort()
+    if (profiles.length === 1) return first
+    throw new InvalidParameterError(
+      'role',
+      `several roles are allowed; choose one of: ${profiles.join(', ')}`,
+      'role_ambiguous',
+    )
+  }
+  const selected = matches.find((b) => b.profile === role || b.roleArn === role)
+  if (!selected) throw new AccessDeniedError('role_not_allowed')
+  return selected
+}

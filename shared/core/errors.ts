@@ -1,0 +1,150 @@
+// Typed errors of the broker. Each class carries a stable wire `code`; the HTTP status of
+// a code is decided here and nowhere else (`statusOf`).
+
+export const WIRE_STATUS = {
+  InvalidParameterValue: 400,
+  InvalidIdentityToken: 401,
+  ExpiredToken: 401,
+  Unauthorized: 401,
+  AccessDenied: 403,
+  NotFound: 404,
+  Conflict: 409,
+  PayloadTooLarge: 413,
+  Throttling: 429,
+  IDPCommunicationError: 503,
+  InternalError: 500,
+} as const
+
+export type WireCode = keyof typeof WIRE_STATUS
+
+export const statusOf = (code: WireCode): number => WIRE_STATUS[code]
+
+/**
+ * `message` is safe to show to the caller; `reason` is a short machine-readable detail for
+ * the audit log and `explain` only (which check failed, which binding), never the caller.
+ */
+export abstract class BrokerError extends Error {
+  abstract readonly code: WireCode
+  readonly reason: string
+  readonly retryAfterSeconds?: number
+
+  constructor(message: string, reason: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.reason = reason
+    if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds
+  }
+
+  get statusCode(): number {
+    return statusOf(this.code)
+  }
+}
+
+export class InvalidParameterError extends BrokerError {
+  override readonly name = 'InvalidParameterError'
+  readonly code = 'InvalidParameterValue'
+  constructor(
+    readonly field: string,
+    detail: string,
+    reason = 'invalid_parameter',
+  ) {
+    super(field ? `${field}: ${detail}` : detail, reason)
+  }
+}
+
+/** Every token failure shows the caller the same message; `reason` tells which check failed. */
+export class InvalidTokenError extends BrokerError {
+  override readonly name = 'InvalidTokenError'
+  readonly code = 'InvalidIdentityToken'
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('The web identity token is not valid.', reason, options)
+  }
+}
+
+export class ExpiredTokenError extends BrokerError {
+  override readonly name = 'ExpiredTokenError'
+  readonly code = 'ExpiredToken'
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('The web identity token is expired or not yet valid.', reason, options)
+  }
+}
+
+export class AccessDeniedError extends BrokerError {
+  override readonly name = 'AccessDeniedError'
+  readonly code = 'AccessDenied'
+  constructor(
+    reason: string,
+    message = 'No enabled binding allows this workload to use the requested role.',
+  ) {
+    super(message, reason)
+  }
+}
+
+export class UnauthorizedError extends BrokerError {
+  override readonly name = 'UnauthorizedError'
+  readonly code = 'Unauthorized'
+  constructor(reason = 'admin_credentials_invalid') {
+    super('Valid admin credentials are required.', reason)
+  }
+}
+
+export class NotFoundError extends BrokerError {
+  override readonly name = 'NotFoundError'
+  readonly code = 'NotFound'
+  constructor(message: string, reason = 'not_found') {
+    super(message, reason)
+  }
+}
+
+export class ConflictError extends BrokerError {
+  override readonly name = 'ConflictError'
+  readonly code = 'Conflict'
+  constructor(message: string, reason = 'version_conflict') {
+    super(message, reason)
+  }
+}
+
+export class PayloadTooLargeError extends BrokerError {
+  override readonly name = 'PayloadTooLargeError'
+  readonly code = 'PayloadTooLarge'
+  constructor(what: string, limitBytes: number) {
+    super(
+      `${what} is larger than ${limitBytes} bytes.`,
+      `${what.replace(/\s+/g, '_').toLowerCase()}_too_large`,
+    )
+  }
+}
+
+export class ThrottlingError extends BrokerError {
+  override readonly name = 'ThrottlingError'
+  readonly code = 'Throttling'
+  constructor(reason: string, retryAfterSeconds = 1) {
+    super('Rate exceeded; retry later.', reason, { retryAfterSeconds })
+  }
+}
+
+/** A dependency (remote JWKS, DynamoDB, KMS, STS) is unavailable; retrying is safe. */
+export class UpstreamUnavailableError extends BrokerError {
+  override readonly name = 'UpstreamUnavailableError'
+  readonly code = 'IDPCommunicationError'
+  constructor(dependency: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(
+      `A dependency of the broker is unavailable (${dependency}); retry later.`,
+      `${dependency}_unavailable`,
+      {
+        retryAfterSeconds: 1,
+        ...options,
+      },
+    )
+  }
+}
+
+export const isBrokerError = (value: unknown): value is BrokerError => value instanceof BrokerError
+
+/** A bug or an unexpected state: the caller sees only the request id, the log gets the cause. */
+export class InternalError extends BrokerError {
+  override readonly name = 'InternalError'
+  readonly code = 'InternalError'
+  constructor(reason = 'internal_error', options?: { cause?: unknown }) {
+    super('Internal error.', reason, options)
+  }
+}

@@ -1,0 +1,254 @@
+// The credential exchange: a workload token in, a decision (and, when allowed, STS
+// credentials) out. Every decision is audited; `explain` returns the same trace without
+// calling STS.
+import { type BindingEvaluation, evaluateBindings, matchingBindings, selectBinding } from './bindings.js'
+import { mintBrokerToken } from './broker-token.js'
+import { type BrokerError, InternalError, isBrokerError } from './errors.js'
+import type { AwsCredentials, Binding, Issuer, WorkloadClaims } from './model.js'
+import type { AuditSink, Clock, CredentialIssuer, KeyResolver, RegistryReader, Signer } from './ports.js'
+import { type SessionTags, sessionNameFor, sessionTagsFor } from './session.js'
+import { readUnverifiedToken, type VerificationAttempt, verifyWorkloadToken } from './verify.js'
+
+export interface ExchangeDeps {
+  registry: RegistryReader
+  keysFor: KeyResolver
+  signer: Signer
+  sts: CredentialIssuer
+  clock: Clock
+  audit: AuditSink
+  brokerIssuerUrl: string
+  brokerTokenTtlSeconds: number
+}
+
+export interface ExchangeRequest {
+  token: unknown
+  role?: string | undefined
+  durationSeconds?: number | undefined
+  requestId: string
+}
+
+export interface RoleChoice {
+  profile: string
+  roleArn: string
+  bindingId: string
+  durationSeconds: number
+}
+
+export interface IssuedCredentials {
+  credentials: AwsCredentials
+  roleArn: string
+  sessionName: string
+}
+
+export interface Decision {
+  decision: 'allow' | 'deny'
+  code?: string
+  reason?: string
+  iss?: string
+  issuerId?: string
+  sub?: string
+  candidates: VerificationAttempt[]
+  bindings: { bindingId: string; profile: string; roleArn: string; matched: boolean; failedRule?: string }[]
+  selected?: {
+    bindingId: string
+    profile: string
+    roleArn: string
+    sessionName: string
+    sessionTags: SessionTags
+    durationSeconds: number
+    mode: Issuer['mode']
+  }
+}
+
+interface Evaluation {
+  trace: Decision
+  error?: BrokerError
+  issuer?: Issuer
+  claims?: WorkloadClaims
+  matches: Binding[]
+  selected?: Binding
+}
+
+const MAX_LOGGED_ISS = 256
+
+const asBrokerError = (error: unknown): BrokerError =>
+  isBrokerError(error) ? error : new InternalError('unexpected_error', { cause: error })
+
+/** Claims from an allow-list only: enough to know which workload it was, nothing more. */
+const workloadFields = (claims: WorkloadClaims | undefined): Record<string, string | undefined> => {
+  const k8s = claims?.['kubernetes.io']
+  const record = typeof k8s === 'object' && k8s !== null ? (k8s as Record<string, unknown>) : {}
+  const sa =
+    typeof record.serviceaccount === 'object' && record.serviceaccount !== null ? record.serviceaccount : {}
+  const name = (sa as Record<string, unknown>).name
+  return {
+    sub: claims?.sub,
+    namespace: typeof record.namespace === 'string' ? record.namespace : undefined,
+    serviceAccount: typeof name === 'string' ? name : undefined,
+  }
+}
+
+export const createExchange = (deps: ExchangeDeps) => {
+  const evaluate = async (
+    token: unknown,
+    role: string | undefined,
+    durationSeconds?: number,
+  ): Promise<Evaluation> => {
+    const trace: Decision = { decision: 'deny', candidates: [], bindings: [] }
+    const deny = (error: unknown, partial: Partial<Evaluation> = {}): Evaluation => {
+      const brokerError = asBrokerError(error)
+      trace.code = brokerError.code
+      trace.reason = brokerError.reason
+      return { trace, error: brokerError, matches: [], ...partial }
+    }
+    let iss: string
+    try {
+      iss = readUnverifiedToken(token).iss
+    } catch (error) {
+      return deny(error)
+    }
+    trace.iss = iss.slice(0, MAX_LOGGED_ISS)
+    let result: Awaited<ReturnType<typeof verifyWorkloadToken>>
+    try {
+      const candidates = await deps.registry.findIssuersByIss(iss)
+      result = await verifyWorkloadToken(token as string, candidates, deps.keysFor, deps.clock.now())
+    } catch (error) {
+      return deny(error)
+    }
+    trace.candidates = result.attempts
+    if (!result.ok) return deny(result.error)
+    const { issuer, claims } = result
+    trace.issuerId = issuer.issuerId
+    trace.sub = claims.sub
+    let evaluations: BindingEvaluation[]
+    try {
+      evaluations = evaluateBindings(await deps.registry.listBindings(issuer.issuerId), claims)
+    } catch (error) {
+      return deny(error, { issuer, claims })
+    }
+    trace.bindings = evaluations.map(({ binding, matched, failedRule }) => ({
+      bindingId: binding.bindingId,
+      profile: binding.profile,
+      roleArn: binding.roleArn,
+      matched,
+      ...(failedRule ? { failedRule } : {}),
+    }))
+    const matches = matchingBindings(evaluations)
+    let selected: Binding
+    try {
+      selected = selectBinding(matches, role)
+    } catch (error) {
+      return deny(error, { issuer, claims, matches })
+    }
+    trace.decision = 'allow'
+    trace.selected = {
+      bindingId: selected.bindingId,
+      profile: selected.profile,
+      roleArn: selected.roleArn,
+      sessionName: sessionNameFor(selected, claims),
+      sessionTags: sessionTagsFor(selected, claims),
+      durationSeconds: Math.min(durationSeconds ?? selected.durationSeconds, selected.durationSeconds),
+      mode: issuer.mode,
+    }
+    return { trace, issuer, claims, matches, selected }
+  }
+
+  const audit = (
+    event: string,
+    requestId: string,
+    evaluation: Evaluation,
+    role: string | undefined,
+    extra = {},
+  ) => {
+    const { trace } = evaluation
+    deps.audit({
+      type: 'audit',
+      event,
+      decision: evaluation.error ? 'denied' : event === 'credentials' ? 'issued' : 'allowed',
+      requestId,
+      iss: trace.iss,
+      issuerId: trace.issuerId,
+      ...workloadFields(evaluation.claims),
+      role,
+      bindingId: trace.selected?.bindingId,
+      roleArn: trace.selected?.roleArn,
+      sessionName: trace.selected?.sessionName,
+      code: evaluation.error?.code,
+      reason: evaluation.error?.reason,
+      ...extra,
+    })
+  }
+
+  const issueCredentials = async (request: ExchangeRequest): Promise<IssuedCredentials> => {
+    const evaluation = await evaluate(request.token, request.role, request.durationSeconds)
+    const { trace, issuer, claims, selected } = evaluation
+    if (evaluation.error || !issuer || !claims || !selected || !trace.selected) {
+      audit('credentials', request.requestId, evaluation, request.role)
+      throw evaluation.error ?? new InternalError('evaluation_incomplete')
+    }
+    const chosen = trace.selected
+    try {
+      const webIdentityToken =
+        issuer.mode === 'passthrough'
+          ? (request.token as string)
+          : await mintBrokerToken(deps.signer, {
+              issuerUrl: deps.brokerIssuerUrl,
+              issuerId: issuer.issuerId,
+              subject: claims.sub,
+              tags: chosen.sessionTags,
+              ttlSeconds: deps.brokerTokenTtlSeconds,
+              now: deps.clock.now(),
+            })
+      const credentials = await deps.sts.assumeRoleWithWebIdentity({
+        roleArn: chosen.roleArn,
+        sessionName: chosen.sessionName,
+        webIdentityToken,
+        durationSeconds: chosen.durationSeconds,
+      })
+      audit('credentials', request.requestId, evaluation, request.role, {
+        assumedRoleArn: credentials.assumedRoleArn,
+      })
+      return { credentials, roleArn: chosen.roleArn, sessionName: chosen.sessionName }
+    } catch (error) {
+      const brokerError = asBrokerError(error)
+      audit('credentials', request.requestId, { ...evaluation, error: brokerError }, request.role)
+      throw brokerError
+    }
+  }
+
+  /** The roles a token may use, one per profile (the first binding by bindingId wins a tie). */
+  const listRoles = async (
+    request: Omit<ExchangeRequest, 'role' | 'durationSeconds'>,
+  ): Promise<RoleChoice[]> => {
+    const evaluation = await evaluate(request.token, undefined)
+    // Several roles, or none, are answers here rather than failures.
+    const listable =
+      evaluation.error?.reason === 'role_ambiguous' || evaluation.error?.reason === 'no_binding_matches'
+    if (evaluation.error && !listable) {
+      audit('roles', request.requestId, evaluation, undefined)
+      throw evaluation.error
+    }
+    const roles = new Map<string, RoleChoice>()
+    for (const binding of evaluation.matches) {
+      if (!roles.has(binding.profile)) {
+        roles.set(binding.profile, {
+          profile: binding.profile,
+          roleArn: binding.roleArn,
+          bindingId: binding.bindingId,
+          durationSeconds: binding.durationSeconds,
+        })
+      }
+    }
+    audit('roles', request.requestId, { ...evaluation, error: undefined }, undefined, {
+      roleCount: roles.size,
+    })
+    return [...roles.values()]
+  }
+
+  const explain = async (request: { token: unknown; role?: string | undefined }): Promise<Decision> =>
+    (await evaluate(request.token, request.role)).trace
+
+  return { issueCredentials, listRoles, explain }
+}
+
+export type Exchange = ReturnType<typeof createExchange>

@@ -1,0 +1,82 @@
+// The broker's domain objects as stored and served: a data plane's issuer and a role binding.
+import type { JSONWebKeySet } from 'jose'
+
+export const SIGNING_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number]
+
+export type IssuerMode = 'broker' | 'passthrough'
+
+/** Fields the server owns; a client may send them back as read, they are never taken from it. */
+export interface ServerFields {
+  version: number
+  createdAt: string
+  updatedAt: string
+  updatedBy: string
+}
+
+export interface IssuerSpec {
+  issuerId: string
+  issuer: string
+  audiences: string[]
+  jwks?: JSONWebKeySet
+  jwksUri?: string
+  discovery?: boolean
+  algorithms: SigningAlgorithm[]
+  maxTokenLifetimeSeconds: number
+  clockSkewSeconds: number
+  mode: IssuerMode
+  enabled: boolean
+  description?: string
+}
+
+export type Issuer = IssuerSpec & ServerFields
+
+export interface BindingSpec {
+  bindingId: string
+  issuerId: string
+  roleArn: string
+  profile: string
+  subjects?: string[]
+  /** JSON Pointer (RFC 6901) → any-of glob patterns. */
+  claims?: Record<string, string[]>
+  condition?: string
+  allowAnyWorkload?: boolean
+  sessionName?: string
+  sessionTags?: Record<string, string>
+  transitiveTagKeys?: string[]
+  durationSeconds: number
+  enabled: boolean
+  description?: string
+}
+
+export type Binding = BindingSpec & ServerFields
+
+/** Claims of a workload token after its signature and registered claims were verified. */
+export interface WorkloadClaims {
+  iss: string
+  sub: string
+  aud: string | string[]
+  exp: number
+  iat: number
+  [claim: string]: unknown
+}
+
+export interface AwsCredentials {
+  accessKeyId: string
+  secretAccessKey: string
+  sessionToken: string
+  expiration: Date
+  assumedRoleArn: string
+  accountId: string
+}

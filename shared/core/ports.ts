@@ -1,0 +1,64 @@
+// The small interfaces the core needs from the outside world. Adapters (DynamoDB, STS, KMS,
+// a local key file, remote JWKS) implement them at the edges; tests pass fakes.
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose'
+import type { AwsCredentials, Binding, Issuer } from './model.js'
+
+export interface Clock {
+  now(): Date
+}
+
+export const systemClock: Clock = { now: () => new Date() }
+
+/** Read side of the registry, what the credential exchange needs. */
+export interface RegistryReader {
+  /** Enabled and disabled issuers whose `issuer` equals `iss` exactly. */
+  findIssuersByIss(iss: string): Promise<Issuer[]>
+  listBindings(issuerId: string): Promise<Binding[]>
+}
+
+/** Full registry, what the admin plane needs. Writes are conditional on `expectedVersion`. */
+export interface Registry extends RegistryReader {
+  getIssuer(issuerId: string): Promise<Issuer | undefined>
+  listIssuers(): Promise<Issuer[]>
+  /** `expectedVersion` undefined → create only; otherwise the stored version must equal it. */
+  putIssuer(issuer: Issuer, expectedVersion: number | undefined): Promise<void>
+  deleteIssuer(issuerId: string, expectedVersion: number | undefined): Promise<void>
+  getBinding(issuerId: string, bindingId: string): Promise<Binding | undefined>
+  putBinding(binding: Binding, expectedVersion: number | undefined): Promise<void>
+  deleteBinding(issuerId: string, bindingId: string, expectedVersion: number | undefined): Promise<void>
+}
+
+/** Gives jose the verification key getter for one registered issuer. */
+export type KeyResolver = (issuer: Issuer) => JWTVerifyGetKey
+
+/** Signs the broker's own tokens (RS256). */
+export interface Signer {
+  readonly algorithm: 'RS256'
+  keyId(): Promise<string>
+  sign(signingInput: Uint8Array): Promise<Uint8Array>
+  /** Current and previous public keys, as served at /.well-known/jwks.json. */
+  publicJwks(): Promise<JSONWebKeySet>
+}
+
+export interface AssumeRoleRequest {
+  roleArn: string
+  sessionName: string
+  webIdentityToken: string
+  durationSeconds: number
+}
+
+/** STS AssumeRoleWithWebIdentity. */
+export interface CredentialIssuer {
+  assumeRoleWithWebIdentity(request: AssumeRoleRequest): Promise<AwsCredentials>
+}
+
+export type AuditRecord = Readonly<Record<string, string | number | boolean | undefined | readonly string[]>>
+
+/** Receives one structured record per decision. */
+export type AuditSink = (record: AuditRecord) => void
+
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void
+  warn(message: string, fields?: Record<string, unknown>): void
+  error(message: string, fields?: Record<string, unknown>): void
+}

@@ -1,0 +1,202 @@
+// Schemas of everything a caller sends: admin documents and credential requests. Unknown
+// fields are refused, and every message names the field it is about.
+import { z } from 'zod'
+import { InvalidParameterError } from './errors.js'
+import { parseJsonPointer } from './json-pointer.js'
+import { SIGNING_ALGORITHMS } from './model.js'
+import { MAX_SESSION_TAGS, parseTemplate, TAG_KEY_PATTERN } from './templates.js'
+
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+export const PROFILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+export const ROLE_ARN_PATTERN =
+  /^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:role\/(?:[\x21-\x7e]{0,510}\/)?[\w+=,.@-]{1,64}$/
+export const MIN_SESSION_SECONDS = 900
+export const MAX_SESSION_SECONDS = 43200
+
+const text = (max: number) => z.string().min(1).max(max)
+const id = z
+  .string()
+  .regex(ID_PATTERN, 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit')
+
+/** Accepted as read (GET → edit → PUT); the server sets them. `version` is the write precondition. */
+const serverFields = {
+  version: z.number().int().min(1).optional(),
+  createdAt: z.string().max(64).optional(),
+  updatedAt: z.string().max(64).optional(),
+  updatedBy: z.string().max(2048).optional(),
+}
+
+const templateText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .superRefine((value, ctx) => {
+      const parsed = parseTemplate(value)
+      if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: `invalid template: ${parsed}` })
+    })
+
+const isHttpUrl = (value: string): boolean => {
+  try {
+    const url = new URL(value)
+    return url.protocol === 'https:' || url.protocol === 'http:'
+  } catch {
+    return false
+  }
+}
+
+export const issuerDocumentSchema = z
+  .strictObject({
+    issuerId: id.optional(),
+    issuer: text(1024).refine(isHttpUrl, 'must be an http(s) URL, exactly as the tokens carry it in "iss"'),
+    audiences: z.array(text(256)).min(1).max(20),
+    jwks: z.unknown().optional(),
+    jwksUri: z.string().optional(),
+    discovery: z.boolean().optional(),
+    algorithms: z
+      .array(z.enum(SIGNING_ALGORITHMS))
+      .min(1)
+      .refine((list) => new Set(list).size === list.length, 'must not repeat an algorithm')
+      .default(['RS256', 'ES256']),
+    maxTokenLifetimeSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(366 * 86400)
+      .default(86400),
+    clockSkewSeconds: z.number().int().min(0).max(300).default(60),
+    mode: z.enum(['broker', 'passthrough']).default('broker'),
+    enabled: z.boolean().default(true),
+    description: z.string().max(1024).optional(),
+    ...serverFields,
+  })
+  .superRefine((doc, ctx) => {
+    if (doc.jwksUri !== undefined || doc.discovery !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [doc.jwksUri !== undefined ? 'jwksUri' : 'discovery'],
+        message:
+          'remote key sets are not supported by this broker version; register the keys inline in "jwks"',
+      })
+    } else if (doc.jwks === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwks'],
+        message: 'is required (the issuer\'s public keys, {"keys": [...]})',
+      })
+    }
+  })
+
+const claimRules = z.record(z.string(), z.array(text(1024)).min(1).max(100)).superRefine((rules, ctx) => {
+  const keys = Object.keys(rules)
+  if (keys.length > 20) ctx.addIssue({ code: 'custom', message: 'at most 20 claim rules' })
+  for (const key of keys) {
+    if (key === '' || !parseJsonPointer(key)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: 'keys must be JSON Pointers like "/kubernetes.io/namespace"',
+      })
+    }
+  }
+})
+
+const sessionTags = z.record(z.string(), templateText(512)).superRefine((tags, ctx) => {
+  const keys = Object.keys(tags)
+  if (keys.length > MAX_SESSION_TAGS)
+    ctx.addIssue({ code: 'custom', message: `at most ${MAX_SESSION_TAGS} tags` })
+  const lower = new Set<string>()
+  for (const key of keys) {
+    if (!TAG_KEY_PATTERN.test(key)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: 'tag keys are 1-128 letters, digits, spaces or _.:/=+-@',
+      })
+    }
+    // STS treats tag keys case-insensitively; two keys differing only in case would collide.
+    if (lower.has(key.toLowerCase()))
+      ctx.addIssue({ code: 'custom', path: [key], message: 'duplicates another key (case-insensitive)' })
+    lower.add(key.toLowerCase())
+  }
+})
+
+export const bindingDocumentSchema = z
+  .strictObject({
+    bindingId: id.optional(),
+    issuerId: id.optional(),
+    roleArn: z
+      .string()
+      .regex(ROLE_ARN_PATTERN, 'must be an IAM role ARN like arn:aws:iam::111122223333:role/name'),
+    profile: z.string().regex(PROFILE_PATTERN, 'must be 1-64 letters, digits, ".", "_" or "-"').optional(),
+    subjects: z.array(text(1024)).min(1).max(100).optional(),
+    claims: claimRules.optional(),
+    condition: z.string().max(4096).optional(),
+    allowAnyWorkload: z.boolean().optional(),
+    sessionName: templateText(256).optional(),
+    sessionTags: sessionTags.optional(),
+    transitiveTagKeys: z.array(text(128)).max(MAX_SESSION_TAGS).optional(),
+    durationSeconds: z.number().int().min(MIN_SESSION_SECONDS).max(MAX_SESSION_SECONDS).default(3600),
+    enabled: z.boolean().default(true),
+    description: z.string().max(1024).optional(),
+    ...serverFields,
+  })
+  .superRefine((doc, ctx) => {
+    if (doc.condition !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['condition'],
+        message: 'CEL conditions are not supported by this broker version',
+      })
+    }
+    const hasClaims = doc.claims !== undefined && Object.keys(doc.claims).length > 0
+    if (!doc.subjects && !hasClaims) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['subjects'],
+        message: 'a binding needs "subjects" or "claims" (or both)',
+      })
+    } else if (!hasClaims && doc.subjects?.every((s) => /^\*+$/.test(s)) && doc.allowAnyWorkload !== true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['subjects'],
+        message: 'matches every workload of the issuer; set "allowAnyWorkload": true to mean it',
+      })
+    }
+    for (const key of doc.transitiveTagKeys ?? []) {
+      if (!doc.sessionTags || !(key in doc.sessionTags)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['transitiveTagKeys'],
+          message: `"${key}" is not a key of sessionTags`,
+        })
+      }
+    }
+  })
+
+export const credentialsQuerySchema = z.strictObject({ role: text(2048).optional() })
+
+export const credentialsBodySchema = z.strictObject({
+  role: text(2048).optional(),
+  durationSeconds: z.number().int().min(MIN_SESSION_SECONDS).max(MAX_SESSION_SECONDS).optional(),
+})
+
+export const explainBodySchema = z.strictObject({ token: z.string(), role: text(2048).optional() })
+
+const fieldOf = (path: readonly PropertyKey[], prefix: string): string =>
+  [prefix, ...path.map((part) => (typeof part === 'number' ? `[${part}]` : String(part)))]
+    .filter(Boolean)
+    .join('.')
+    .replace(/\.\[/g, '[')
+
+/** Parses `value` with `schema`; the first problem becomes a 400 naming its field. */
+export const parseInput = <S extends z.ZodType>(schema: S, value: unknown, prefix = ''): z.output<S> => {
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  const issue = result.error.issues[0]
+  if (!issue) throw new InvalidParameterError(prefix, 'is invalid')
+  if (issue.code === 'unrecognized_keys') {
+    const keys = (issue as { keys: string[] }).keys
+    throw new InvalidParameterError(fieldOf([...issue.path, keys[0] ?? ''], prefix), 'is not a known field')
+  }
+  throw new InvalidParameterError(fieldOf(issue.path, prefix), issue.message)
+}

@@ -1,0 +1,154 @@
+// Verification of a workload's JWT against the issuers registered for its `iss` (DESIGN §4).
+// Several registered issuers may share one `iss`; the one whose keys verify the signature is
+// the one that counts, and only its bindings are ever consulted.
+import { errors, jwtVerify } from 'jose'
+import { type BrokerError, ExpiredTokenError, InvalidTokenError, PayloadTooLargeError } from './errors.js'
+import type { Issuer, WorkloadClaims } from './model.js'
+import type { KeyResolver } from './ports.js'
+
+export const MAX_TOKEN_BYTES = 16 * 1024
+export const MAX_ISS_LENGTH = 1024
+export const MAX_SUB_LENGTH = 1024
+
+/** Three base64url segments and nothing else: no padding, whitespace, JSON serialization or JWE. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+export interface UnverifiedToken {
+  iss: string
+}
+
+const decodeSegment = (segment: string): unknown => {
+  try {
+    return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * Checks the shape of a token and reads its unverified `iss`, only to find the candidate
+ * issuers. Nothing read here is trusted for any decision.
+ */
+export const readUnverifiedToken = (token: unknown): UnverifiedToken => {
+  if (typeof token !== 'string' || token.length === 0) throw new InvalidTokenError('token_missing')
+  if (Buffer.byteLength(token, 'utf8') > MAX_TOKEN_BYTES)
+    throw new PayloadTooLargeError('token', MAX_TOKEN_BYTES)
+  if (!COMPACT_JWS.test(token)) throw new InvalidTokenError('token_malformed')
+  const [headerSegment = '', payloadSegment = ''] = token.split('.')
+  const header = decodeSegment(headerSegment)
+  const payload = decodeSegment(payloadSegment)
+  if (!isObject(header) || !isObject(payload)) throw new InvalidTokenError('token_malformed')
+  if (typeof header.alg !== 'string') throw new InvalidTokenError('token_malformed')
+  const iss = payload.iss
+  if (typeof iss !== 'string' || iss.length === 0 || iss.length > MAX_ISS_LENGTH) {
+    throw new InvalidTokenError('issuer_missing')
+  }
+  return { iss }
+}
+
+export type AttemptOutcome = 'verified' | 'disabled' | 'key_mismatch' | 'rejected'
+
+export interface VerificationAttempt {
+  issuerId: string
+  outcome: AttemptOutcome
+  reason?: string
+}
+
+export type VerificationResult =
+  | { ok: true; issuer: Issuer; claims: WorkloadClaims; attempts: VerificationAttempt[] }
+  | { ok: false; error: BrokerError; attempts: VerificationAttempt[] }
+
+/** jose failures meaning "this issuer's keys did not verify it", so the next candidate may. */
+const KEY_MISMATCH_CODES = new Set([
+  'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+  'ERR_JOSE_ALG_NOT_ALLOWED',
+])
+
+const classifyJoseError = (error: unknown): BrokerError | 'key_mismatch' => {
+  if (error instanceof errors.JOSEError && KEY_MISMATCH_CODES.has(error.code)) return 'key_mismatch'
+  if (error instanceof errors.JWTExpired) return new ExpiredTokenError('token_expired', { cause: error })
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf') return new ExpiredTokenError('token_not_yet_valid', { cause: error })
+    if (error.reason === 'missing')
+      return new InvalidTokenError(`claim_missing_${error.claim}`, { cause: error })
+    return new InvalidTokenError(`claim_invalid_${error.claim}`, { cause: error })
+  }
+  if (error instanceof errors.JOSENotSupported)
+    return new InvalidTokenError('header_unsupported', { cause: error })
+  return new InvalidTokenError('token_malformed', { cause: error })
+}
+
+/** Checks jose leaves to the caller: claim types, `iat` not in the future, and lifetime. */
+const checkClaims = (
+  payload: Record<string, unknown>,
+  issuer: Issuer,
+  nowSeconds: number,
+): BrokerError | undefined => {
+  const { sub, iat, exp } = payload
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
+    return new InvalidTokenError('claim_invalid_sub')
+  }
+  if (typeof iat !== 'number' || typeof exp !== 'number') return new InvalidTokenError('claim_invalid_iat')
+  if (iat > nowSeconds + issuer.clockSkewSeconds) return new InvalidTokenError('claim_invalid_iat')
+  if (exp - iat > issuer.maxTokenLifetimeSeconds) return new InvalidTokenError('token_lifetime_too_long')
+  return undefined
+}
+
+/**
+ * Verifies `token` against each candidate issuer (the registered issuers sharing its `iss`,
+ * in a stable order). The first candidate whose keys verify the signature decides: its claim
+ * checks are final, and no other candidate is tried after it.
+ */
+export const verifyWorkloadToken = async (
+  token: string,
+  candidates: readonly Issuer[],
+  keysFor: KeyResolver,
+  now: Date,
+): Promise<VerificationResult> => {
+  const attempts: VerificationAttempt[] = []
+  const nowSeconds = Math.floor(now.getTime() / 1000)
+  const ordered = [...candidates].sort((a, b) =>
+    a.issuerId < b.issuerId ? -1 : a.issuerId > b.issuerId ? 1 : 0,
+  )
+  for (const issuer of ordered) {
+    if (!issuer.enabled) {
+      attempts.push({ issuerId: issuer.issuerId, outcome: 'disabled' })
+      continue
+    }
+    try {
+      const { payload } = await jwtVerify(token, keysFor(issuer), {
+        issuer: issuer.issuer,
+        audience: issuer.audiences,
+        algorithms: issuer.algorithms,
+        clockTolerance: issuer.clockSkewSeconds,
+        currentDate: now,
+        requiredClaims: ['iss', 'aud', 'sub', 'exp', 'iat'],
+      })
+      const problem = checkClaims(payload, issuer, nowSeconds)
+      if (problem) {
+        attempts.push({ issuerId: issuer.issuerId, outcome: 'rejected', reason: problem.reason })
+        return { ok: false, error: problem, attempts }
+      }
+      attempts.push({ issuerId: issuer.issuerId, outcome: 'verified' })
+      return { ok: true, issuer, claims: payload as WorkloadClaims, attempts }
+    } catch (error) {
+      const verdict = classifyJoseError(error)
+      if (verdict === 'key_mismatch') {
+        attempts.push({ issuerId: issuer.issuerId, outcome: 'key_mismatch' })
+        continue
+      }
+      attempts.push({ issuerId: issuer.issuerId, outcome: 'rejected', reason: verdict.reason })
+      return { ok: false, error: verdict, attempts }
+    }
+  }
+  const reason =
+    ordered.length === 0 || attempts.every((a) => a.outcome === 'disabled')
+      ? 'issuer_unknown'
+      : 'signature_not_verified'
+  return { ok: false, error: new InvalidTokenError(reason), attempts }
+}

@@ -1,0 +1,65 @@
+// Reading API Gateway HTTP API (payload 2.0) events: headers, query, path parameters and a
+// size-limited JSON body. Everything read here is untrusted and enters as `unknown`.
+import type { APIGatewayProxyEventV2 } from 'aws-lambda'
+import { InvalidParameterError, PayloadTooLargeError } from '../core/errors.js'
+
+export type HttpEvent = APIGatewayProxyEventV2 & {
+  requestContext: APIGatewayProxyEventV2['requestContext'] & {
+    authorizer?: { iam?: { userArn?: string; accountId?: string; callerId?: string } }
+  }
+}
+
+export const MAX_BODY_BYTES = 64 * 1024
+
+/** Header names in HTTP API events are lower case already; this tolerates other producers. */
+export const header = (event: HttpEvent, name: string): string | undefined => {
+  const headers = event.headers ?? {}
+  const wanted = name.toLowerCase()
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === wanted) return value
+  return undefined
+}
+
+export const pathParameter = (event: HttpEvent, name: string): string => {
+  const value = event.pathParameters?.[name]
+  if (value === undefined) throw new InvalidParameterError(name, 'is missing from the path')
+  return value
+}
+
+export const queryParameters = (event: HttpEvent): Record<string, string> => {
+  const query: Record<string, string> = {}
+  for (const [key, value] of Object.entries(event.queryStringParameters ?? {})) {
+    if (value !== undefined) query[key] = value
+  }
+  return query
+}
+
+export const rawBody = (event: HttpEvent): string | undefined => {
+  if (event.body === undefined || event.body === null || event.body === '') return undefined
+  const bytes = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8')
+  if (bytes.length > MAX_BODY_BYTES) throw new PayloadTooLargeError('request body', MAX_BODY_BYTES)
+  return bytes.toString('utf8')
+}
+
+/** The body as JSON (`undefined` when there is none); invalid JSON is a 400. */
+export const jsonBody = (event: HttpEvent): unknown => {
+  const text = rawBody(event)
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    throw new InvalidParameterError('body', 'is not valid JSON')
+  }
+}
+
+/**
+ * The workload token from `Authorization`: the raw token (what the SDK container provider
+ * sends, the token file's content verbatim) or `Bearer <token>`.
+ */
+export const workloadToken = (event: HttpEvent): string | undefined => {
+  const value = header(event, 'authorization')?.trim()
+  if (!value) return undefined
+  const bearer = /^Bearer\s+(.*)$/i.exec(value)
+  return bearer ? bearer[1]?.trim() : value
+}
+
+export const requestIdOf = (event: HttpEvent): string => event.requestContext?.requestId ?? 'unknown'
