@@ -8,5 +8,8 @@ export default defineConfig({
     pool: 'forks',
     // Integration and e2e suites start moto_server and the local stack; two cores are all a machine has.
     maxWorkers: 2,
+    // Under CI a JSON report too, from which .ci/run prints its closing line.
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: 'test-results.json' },
   },
 })

@@ -24,6 +24,6 @@ export const createJsonLogger = (
     info: (message, fields) => write('INFO', message, fields),
     warn: (message, fields) => write('WARN', message, fields),
     error: (message, fields) => write('ERROR', message, fields),
-    audit: (record) => write('INFO', 'decision', { ...record }),
+    audit: (record) => write('INFO', 'audit', { ...record }),
   }
 }

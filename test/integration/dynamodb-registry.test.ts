@@ -1,0 +1,365 @@
+// The Registry port on a real DynamoDB wire protocol (in-memory dynalite): items, the `byIss`
+// index, and the conditional writes that make admin updates optimistic.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createDynamoDbRegistry } from '../../shared/adapters/dynamodb-registry.js'
+import { ConflictError, UpstreamUnavailableError } from '../../shared/core/errors.js'
+import type { Binding, Issuer } from '../../shared/core/model.js'
+import type { Registry } from '../../shared/core/ports.js'
+import { freePort } from '../../infra/local/processes.js'
+import { createTestIssuer, K8S_ISSUER } from '../support/workload-issuer.js'
+import { createRegistryTable, dynamoDbClient, type EmbeddedDynamoDb, startDynalite } from '../support/dynalite.js'
+
+const TABLE = 'irsa-broker-registry-test'
+const STAMP = '2026-01-01T00:00:00.000Z'
+
+let jwks: Issuer['jwks']
+
+const issuerOf = (issuerId: string, overrides: Partial<Issuer> = {}): Issuer => ({
+  issuerId,
+  issuer: K8S_ISSUER,
+  audiences: ['irsa-broker'],
+  jwks,
+  algorithms: ['RS256', 'ES256'],
+  maxTokenLifetimeSeconds: 86400,
+  clockSkewSeconds: 60,
+  mode: 'broker',
+  enabled: true,
+  version: 1,
+  createdAt: STAMP,
+  updatedAt: STAMP,
+  updatedBy: 'test',
+  ...overrides,
+})
+
+const bindingOf = (issuerId: string, bindingId: string, overrides: Partial<Binding> = {}): Binding => ({
+  bindingId,
+  issuerId,
+  roleArn: `arn:aws:iam::111122223333:role/${bindingId}`,
+  profile: bindingId,
+  subjects: ['system:serviceaccount:ml:trainer'],
+  durationSeconds: 3600,
+  enabled: true,
+  version: 1,
+  createdAt: STAMP,
+  updatedAt: STAMP,
+  updatedBy: 'test',
+  ...overrides,
+})
+
+/** The rejection of `promise`, or a failure when it resolves. */
+const rejectionOf = async (promise: Promise<unknown>): Promise<unknown> => {
+  try {
+    await promise
+  } catch (error) {
+    return error
+  }
+  throw new Error('expected the operation to be rejected')
+}
+
+let dynamo: EmbeddedDynamoDb
+let client: DynamoDBClient
+let registry: Registry
+
+beforeAll(async () => {
+  jwks = (await createTestIssuer()).jwks
+  dynamo = await startDynalite()
+  client = dynamoDbClient(dynamo.endpoint)
+  await createRegistryTable(client, TABLE)
+  registry = createDynamoDbRegistry(client, TABLE)
+})
+
+afterAll(async () => {
+  client?.destroy()
+  await dynamo?.stop()
+})
+
+describe('DynamoDB registry: reads and writes', () => {
+  it('stores an issuer on create and reads it back whole, server fields included', async () => {
+    // Prepare
+    const issuer = issuerOf('rw-issuer', { description: 'on-prem cluster A' })
+
+    // Act
+    await registry.putIssuer(issuer, undefined)
+    const read = await registry.getIssuer('rw-issuer')
+
+    // Assess
+    expect(read).toEqual(issuer)
+  })
+
+  it('answers undefined for an issuer or binding that was never stored', async () => {
+    // Act
+    const issuer = await registry.getIssuer('never-stored')
+    const binding = await registry.getBinding('rw-issuer', 'never-stored')
+
+    // Assess
+    expect(issuer).toBeUndefined()
+    expect(binding).toBeUndefined()
+  })
+
+  it('lists issuers sorted by issuerId and never lists bindings as issuers', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('list-b'), undefined)
+    await registry.putIssuer(issuerOf('list-a'), undefined)
+    await registry.putBinding(bindingOf('list-a', 'list-a-binding'), undefined)
+
+    // Act
+    const listed = await registry.listIssuers()
+
+    // Assess
+    const ids = listed.map((issuer) => issuer.issuerId)
+    expect(ids).toEqual([...ids].sort((a, b) => a.localeCompare(b)))
+    expect(ids).toEqual(expect.arrayContaining(['list-a', 'list-b', 'rw-issuer']))
+    expect(ids).not.toContain('list-a-binding')
+    expect(listed.every((issuer) => typeof issuer.issuer === 'string')).toBe(true)
+  })
+
+  it('stores bindings in their issuer partition: get one, list all of one issuer and only those', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('bind-x'), undefined)
+    await registry.putIssuer(issuerOf('bind-y'), undefined)
+    const first = bindingOf('bind-x', 'reader')
+    const second = bindingOf('bind-x', 'writer', { profile: 'rw', sessionTags: { team: 'ml' } })
+    const other = bindingOf('bind-y', 'reader')
+    for (const binding of [first, second, other]) await registry.putBinding(binding, undefined)
+
+    // Act
+    const one = await registry.getBinding('bind-x', 'writer')
+    const ofX = await registry.listBindings('bind-x')
+    const ofNobody = await registry.listBindings('no-such-issuer')
+
+    // Assess
+    expect(one).toEqual(second)
+    expect(ofX.sort((a, b) => a.bindingId.localeCompare(b.bindingId))).toEqual([first, second])
+    expect(ofNobody).toEqual([])
+  })
+
+  it('finds every issuer sharing one iss through the byIss index, and none of another iss', async () => {
+    // Prepare
+    const sharedIss = 'https://shared-iss.example.test'
+    const sharing = ['gsi-onprem-a', 'gsi-onprem-b', 'gsi-onprem-c'].map((id) =>
+      issuerOf(id, { issuer: sharedIss }),
+    )
+    for (const issuer of sharing) await registry.putIssuer(issuer, undefined)
+    await registry.putIssuer(issuerOf('gsi-elsewhere', { issuer: 'https://other-iss.example.test' }), undefined)
+
+    // Act
+    const found = await registry.findIssuersByIss(sharedIss)
+    const unknown = await registry.findIssuersByIss('https://unknown-iss.example.test')
+
+    // Assess
+    expect(found.sort((a, b) => a.issuerId.localeCompare(b.issuerId))).toEqual(sharing)
+    expect(unknown).toEqual([])
+  })
+
+  it('moves an issuer to its new iss in the index when an update changes `issuer`', async () => {
+    // Prepare
+    const before = issuerOf('gsi-moving', { issuer: 'https://moving-before.example.test' })
+    await registry.putIssuer(before, undefined)
+
+    // Act
+    await registry.putIssuer({ ...before, issuer: 'https://moving-after.example.test', version: 2 }, 1)
+
+    // Assess
+    expect(await registry.findIssuersByIss('https://moving-before.example.test')).toEqual([])
+    expect((await registry.findIssuersByIss('https://moving-after.example.test')).map((i) => i.version)).toEqual([
+      2,
+    ])
+  })
+
+  it('updates an issuer when the expected version matches the stored one', async () => {
+    // Prepare
+    const stored = issuerOf('update-ok')
+    await registry.putIssuer(stored, undefined)
+
+    // Act
+    await registry.putIssuer({ ...stored, description: 'edited', version: 2 }, 1)
+
+    // Assess
+    expect(await registry.getIssuer('update-ok')).toEqual({ ...stored, description: 'edited', version: 2 })
+  })
+
+  it('deletes an issuer and a binding when the expected version matches', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('delete-ok'), undefined)
+    await registry.putBinding(bindingOf('delete-ok', 'gone'), undefined)
+
+    // Act
+    await registry.deleteBinding('delete-ok', 'gone', 1)
+    await registry.deleteIssuer('delete-ok', 1)
+
+    // Assess
+    expect(await registry.getBinding('delete-ok', 'gone')).toBeUndefined()
+    expect(await registry.getIssuer('delete-ok')).toBeUndefined()
+  })
+})
+
+describe('DynamoDB registry: conditional writes', () => {
+  it('refuses a create-only issuer write over an existing item with ConflictError and keeps the item', async () => {
+    // Prepare
+    const stored = issuerOf('create-twice', { description: 'first' })
+    await registry.putIssuer(stored, undefined)
+
+    // Act
+    const error = await rejectionOf(registry.putIssuer({ ...stored, description: 'second' }, undefined))
+
+    // Assess
+    expect(error).toBeInstanceOf(ConflictError)
+    expect((error as ConflictError).code).toBe('Conflict')
+    expect(await registry.getIssuer('create-twice')).toEqual(stored)
+  })
+
+  it('refuses a create-only binding write over an existing item with ConflictError', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('create-binding-twice'), undefined)
+    const stored = bindingOf('create-binding-twice', 'dup')
+    await registry.putBinding(stored, undefined)
+
+    // Act
+    const error = await rejectionOf(registry.putBinding({ ...stored, profile: 'other' }, undefined))
+
+    // Assess
+    expect(error).toBeInstanceOf(ConflictError)
+    expect((error as ConflictError).code).toBe('Conflict')
+    expect(await registry.getBinding('create-binding-twice', 'dup')).toEqual(stored)
+  })
+
+  it('refuses an issuer update naming a stale version with ConflictError and leaves the stored item unchanged', async () => {
+    // Prepare
+    const v1 = issuerOf('stale-update', { description: 'v1' })
+    await registry.putIssuer(v1, undefined)
+    const v2 = { ...v1, description: 'v2', version: 2 }
+    await registry.putIssuer(v2, 1)
+
+    // Act
+    const error = await rejectionOf(registry.putIssuer({ ...v1, description: 'lost update', version: 2 }, 1))
+
+    // Assess
+    expect(error).toBeInstanceOf(ConflictError)
+    expect((error as ConflictError).code).toBe('Conflict')
+    expect(await registry.getIssuer('stale-update')).toEqual(v2)
+  })
+
+  it('refuses a binding update naming a stale version with ConflictError and leaves it unchanged', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('stale-binding'), undefined)
+    const v1 = bindingOf('stale-binding', 'b')
+    await registry.putBinding(v1, undefined)
+    const v2 = { ...v1, enabled: false, version: 2 }
+    await registry.putBinding(v2, 1)
+
+    // Act
+    const error = await rejectionOf(registry.putBinding({ ...v1, version: 2, profile: 'lost' }, 1))
+
+    // Assess
+    expect(error).toBeInstanceOf(ConflictError)
+    expect(await registry.getBinding('stale-binding', 'b')).toEqual(v2)
+  })
+
+  it('refuses an update of an item that does not exist with ConflictError instead of creating it', async () => {
+    // Act
+    const error = await rejectionOf(registry.putIssuer(issuerOf('not-there', { version: 4 }), 3))
+
+    // Assess
+    expect(error).toBeInstanceOf(ConflictError)
+    expect(await registry.getIssuer('not-there')).toBeUndefined()
+  })
+
+  it('refuses to delete an issuer or a binding with a stale version (Conflict) and keeps both', async () => {
+    // Prepare
+    const issuer = issuerOf('stale-delete', { version: 3 })
+    const binding = bindingOf('stale-delete', 'kept', { version: 2 })
+    await registry.putIssuer(issuer, undefined)
+    await registry.putBinding(binding, undefined)
+
+    // Act
+    const issuerError = await rejectionOf(registry.deleteIssuer('stale-delete', 2))
+    const bindingError = await rejectionOf(registry.deleteBinding('stale-delete', 'kept', 1))
+
+    // Assess
+    expect(issuerError).toBeInstanceOf(ConflictError)
+    expect((issuerError as ConflictError).code).toBe('Conflict')
+    expect(bindingError).toBeInstanceOf(ConflictError)
+    expect((bindingError as ConflictError).code).toBe('Conflict')
+    expect(await registry.getIssuer('stale-delete')).toEqual(issuer)
+    expect(await registry.getBinding('stale-delete', 'kept')).toEqual(binding)
+  })
+
+  it('lets exactly one of N concurrent writers from the same read version win; the others get Conflict and no update is lost', async () => {
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 20 }),
+        fc.integer({ min: 0, max: 3 }),
+        async (writers, priorUpdates) => {
+          // Prepare
+          const issuerId = `race-${run++}`
+          let stored = issuerOf(issuerId)
+          await registry.putIssuer(stored, undefined)
+          for (let update = 0; update < priorUpdates; update++) {
+            const next = { ...stored, version: stored.version + 1 }
+            await registry.putIssuer(next, stored.version)
+            stored = next
+          }
+          const read = await registry.getIssuer(issuerId)
+          if (!read) throw new Error('the issuer was just written')
+
+          // Act
+          const outcomes = await Promise.allSettled(
+            Array.from({ length: writers }, (_, writer) =>
+              registry.putIssuer(
+                { ...read, description: `writer-${writer}`, version: read.version + 1 },
+                read.version,
+              ),
+            ),
+          )
+
+          // Assess
+          const winners = outcomes.flatMap((outcome, writer) => (outcome.status === 'fulfilled' ? [writer] : []))
+          const losers = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []))
+          expect(winners).toHaveLength(1)
+          expect(losers).toHaveLength(writers - 1)
+          for (const loser of losers) {
+            expect(loser).toBeInstanceOf(ConflictError)
+            expect((loser as ConflictError).code).toBe('Conflict')
+          }
+          const final = await registry.getIssuer(issuerId)
+          expect(final?.version).toBe(read.version + 1)
+          expect(final?.description).toBe(`writer-${winners[0]}`)
+        },
+      ),
+      { numRuns: 12 },
+    )
+  })
+})
+
+describe('DynamoDB registry: an unreachable DynamoDB', () => {
+  it('turns a refused connection into UpstreamUnavailableError with code IDPCommunicationError, for reads and writes', async () => {
+    // Prepare
+    const closedPort = await freePort()
+    const unreachable = dynamoDbClient(`http://127.0.0.1:${closedPort}`)
+    const offline = createDynamoDbRegistry(unreachable, TABLE)
+
+    try {
+      // Act
+      const failures = [
+        await rejectionOf(offline.getIssuer('any')),
+        await rejectionOf(offline.findIssuersByIss(K8S_ISSUER)),
+        await rejectionOf(offline.listBindings('any')),
+        await rejectionOf(offline.listIssuers()),
+        await rejectionOf(offline.putIssuer(issuerOf('offline'), undefined)),
+        await rejectionOf(offline.deleteBinding('any', 'any', 1)),
+      ]
+
+      // Assess
+      for (const failure of failures) {
+        expect(failure).toBeInstanceOf(UpstreamUnavailableError)
+        expect((failure as UpstreamUnavailableError).code).toBe('IDPCommunicationError')
+        expect((failure as UpstreamUnavailableError).statusCode).toBe(503)
+      }
+    } finally {
+      unreachable.destroy()
+    }
+  })
+})
