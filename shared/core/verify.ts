@@ -96,7 +96,20 @@ const checkClaims = (
   if (typeof iat !== 'number' || typeof exp !== 'number') return new InvalidTokenError('claim_invalid_iat')
   if (iat > nowSeconds + issuer.clockSkewSeconds) return new InvalidTokenError('claim_invalid_iat')
   if (exp - iat > issuer.maxTokenLifetimeSeconds) return new InvalidTokenError('token_lifetime_too_long')
-  return undefined
+  return checkKubernetesIdentity(sub, payload['kubernetes.io'])
+}
+
+/**
+ * A Kubernetes service-account token names its workload twice: in `sub` and in the
+ * `kubernetes.io` claim. Bindings may match either, so the two must agree.
+ */
+const checkKubernetesIdentity = (sub: string, k8s: unknown): BrokerError | undefined => {
+  if (!sub.startsWith('system:serviceaccount:') || !isObject(k8s)) return undefined
+  const serviceAccount = isObject(k8s.serviceaccount) ? k8s.serviceaccount.name : undefined
+  if (typeof k8s.namespace !== 'string' || typeof serviceAccount !== 'string') return undefined
+  return sub === `system:serviceaccount:${k8s.namespace}:${serviceAccount}`
+    ? undefined
+    : new InvalidTokenError('claim_inconsistent_kubernetes_identity')
 }
 
 /**
