@@ -1,7 +1,7 @@
 // A stand-in data plane for demos: keeps an RSA key under <data dir>/dev-issuer, writes its
 // JWKS (what you register as the issuer's `jwks`) and mints a Kubernetes-shaped projected
 // service-account token into a file, as kubelet would. Not for production use.
-import { generateKeyPairSync, createPrivateKey, createPublicKey } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -36,13 +36,19 @@ if (!existsSync(keyPath)) {
 const privateKey = createPrivateKey(readFileSync(keyPath, 'utf8'))
 const publicJwk = await exportJWK(createPublicKey(privateKey))
 const kid = await calculateJwkThumbprint(publicJwk, 'sha256')
-writeFileSync(join(dir, 'jwks.json'), `${JSON.stringify({ keys: [{ ...publicJwk, kid, alg: 'RS256', use: 'sig' }] })}\n`)
+writeFileSync(
+  join(dir, 'jwks.json'),
+  `${JSON.stringify({ keys: [{ ...publicJwk, kid, alg: 'RS256', use: 'sig' }] })}\n`,
+)
 
 const namespace = values.namespace
 const serviceAccount = values['service-account']
 const now = Math.floor(Date.now() / 1000)
 const token = await new SignJWT({
-  'kubernetes.io': { namespace, serviceaccount: { name: serviceAccount, uid: '00000000-0000-4000-8000-000000000001' } },
+  'kubernetes.io': {
+    namespace,
+    serviceaccount: { name: serviceAccount, uid: '00000000-0000-4000-8000-000000000001' },
+  },
 })
   .setProtectedHeader({ alg: 'RS256', kid })
   .setIssuer(values.issuer)

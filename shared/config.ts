@@ -90,11 +90,11 @@ const brokerSettings = (env: Env, issuerUrl: string, tableName: string): BrokerS
   cacheTtlSeconds: integer(env, 'IRSA_BROKER_CACHE_TTL_SECONDS', 30, 0, 3600),
   negativeCacheSize: integer(env, 'IRSA_BROKER_NEGATIVE_CACHE_SIZE', 1000, 1, 1_000_000),
   brokerTokenTtlSeconds: integer(env, 'IRSA_BROKER_TOKEN_TTL_SECONDS', 300, 60, 300),
-  endpoints: {
+  endpoints: Object.freeze({
     sts: optionalUrl(env, 'AWS_ENDPOINT_URL_STS'),
     dynamodb: optionalUrl(env, 'AWS_ENDPOINT_URL_DYNAMODB'),
     kms: optionalUrl(env, 'AWS_ENDPOINT_URL_KMS'),
-  },
+  }),
 })
 
 /** Lambda: every infrastructure name is required; the broker's issuer URL must be https. */

@@ -120,6 +120,19 @@ const sessionTags = z.record(z.string(), templateText(512)).superRefine((tags, c
   }
 })
 
+const isCatchAll = (pattern: string) => /^\*+$/.test(pattern)
+
+/**
+ * True when no rule narrows the workloads: every list (any-of) holds a pattern of only `*`.
+ * A claim rule of `*` still requires the claim, but every token of a Kubernetes issuer has it.
+ */
+const matchesAnyWorkload = (
+  subjects: string[] | undefined,
+  claims: Record<string, string[]> | undefined,
+): boolean =>
+  (subjects === undefined || subjects.some(isCatchAll)) &&
+  Object.values(claims ?? {}).every((patterns) => patterns.some(isCatchAll))
+
 export const bindingDocumentSchema = z
   .strictObject({
     bindingId: id.optional(),
@@ -155,15 +168,15 @@ export const bindingDocumentSchema = z
         path: ['subjects'],
         message: 'a binding needs "subjects" or "claims" (or both)',
       })
-    } else if (!hasClaims && doc.subjects?.every((s) => /^\*+$/.test(s)) && doc.allowAnyWorkload !== true) {
+    } else if (matchesAnyWorkload(doc.subjects, doc.claims) && doc.allowAnyWorkload !== true) {
       ctx.addIssue({
         code: 'custom',
-        path: ['subjects'],
+        path: [doc.subjects ? 'subjects' : 'claims'],
         message: 'matches every workload of the issuer; set "allowAnyWorkload": true to mean it',
       })
     }
     for (const key of doc.transitiveTagKeys ?? []) {
-      if (!doc.sessionTags || !(key in doc.sessionTags)) {
+      if (!doc.sessionTags || !Object.hasOwn(doc.sessionTags, key)) {
         ctx.addIssue({
           code: 'custom',
           path: ['transitiveTagKeys'],

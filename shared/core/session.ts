@@ -25,6 +25,8 @@ export const sessionTagsFor = (binding: Binding, claims: WorkloadClaims): Sessio
     const value = sanitizeTagValue(render(text, claims))
     if (value !== '') principalTags[key] = value
   }
-  const transitiveTagKeys = (binding.transitiveTagKeys ?? []).filter((key) => key in principalTags)
+  const transitiveTagKeys = (binding.transitiveTagKeys ?? []).filter((key) =>
+    Object.hasOwn(principalTags, key),
+  )
   return { principalTags, transitiveTagKeys }
 }

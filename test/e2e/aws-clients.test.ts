@@ -186,6 +186,8 @@ const startBroker = async (adminToken: string) => {
   stsPort = Number(stsMatch?.[2])
   expect(brokerUrl).toBe(`http://127.0.0.1:${port}`)
   expect(stsPort).not.toBe(port)
+  // So that "the STS port is closed" after the broker's exit means something.
+  expect(await portAcceptsConnections(stsPort), `moto_server answers on port ${stsPort}`).toBe(true)
 }
 
 const admin = async (adminToken: string, path: string, body: unknown) => {
@@ -328,8 +330,15 @@ describe('unmodified AWS clients get role credentials from the local broker', ()
   test(
     'boto3 default Session resolves container-role credentials from the broker and calls STS as ml-s3-reader',
     async () => {
-      const result = await run('python3', [BOTO3_SCRIPT, stsEndpoint], workloadEnv('ml-reader', allowedTokenFile))
-      const identity = parseIdentity('boto3 get_caller_identity (role=ml-reader)', result) as CallerIdentity & {
+      const result = await run(
+        'python3',
+        [BOTO3_SCRIPT, stsEndpoint],
+        workloadEnv('ml-reader', allowedTokenFile),
+      )
+      const identity = parseIdentity(
+        'boto3 get_caller_identity (role=ml-reader)',
+        result,
+      ) as CallerIdentity & {
         credentialMethod: string | null
       }
       expect(identity.credentialMethod).toBe('container-role')
@@ -347,7 +356,7 @@ describe('unmodified AWS clients get role credentials from the local broker', ()
       expect(result.timedOut, describeRun('aws sts get-caller-identity (denied token)', result)).toBe(false)
       // The CLI failed for the right reason: the container provider got the broker's 403.
       expect(result.stderr, describeRun('aws sts get-caller-identity (denied token)', result)).toMatch(
-        /container-role[\s\S]*\b403\b/,
+        /container-role[\s\S]*\b403\b[\s\S]*"code":"AccessDenied"/,
       )
       expect(result.stdout).toBe('')
 

@@ -3,13 +3,18 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort } from '../../infra/local/processes.js'
 import { createDynamoDbRegistry } from '../../shared/adapters/dynamodb-registry.js'
 import { ConflictError, UpstreamUnavailableError } from '../../shared/core/errors.js'
 import type { Binding, Issuer } from '../../shared/core/model.js'
 import type { Registry } from '../../shared/core/ports.js'
-import { freePort } from '../../infra/local/processes.js'
+import {
+  createRegistryTable,
+  dynamoDbClient,
+  type EmbeddedDynamoDb,
+  startDynalite,
+} from '../support/dynalite.js'
 import { createTestIssuer, K8S_ISSUER } from '../support/workload-issuer.js'
-import { createRegistryTable, dynamoDbClient, type EmbeddedDynamoDb, startDynalite } from '../support/dynalite.js'
 
 const TABLE = 'irsa-broker-registry-test'
 const STAMP = '2026-01-01T00:00:00.000Z'
@@ -142,7 +147,10 @@ describe('DynamoDB registry: reads and writes', () => {
       issuerOf(id, { issuer: sharedIss }),
     )
     for (const issuer of sharing) await registry.putIssuer(issuer, undefined)
-    await registry.putIssuer(issuerOf('gsi-elsewhere', { issuer: 'https://other-iss.example.test' }), undefined)
+    await registry.putIssuer(
+      issuerOf('gsi-elsewhere', { issuer: 'https://other-iss.example.test' }),
+      undefined,
+    )
 
     // Act
     const found = await registry.findIssuersByIss(sharedIss)
@@ -163,9 +171,9 @@ describe('DynamoDB registry: reads and writes', () => {
 
     // Assess
     expect(await registry.findIssuersByIss('https://moving-before.example.test')).toEqual([])
-    expect((await registry.findIssuersByIss('https://moving-after.example.test')).map((i) => i.version)).toEqual([
-      2,
-    ])
+    expect(
+      (await registry.findIssuersByIss('https://moving-after.example.test')).map((i) => i.version),
+    ).toEqual([2])
   })
 
   it('updates an issuer when the expected version matches the stored one', async () => {
@@ -316,8 +324,12 @@ describe('DynamoDB registry: conditional writes', () => {
           )
 
           // Assess
-          const winners = outcomes.flatMap((outcome, writer) => (outcome.status === 'fulfilled' ? [writer] : []))
-          const losers = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []))
+          const winners = outcomes.flatMap((outcome, writer) =>
+            outcome.status === 'fulfilled' ? [writer] : [],
+          )
+          const losers = outcomes.flatMap((outcome) =>
+            outcome.status === 'rejected' ? [outcome.reason] : [],
+          )
           expect(winners).toHaveLength(1)
           expect(losers).toHaveLength(writers - 1)
           for (const loser of losers) {

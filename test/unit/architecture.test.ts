@@ -44,8 +44,15 @@ describe('architecture', () => {
 
   it('declares in serverless.yml exactly the routes of functions/routes.ts, admin ones behind aws_iam', () => {
     const yaml = readFileSync(join(root, 'serverless.yml'), 'utf8')
-    const declared = [...yaml.matchAll(/httpApi: \{ method: (\w+), path: '?([^',]+)'?(, authorizer: \{ type: aws_iam \})? \}/g)]
-      .map((match) => `${routeKey({ method: match[1] as 'GET', path: match[2] ?? '' })}${match[3] ? ' (iam)' : ''}`)
+    const declared = [
+      ...yaml.matchAll(
+        /httpApi: \{ method: (\w+), path: '?([^',]+)'?(, authorizer: \{ type: aws_iam \})? \}/g,
+      ),
+    ]
+      .map(
+        (match) =>
+          `${routeKey({ method: match[1] as 'GET', path: match[2] ?? '' })}${match[3] ? ' (iam)' : ''}`,
+      )
       .sort()
     const expected = ROUTES.map((route) => `${routeKey(route)}${route.admin ? ' (iam)' : ''}`).sort()
     expect(declared).toEqual(expected)

@@ -53,7 +53,9 @@ const issuers = Object.fromEntries(
   ]),
 )
 
-type Outcome = { accepted: true; sub: string; claims: Record<string, unknown> } | { accepted: false; code: string }
+type Outcome =
+  | { accepted: true; sub: string; claims: Record<string, unknown> }
+  | { accepted: false; code: string }
 
 const run = async (testCase: Case): Promise<Outcome> => {
   const target = targets[testCase.target] as Target
@@ -65,7 +67,9 @@ const run = async (testCase: Case): Promise<Outcome> => {
       createInlineKeyResolver(),
       new Date(target.frozen_clock_unix * 1000),
     )
-    return result.ok ? { accepted: true, sub: result.claims.sub, claims: result.claims } : { accepted: false, code: result.error.code }
+    return result.ok
+      ? { accepted: true, sub: result.claims.sub, claims: result.claims }
+      : { accepted: false, code: result.error.code }
   } catch (error) {
     if (!isBrokerError(error)) throw error
     return { accepted: false, code: error.code }
@@ -104,7 +108,8 @@ describe('attack corpus through the core validator', () => {
       case 'reject':
       case 'reject-recommended': // the broker refuses every one of them
         expect(outcome).toMatchObject({ accepted: false })
-        if (!outcome.accepted) expect(outcome.code).toMatch(/^(InvalidIdentityToken|ExpiredToken|PayloadTooLarge)$/)
+        if (!outcome.accepted)
+          expect(outcome.code).toMatch(/^(InvalidIdentityToken|ExpiredToken|PayloadTooLarge)$/)
         break
       case 'policy':
         expect(outcome.accepted ? 'accept' : 'reject').toBe(POLICY[testCase.id])
@@ -117,6 +122,8 @@ describe('attack corpus through the core validator', () => {
     const sub = await run(byId('P61'))
     const namespace = await run(byId('P62'))
     expect(sub.accepted && sub.sub).toMatch(/payments/)
-    expect(namespace.accepted && (namespace.claims['kubernetes.io'] as { namespace: string }).namespace).toBe('payments')
+    expect(namespace.accepted && (namespace.claims['kubernetes.io'] as { namespace: string }).namespace).toBe(
+      'payments',
+    )
   })
 })

@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest'
+import { UpstreamUnavailableError } from '../../../shared/core/errors.js'
+import { createRegistryCache, type RegistryCacheOptions } from '../../../shared/core/registry-cache.js'
+import { createMemoryRegistry } from '../../support/memory-registry.js'
+import { K8S_ISSUER } from '../../support/workload-issuer.js'
+import { createTestClock, makeBinding, makeIssuer } from '../fixtures.js'
+
+const setup = (options: Partial<RegistryCacheOptions> = {}) => {
+  const clock = createTestClock()
+  const registry = createMemoryRegistry()
+  registry.seed({
+    issuers: [makeIssuer({ issuerId: 'onprem-a' }), makeIssuer({ issuerId: 'onprem-b' })],
+    bindings: [makeBinding({ issuerId: 'onprem-a' })],
+  })
+  const cache = createRegistryCache(registry, {
+    ttlSeconds: 30,
+    maxEntries: 100,
+    negativeMaxEntries: 100,
+    clock,
+    ...options,
+  })
+  return { clock, registry, cache }
+}
+
+describe('createRegistryCache: issuers by iss', () => {
+  it('answers from memory within the TTL', async () => {
+    // Prepare
+    const { cache, registry, clock } = setup()
+    // Act
+    const first = await cache.findIssuersByIss(K8S_ISSUER)
+    clock.advance(29)
+    const second = await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(first.map((i) => i.issuerId)).toEqual(['onprem-a', 'onprem-b'])
+    expect(second).toBe(first)
+    expect(registry.count('findIssuersByIss')).toBe(1)
+  })
+
+  it('reads the registry again once the TTL has passed', async () => {
+    // Prepare
+    const { cache, registry, clock } = setup()
+    await cache.findIssuersByIss(K8S_ISSUER)
+    registry.seed({ issuers: [makeIssuer({ issuerId: 'onprem-c' })] })
+    // Act
+    clock.advance(30)
+    const reloaded = await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(reloaded.map((i) => i.issuerId)).toEqual(['onprem-a', 'onprem-b', 'onprem-c'])
+    expect(registry.count('findIssuersByIss')).toBe(2)
+  })
+
+  it('shares one registry read between concurrent misses', async () => {
+    // Prepare
+    const { cache, registry } = setup()
+    // Act
+    const results = await Promise.all([
+      cache.findIssuersByIss(K8S_ISSUER),
+      cache.findIssuersByIss(K8S_ISSUER),
+      cache.findIssuersByIss(K8S_ISSUER),
+    ])
+    // Assess
+    expect(registry.count('findIssuersByIss')).toBe(1)
+    expect(results[1]).toBe(results[0])
+    expect(results[2]).toBe(results[0])
+  })
+
+  it('does not remember a failed read: the next request tries again', async () => {
+    // Prepare
+    const { cache, registry } = setup()
+    registry.failNext('findIssuersByIss', new UpstreamUnavailableError('dynamodb'))
+    // Act
+    const failed = cache.findIssuersByIss(K8S_ISSUER)
+    await expect(failed).rejects.toMatchObject({ code: 'IDPCommunicationError' })
+    const retried = await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(retried).toHaveLength(2)
+    expect(registry.count('findIssuersByIss')).toBe(2)
+  })
+
+  it('lets every concurrent caller of a failed read see the failure', async () => {
+    // Prepare
+    const { cache, registry } = setup()
+    registry.failNext('findIssuersByIss', new UpstreamUnavailableError('dynamodb'))
+    // Act
+    const outcomes = await Promise.allSettled([
+      cache.findIssuersByIss(K8S_ISSUER),
+      cache.findIssuersByIss(K8S_ISSUER),
+    ])
+    // Assess
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected'])
+    expect(registry.count('findIssuersByIss')).toBe(1)
+  })
+
+  it('keys the cache by exact iss', async () => {
+    // Prepare
+    const { cache, registry } = setup()
+    // Act
+    const exact = await cache.findIssuersByIss(K8S_ISSUER)
+    const slashed = await cache.findIssuersByIss(`${K8S_ISSUER}/`)
+    // Assess
+    expect(exact).toHaveLength(2)
+    expect(slashed).toEqual([])
+    expect(registry.count('findIssuersByIss')).toBe(2)
+  })
+})
+
+describe('createRegistryCache: negative cache for unknown iss', () => {
+  it('costs no extra registry read for a repeated unknown iss', async () => {
+    // Prepare
+    const { cache, registry } = setup()
+    // Act
+    for (let i = 0; i < 50; i++) await cache.findIssuersByIss('https://garbage.example')
+    // Assess
+    expect(registry.count('findIssuersByIss')).toBe(1)
+  })
+
+  it('shares one read between concurrent requests for an unknown iss', async () => {
+    // Prepare
+    const { cache, registry } = setup()
+    // Act
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => cache.findIssuersByIss('https://garbage.example')),
+    )
+    // Assess
+    expect(results.every((r) => r.length === 0)).toBe(true)
+    expect(registry.count('findIssuersByIss')).toBe(1)
+  })
+
+  it('forgets an unknown iss after the TTL, so a newly registered issuer is found', async () => {
+    // Prepare
+    const { cache, registry, clock } = setup()
+    const iss = 'https://new-cluster.example'
+    await cache.findIssuersByIss(iss)
+    registry.seed({ issuers: [makeIssuer({ issuerId: 'new', issuer: iss })] })
+    // Act
+    clock.advance(29)
+    const stillUnknown = await cache.findIssuersByIss(iss)
+    clock.advance(1)
+    const found = await cache.findIssuersByIss(iss)
+    // Assess
+    expect(stillUnknown).toEqual([])
+    expect(found.map((i) => i.issuerId)).toEqual(['new'])
+  })
+
+  it('holds at most negativeMaxEntries unknown iss values, dropping the oldest', async () => {
+    // Prepare
+    const { cache, registry } = setup({ negativeMaxEntries: 2 })
+    await cache.findIssuersByIss('https://u1.example')
+    await cache.findIssuersByIss('https://u2.example')
+    await cache.findIssuersByIss('https://u3.example')
+    const readsBefore = registry.count('findIssuersByIss')
+    // Act
+    await cache.findIssuersByIss('https://u3.example')
+    await cache.findIssuersByIss('https://u2.example')
+    await cache.findIssuersByIss('https://u1.example')
+    // Assess
+    expect(readsBefore).toBe(3)
+    expect(registry.calls.slice(3)).toEqual(['findIssuersByIss:https://u1.example'])
+  })
+
+  it('does not let a flood of unknown iss values evict known issuers', async () => {
+    // Prepare
+    const { cache, registry } = setup({ maxEntries: 2, negativeMaxEntries: 2 })
+    await cache.findIssuersByIss(K8S_ISSUER)
+    // Act
+    for (let i = 0; i < 10; i++) await cache.findIssuersByIss(`https://garbage-${i}.example`)
+    await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(registry.calls.filter((c) => c === `findIssuersByIss:${K8S_ISSUER}`)).toHaveLength(1)
+  })
+})
+
+describe('createRegistryCache: bindings and invalidation', () => {
+  it('caches an issuer bindings for the TTL', async () => {
+    // Prepare
+    const { cache, registry, clock } = setup()
+    // Act
+    await cache.listBindings('onprem-a')
+    await cache.listBindings('onprem-a')
+    clock.advance(30)
+    const reloaded = await cache.listBindings('onprem-a')
+    // Assess
+    expect(reloaded.map((b) => b.bindingId)).toEqual(['ml-readers'])
+    expect(registry.count('listBindings')).toBe(2)
+  })
+
+  it('forgets issuers, unknown iss values and bindings on invalidate', async () => {
+    // Prepare
+    const { cache, registry } = setup()
+    await cache.findIssuersByIss(K8S_ISSUER)
+    await cache.findIssuersByIss('https://unknown.example')
+    await cache.listBindings('onprem-a')
+    registry.seed({
+      issuers: [makeIssuer({ issuerId: 'late', issuer: 'https://unknown.example' })],
+      bindings: [makeBinding({ issuerId: 'onprem-a', bindingId: 'second' })],
+    })
+    // Act
+    cache.invalidate()
+    const issuers = await cache.findIssuersByIss('https://unknown.example')
+    const bindings = await cache.listBindings('onprem-a')
+    await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(issuers.map((i) => i.issuerId)).toEqual(['late'])
+    expect(bindings.map((b) => b.bindingId)).toEqual(['ml-readers', 'second'])
+    expect(registry.count('findIssuersByIss')).toBe(4)
+    expect(registry.count('listBindings')).toBe(2)
+  })
+
+  it('reads through on every call with a TTL of 0', async () => {
+    // Prepare
+    const { cache, registry } = setup({ ttlSeconds: 0 })
+    // Act
+    await cache.findIssuersByIss(K8S_ISSUER)
+    await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(registry.count('findIssuersByIss')).toBe(2)
+  })
+})

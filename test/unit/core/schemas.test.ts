@@ -1,0 +1,418 @@
+import { describe, expect, it } from 'vitest'
+import { InvalidParameterError } from '../../../shared/core/errors.js'
+import {
+  bindingDocumentSchema,
+  credentialsBodySchema,
+  credentialsQuerySchema,
+  explainBodySchema,
+  issuerDocumentSchema,
+  parseInput,
+} from '../../../shared/core/schemas.js'
+
+const ROLE_ARN = 'arn:aws:iam::111122223333:role/ml-s3-reader'
+
+const issuerDoc = (overrides: Record<string, unknown> = {}) => ({
+  issuer: 'https://kubernetes.default.svc.cluster.local',
+  audiences: ['irsa-broker'],
+  jwks: { keys: [] },
+  ...overrides,
+})
+
+const bindingDoc = (overrides: Record<string, unknown> = {}) => ({
+  roleArn: ROLE_ARN,
+  subjects: ['system:serviceaccount:ml:trainer'],
+  ...overrides,
+})
+
+/** The InvalidParameterError that parsing `value` raises. */
+const refusal = (
+  schema: Parameters<typeof parseInput>[0],
+  value: unknown,
+  prefix?: string,
+): InvalidParameterError => {
+  try {
+    parseInput(schema, value, prefix)
+  } catch (error) {
+    if (error instanceof InvalidParameterError) return error
+    throw error
+  }
+  throw new Error('expected the document to be refused')
+}
+
+describe('issuerDocumentSchema', () => {
+  it('fills the documented defaults', () => {
+    // Act
+    const doc = parseInput(issuerDocumentSchema, issuerDoc())
+    // Assess
+    expect(doc).toMatchObject({
+      algorithms: ['RS256', 'ES256'],
+      maxTokenLifetimeSeconds: 86400,
+      clockSkewSeconds: 60,
+      mode: 'broker',
+      enabled: true,
+    })
+  })
+
+  it('refuses an unknown field with a message naming it', () => {
+    // Act
+    const error = refusal(issuerDocumentSchema, issuerDoc({ colour: 'blue' }))
+    // Assess
+    expect(error).toMatchObject({
+      code: 'InvalidParameterValue',
+      field: 'colour',
+      message: 'colour: is not a known field',
+    })
+  })
+
+  it('accepts the server fields as read from a GET', () => {
+    // Act
+    const doc = parseInput(
+      issuerDocumentSchema,
+      issuerDoc({
+        version: 3,
+        createdAt: '2031-01-01T00:00:00.000Z',
+        updatedAt: 'x',
+        updatedBy: 'arn:aws:iam::1:user/a',
+      }),
+    )
+    // Assess
+    expect(doc.version).toBe(3)
+  })
+
+  it.each([
+    ['issuer', issuerDoc({ issuer: 'kubernetes.default.svc' }), 'issuer'],
+    ['issuer', issuerDoc({ issuer: 'ftp://example.com' }), 'issuer'],
+    ['audiences', issuerDoc({ audiences: [] }), 'audiences'],
+    ['audiences[0]', issuerDoc({ audiences: [''] }), 'audiences[0]'],
+    ['algorithms[0] (HS256)', issuerDoc({ algorithms: ['HS256'] }), 'algorithms[0]'],
+    ['algorithms[0] (none)', issuerDoc({ algorithms: ['none'] }), 'algorithms[0]'],
+    ['algorithms (repeated)', issuerDoc({ algorithms: ['RS256', 'RS256'] }), 'algorithms'],
+    ['maxTokenLifetimeSeconds', issuerDoc({ maxTokenLifetimeSeconds: 30 }), 'maxTokenLifetimeSeconds'],
+    ['clockSkewSeconds', issuerDoc({ clockSkewSeconds: 301 }), 'clockSkewSeconds'],
+    ['mode', issuerDoc({ mode: 'proxy' }), 'mode'],
+    ['enabled', issuerDoc({ enabled: 'yes' }), 'enabled'],
+    ['issuerId', issuerDoc({ issuerId: '-leading-dash' }), 'issuerId'],
+    ['version', issuerDoc({ version: 0 }), 'version'],
+    ['jwks (missing)', issuerDoc({ jwks: undefined }), 'jwks'],
+    ['jwksUri', issuerDoc({ jwksUri: 'https://example.com/jwks' }), 'jwksUri'],
+    ['discovery', issuerDoc({ discovery: true }), 'discovery'],
+  ])('refuses a bad %s and names the field', (_label, doc, field) => {
+    // Act
+    const error = refusal(issuerDocumentSchema, doc)
+    // Assess
+    expect(error.field).toBe(field)
+    expect(error.message.startsWith(`${field}: `)).toBe(true)
+  })
+})
+
+describe('bindingDocumentSchema', () => {
+  it('fills the documented defaults', () => {
+    // Act
+    const doc = parseInput(bindingDocumentSchema, bindingDoc())
+    // Assess
+    expect(doc).toMatchObject({ durationSeconds: 3600, enabled: true })
+  })
+
+  it('accepts the example binding of the design', () => {
+    // Act
+    const doc = parseInput(
+      bindingDocumentSchema,
+      bindingDoc({
+        profile: 'ml-reader',
+        subjects: ['system:serviceaccount:ml-*:trainer'],
+        claims: { '/kubernetes.io/namespace': ['ml-*'] },
+        sessionName: '{/kubernetes.io/namespace}.{/kubernetes.io/serviceaccount/name}',
+        sessionTags: { namespace: '{/kubernetes.io/namespace}', 'data-plane': 'onprem-a' },
+        transitiveTagKeys: ['data-plane'],
+        durationSeconds: 3600,
+      }),
+    )
+    // Assess
+    expect(doc.sessionTags).toEqual({ namespace: '{/kubernetes.io/namespace}', 'data-plane': 'onprem-a' })
+  })
+
+  it('refuses an unknown field with a message naming it', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ role: 'x' }))
+    // Assess
+    expect(error).toMatchObject({ field: 'role', message: 'role: is not a known field' })
+  })
+
+  it('refuses a binding without subjects or claims', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, { roleArn: ROLE_ARN })
+    // Assess
+    expect(error).toMatchObject({
+      field: 'subjects',
+      message: 'subjects: a binding needs "subjects" or "claims" (or both)',
+    })
+  })
+
+  it('refuses a binding whose only constraint is an empty claims object', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, { roleArn: ROLE_ARN, claims: {} })
+    // Assess
+    expect(error.field).toBe('subjects')
+  })
+
+  it.each([[['*']], [['**']], [['*', '***']]])(
+    'refuses subjects %j that match every workload unless allowAnyWorkload is set',
+    (subjects) => {
+      // Act
+      const error = refusal(bindingDocumentSchema, bindingDoc({ subjects }))
+      const allowed = parseInput(bindingDocumentSchema, bindingDoc({ subjects, allowAnyWorkload: true }))
+      // Assess
+      expect(error.field).toBe('subjects')
+      expect(error.message).toContain('allowAnyWorkload')
+      expect(allowed.subjects).toEqual(subjects)
+    },
+  )
+
+  it('refuses allowAnyWorkload: false with a lone *', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ subjects: ['*'], allowAnyWorkload: false }))
+    // Assess
+    expect(error.field).toBe('subjects')
+  })
+
+  it('accepts a lone * subject narrowed by a claim rule', () => {
+    // Act
+    const doc = parseInput(
+      bindingDocumentSchema,
+      bindingDoc({ subjects: ['*'], claims: { '/kubernetes.io/namespace': ['ml'] } }),
+    )
+    // Assess
+    expect(doc.subjects).toEqual(['*'])
+  })
+
+  it('refuses a * among narrower subjects, since any-of makes the list match every workload', () => {
+    // Act
+    const error = refusal(
+      bindingDocumentSchema,
+      bindingDoc({ subjects: ['system:serviceaccount:ml:a', '*'] }),
+    )
+    // Assess
+    expect(error.field).toBe('subjects')
+    expect(error.message).toContain('allowAnyWorkload')
+  })
+
+  it('refuses claim rules that are all * with no subjects unless allowAnyWorkload is set', () => {
+    // Act
+    const claims = { '/kubernetes.io/namespace': ['*'], '/kubernetes.io/serviceaccount/name': ['x', '**'] }
+    const error = refusal(bindingDocumentSchema, bindingDoc({ subjects: undefined, claims }))
+    const allowed = parseInput(
+      bindingDocumentSchema,
+      bindingDoc({ subjects: undefined, claims, allowAnyWorkload: true }),
+    )
+    // Assess
+    expect(error.field).toBe('claims')
+    expect(error.message).toContain('allowAnyWorkload')
+    expect(allowed.claims).toEqual(claims)
+  })
+
+  it('accepts claim rules with * when one rule narrows the workloads', () => {
+    // Act
+    const claims = { '/kubernetes.io/namespace': ['ml-*'], '/kubernetes.io/serviceaccount/name': ['*'] }
+    const doc = parseInput(bindingDocumentSchema, bindingDoc({ subjects: undefined, claims }))
+    // Assess
+    expect(doc.claims).toEqual(claims)
+  })
+
+  it('refuses a CEL condition', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ condition: "claims.sub.startsWith('x')" }))
+    // Assess
+    expect(error).toMatchObject({
+      field: 'condition',
+      message: 'condition: CEL conditions are not supported by this broker version',
+    })
+  })
+
+  it.each(['kubernetes.io/namespace', '/bad~2'])(
+    'refuses the claim key %j that is not a JSON Pointer',
+    (key) => {
+      // Act
+      const error = refusal(bindingDocumentSchema, bindingDoc({ claims: { [key]: ['x'] } }))
+      // Assess
+      expect(error.field).toBe(`claims.${key}`)
+      expect(error.message).toContain('JSON Pointers')
+    },
+  )
+
+  it('refuses the empty claim key (the whole token) as a claim rule', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ claims: { '': ['*'] } }))
+    // Assess
+    expect(error.field).toBe('claims')
+    expect(error.message).toContain('JSON Pointers')
+  })
+
+  it('refuses more than 20 claim rules', () => {
+    // Prepare
+    const claims = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`/c${i}`, ['x']]))
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ claims }))
+    // Assess
+    expect(error).toMatchObject({ field: 'claims', message: 'claims: at most 20 claim rules' })
+  })
+
+  it('refuses a claim rule with an empty pattern list', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ claims: { '/team': [] } }))
+    // Assess
+    expect(error.field).toBe('claims./team')
+  })
+
+  it('refuses a transitive tag key that is not a session tag', () => {
+    // Act
+    const error = refusal(
+      bindingDocumentSchema,
+      bindingDoc({ sessionTags: { namespace: 'ml' }, transitiveTagKeys: ['team'] }),
+    )
+    // Assess
+    expect(error).toMatchObject({
+      field: 'transitiveTagKeys',
+      message: 'transitiveTagKeys: "team" is not a key of sessionTags',
+    })
+  })
+
+  it.each(['constructor', 'toString', '__proto__'])(
+    'refuses the transitive tag key %j, which only Object.prototype has',
+    (key) => {
+      // Act
+      const error = refusal(
+        bindingDocumentSchema,
+        bindingDoc({ sessionTags: { namespace: 'ml' }, transitiveTagKeys: [key] }),
+      )
+      // Assess
+      expect(error.field).toBe('transitiveTagKeys')
+    },
+  )
+
+  it('refuses a session tag key outside the STS character set', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ sessionTags: { 'a,b': 'x' } }))
+    // Assess
+    expect(error.field).toBe('sessionTags.a,b')
+  })
+
+  it('refuses two session tag keys that differ only in case', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ sessionTags: { Team: 'a', team: 'b' } }))
+    // Assess
+    expect(error).toMatchObject({
+      field: 'sessionTags.team',
+      message: expect.stringContaining('case-insensitive'),
+    })
+  })
+
+  it('refuses more than 50 session tags', () => {
+    // Prepare
+    const sessionTags = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v']))
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ sessionTags }))
+    // Assess
+    expect(error).toMatchObject({ field: 'sessionTags', message: 'sessionTags: at most 50 tags' })
+  })
+
+  it('refuses a session name template that does not parse', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ sessionName: '{sub}' }))
+    // Assess
+    expect(error.field).toBe('sessionName')
+    expect(error.message).toContain('invalid template')
+  })
+
+  it('refuses a session tag template that does not parse', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ sessionTags: { ns: '{/a' } }))
+    // Assess
+    expect(error.field).toBe('sessionTags.ns')
+  })
+
+  it.each([
+    'arn:aws:iam::111122223333:user/alice',
+    'arn:aws:iam::12345:role/short-account',
+    'arn:aws:sts::111122223333:assumed-role/r/s',
+    'ml-s3-reader',
+  ])('refuses %j as a role ARN', (roleArn) => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ roleArn }))
+    // Assess
+    expect(error.field).toBe('roleArn')
+  })
+
+  it.each([
+    'arn:aws:iam::111122223333:role/ml-s3-reader',
+    'arn:aws:iam::111122223333:role/path/to/ml-reader',
+    'arn:aws-us-gov:iam::111122223333:role/r',
+    'arn:aws-cn:iam::111122223333:role/r',
+  ])('accepts %j as a role ARN', (roleArn) => {
+    // Act
+    const result = bindingDocumentSchema.safeParse(bindingDoc({ roleArn }))
+    // Assess
+    expect(result.success).toBe(true)
+  })
+
+  it.each([899, 43201, 3600.5])('refuses durationSeconds %d outside STS limits', (durationSeconds) => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ durationSeconds }))
+    // Assess
+    expect(error.field).toBe('durationSeconds')
+  })
+
+  it.each([900, 43200])('accepts durationSeconds %d at the STS limits', (durationSeconds) => {
+    // Act
+    const doc = parseInput(bindingDocumentSchema, bindingDoc({ durationSeconds }))
+    // Assess
+    expect(doc.durationSeconds).toBe(durationSeconds)
+  })
+
+  it('refuses a profile that cannot be an AWS config profile name', () => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ profile: 'ml reader' }))
+    // Assess
+    expect(error.field).toBe('profile')
+  })
+})
+
+describe('request schemas', () => {
+  it('accepts a credentials body with role and duration', () => {
+    // Act
+    const body = parseInput(credentialsBodySchema, { role: 'ml-reader', durationSeconds: 900 })
+    // Assess
+    expect(body).toEqual({ role: 'ml-reader', durationSeconds: 900 })
+  })
+
+  it.each([
+    [{ durationSeconds: 60 }, 'durationSeconds'],
+    [{ role: '' }, 'role'],
+    [{ token: 'x' }, 'token'],
+  ])('refuses the credentials body %j naming %s', (body, field) => {
+    // Act
+    const error = refusal(credentialsBodySchema, body)
+    // Assess
+    expect(error.field).toBe(field)
+  })
+
+  it('refuses an unknown query parameter on the credentials route', () => {
+    // Act
+    const error = refusal(credentialsQuerySchema, { role: 'x', debug: '1' })
+    // Assess
+    expect(error).toMatchObject({ field: 'debug', message: 'debug: is not a known field' })
+  })
+
+  it('requires a token in the explain body', () => {
+    // Act
+    const error = refusal(explainBodySchema, {})
+    // Assess
+    expect(error.field).toBe('token')
+  })
+
+  it('prefixes the field with the given prefix', () => {
+    // Act
+    const error = refusal(credentialsBodySchema, { durationSeconds: 1 }, 'body')
+    // Assess
+    expect(error.field).toBe('body.durationSeconds')
+  })
+})
