@@ -148,3 +148,13 @@ export const createAuditLog = () => {
     },
   }
 }
+
+/** The error `action` throws; fails the test when it throws nothing. */
+export const thrownBy = (action: () => unknown): unknown => {
+  try {
+    action()
+  } catch (error) {
+    return error
+  }
+  throw new Error('expected the action to throw')
+}

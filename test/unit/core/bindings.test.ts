@@ -6,16 +6,7 @@ import {
   selectBinding,
 } from '../../../shared/core/bindings.js'
 import { AccessDeniedError, InvalidParameterError } from '../../../shared/core/errors.js'
-import { makeBinding, makeClaims } from '../fixtures.js'
-
-const thrownBy = (action: () => unknown): unknown => {
-  try {
-    action()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected the action to throw')
-}
+import { makeBinding, makeClaims, thrownBy } from '../fixtures.js'
 
 describe('evaluateBinding', () => {
   it('matches when the subject glob matches sub', () => {

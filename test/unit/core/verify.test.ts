@@ -25,6 +25,7 @@ import {
   NOW,
   NOW_SECONDS,
   signCompact,
+  thrownBy,
   tokenClaims,
 } from '../fixtures.js'
 
@@ -49,15 +50,6 @@ const verify = (token: string, candidates: readonly Issuer[] = [issuer], now: Da
 const failureOf = (result: VerificationResult): BrokerError => {
   if (result.ok) throw new Error(`expected a failure, got a verified token for ${result.issuer.issuerId}`)
   return result.error
-}
-
-const thrownBy = (action: () => unknown): unknown => {
-  try {
-    action()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected the action to throw')
 }
 
 describe('readUnverifiedToken', () => {

@@ -5,18 +5,10 @@ import {
   LOCAL_ADMIN_ACTOR,
   tokenAdminAuthenticator,
 } from '../../../shared/http/admin-auth.js'
+import { thrownBy } from '../fixtures.js'
 import { httpEvent } from './http-event.js'
 
 const ADMIN_TOKEN = 'a-local-admin-token-of-32-chars!'
-
-const thrownBy = (action: () => unknown): unknown => {
-  try {
-    action()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected the action to throw')
-}
 
 describe('tokenAdminAuthenticator', () => {
   const authenticate = tokenAdminAuthenticator(ADMIN_TOKEN)

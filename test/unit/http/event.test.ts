@@ -10,18 +10,10 @@ import {
   requestIdOf,
   workloadToken,
 } from '../../../shared/http/event.js'
+import { thrownBy } from '../fixtures.js'
 import { httpEvent } from './http-event.js'
 
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln'
-
-const thrownBy = (action: () => unknown): unknown => {
-  try {
-    action()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected the action to throw')
-}
 
 describe('workloadToken', () => {
   it('takes the raw token, as the SDK container provider sends the token file', () => {
