@@ -21,6 +21,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'PUT', path: '/v1/admin/issuers/{issuerId}', function: 'admin', admin: true },
   { method: 'GET', path: '/v1/admin/issuers/{issuerId}', function: 'admin', admin: true },
   { method: 'DELETE', path: '/v1/admin/issuers/{issuerId}', function: 'admin', admin: true },
+  { method: 'POST', path: '/v1/admin/issuers/{issuerId}/refresh', function: 'admin', admin: true },
   { method: 'GET', path: '/v1/admin/issuers/{issuerId}/bindings', function: 'admin', admin: true },
   {
     method: 'PUT',

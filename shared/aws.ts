@@ -5,6 +5,7 @@ import { KMSClient } from '@aws-sdk/client-kms'
 import { STSClient } from '@aws-sdk/client-sts'
 import { createDynamoDbRegistry } from './adapters/dynamodb-registry.js'
 import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
+import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
 import { createKmsSigner } from './adapters/kms-signer.js'
 import { createStsCredentialIssuer } from './adapters/sts.js'
 import type { LambdaConfig } from './config.js'
@@ -32,5 +33,7 @@ export const createAwsAdapters = (config: LambdaConfig, service: string): Adapte
     clock: systemClock,
     logger,
     audit: logger.audit,
+    // In AWS never loopback, whatever the environment says: https to public addresses only.
+    fetchJson: createSafeJsonFetcher({ allowLoopback: false }),
   }
 }

@@ -3,9 +3,18 @@
 import type { BrokerSettings } from './config.js'
 import { type Admin, createAdmin } from './core/admin.js'
 import { createExchange, type Exchange } from './core/exchange.js'
-import { createInlineKeyResolver } from './core/keys.js'
-import type { AuditSink, Clock, CredentialIssuer, Logger, Registry, Signer } from './core/ports.js'
+import { createIssuerKeyResolver } from './core/keys.js'
+import type {
+  AuditSink,
+  Clock,
+  CredentialIssuer,
+  JsonFetcher,
+  Logger,
+  Registry,
+  Signer,
+} from './core/ports.js'
 import { createRegistryCache } from './core/registry-cache.js'
+import { createRemoteKeyResolver, type RemoteKeyResolver } from './core/remote-keys.js'
 
 export interface Adapters {
   registry: Registry
@@ -14,6 +23,8 @@ export interface Adapters {
   clock: Clock
   logger: Logger
   audit: AuditSink
+  /** Fetches issuers' discovery documents and JWKS (the SSRF-safe adapter). */
+  fetchJson: JsonFetcher
 }
 
 export interface Core {
@@ -22,6 +33,7 @@ export interface Core {
   signer: Signer
   logger: Logger
   issuerUrl: string
+  remoteKeys: RemoteKeyResolver
 }
 
 export const createCore = (adapters: Adapters, settings: BrokerSettings): Core => {
@@ -31,9 +43,14 @@ export const createCore = (adapters: Adapters, settings: BrokerSettings): Core =
     negativeMaxEntries: settings.negativeCacheSize,
     clock: adapters.clock,
   })
+  const remoteKeys = createRemoteKeyResolver({
+    fetchJson: adapters.fetchJson,
+    clock: adapters.clock,
+    logger: adapters.logger,
+  })
   const exchange = createExchange({
     registry: cache,
-    keysFor: createInlineKeyResolver(),
+    keysFor: createIssuerKeyResolver(remoteKeys.keysFor),
     signer: adapters.signer,
     sts: adapters.sts,
     clock: adapters.clock,
@@ -46,6 +63,14 @@ export const createCore = (adapters: Adapters, settings: BrokerSettings): Core =
     clock: adapters.clock,
     audit: adapters.audit,
     onChange: cache.invalidate,
+    keySets: remoteKeys,
   })
-  return { exchange, admin, signer: adapters.signer, logger: adapters.logger, issuerUrl: settings.issuerUrl }
+  return {
+    exchange,
+    admin,
+    signer: adapters.signer,
+    logger: adapters.logger,
+    issuerUrl: settings.issuerUrl,
+    remoteKeys,
+  }
 }

@@ -60,6 +60,14 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
       )
       return noContent()
     },
+    'POST /v1/admin/issuers/{issuerId}/refresh': async (event, actor) =>
+      json(
+        200,
+        await admin.refreshIssuerKeys(pathParameter(event, 'issuerId'), {
+          actor,
+          requestId: requestIdOf(event),
+        }),
+      ),
     'GET /v1/admin/issuers/{issuerId}/bindings': async (event) =>
       json(200, { bindings: await admin.listBindings(pathParameter(event, 'issuerId')) }),
     'GET /v1/admin/issuers/{issuerId}/bindings/{bindingId}': async (event) => {

@@ -20,10 +20,11 @@ import { createRolesHandler } from '../../functions/roles/app.js'
 import { createDynamoDbRegistry } from '../../shared/adapters/dynamodb-registry.js'
 import { tableDefinition } from '../../shared/adapters/dynamodb-table.js'
 import { createJsonLogger, type LineSink, stdoutSink } from '../../shared/adapters/json-logger.js'
+import { createSafeJsonFetcher } from '../../shared/adapters/jwks-fetch.js'
 import { createLocalSigner, loadOrCreateSigningKey } from '../../shared/adapters/local-signer.js'
 import { createStsCredentialIssuer } from '../../shared/adapters/sts.js'
 import type { LocalConfig } from '../../shared/config.js'
-import { type Clock, type CredentialIssuer, systemClock } from '../../shared/core/ports.js'
+import { type Clock, type CredentialIssuer, type JsonFetcher, systemClock } from '../../shared/core/ports.js'
 import { tokenAdminAuthenticator } from '../../shared/http/admin-auth.js'
 import { createCore } from '../../shared/wiring.js'
 import { createLocalHttpServer, type FunctionTable } from './http-server.js'
@@ -38,6 +39,8 @@ export interface LocalStackOptions {
   clock?: Clock
   /** Wraps the STS adapter (the bench uses it to time STS calls). */
   wrapSts?: (sts: CredentialIssuer) => CredentialIssuer
+  /** Replaces the remote-JWKS fetcher (tests give one with their own resolver and connector). */
+  fetchJson?: JsonFetcher
 }
 
 export interface LocalStack {
@@ -50,6 +53,10 @@ export interface LocalStack {
   signingKey: { path: string; created: boolean; kid: string }
   dynamodb: { endpoint: string; embedded: boolean }
   sts: { endpoint: string; source: 'AWS_ENDPOINT_URL_STS' | 'moto_server' }
+  /** Whether issuers' discovery/JWKS URLs may be http:// on loopback (IRSA_BROKER_ALLOW_LOOPBACK_JWKS). */
+  remoteJwks: { allowLoopback: boolean }
+  /** Resolves once no remote key set is being fetched in the background. */
+  remoteKeysSettled(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -154,6 +161,11 @@ export const startLocalStack = async (
     const issuerUrl = config.explicitIssuerUrl ? config.issuerUrl : url
 
     const logger = createJsonLogger(options.logSink ?? stdoutSink, { service: 'irsa-broker-local' })
+    if (config.allowLoopbackJwks) {
+      logger.warn(
+        'issuers may fetch their keys over http from loopback (IRSA_BROKER_ALLOW_LOOPBACK_JWKS=true)',
+      )
+    }
     const sts = createStsCredentialIssuer(stsClient)
     const core = createCore(
       {
@@ -163,6 +175,7 @@ export const startLocalStack = async (
         clock: options.clock ?? systemClock,
         logger,
         audit: logger.audit,
+        fetchJson: options.fetchJson ?? createSafeJsonFetcher({ allowLoopback: config.allowLoopbackJwks }),
       },
       { ...config, issuerUrl },
     )
@@ -182,6 +195,8 @@ export const startLocalStack = async (
       signingKey: { path: keyPath, created, kid: await signer.keyId() },
       dynamodb: { endpoint: dynamodbEndpoint, embedded: !config.endpoints.dynamodb },
       sts: { endpoint: stsEndpoint, source: moto ? 'moto_server' : 'AWS_ENDPOINT_URL_STS' },
+      remoteJwks: { allowLoopback: config.allowLoopbackJwks },
+      remoteKeysSettled: () => core.remoteKeys.settled(),
       stop,
     }
   } catch (error) {

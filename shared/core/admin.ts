@@ -1,9 +1,11 @@
 // The admin plane: register, read and remove issuers and bindings. Writes are optimistic
 // (a version precondition, 409 when stale) and each change is an audit record.
-import { ConflictError, InvalidParameterError, NotFoundError } from './errors.js'
+import { ConflictError, InvalidParameterError, NotFoundError, UpstreamUnavailableError } from './errors.js'
 import { checkJwks } from './jwks.js'
+import { hasRemoteKeys } from './keys.js'
 import type { Binding, Issuer, ServerFields } from './model.js'
 import type { AuditSink, Clock, Registry } from './ports.js'
+import { isKeyFetchError, type KeySetStatus, type RemoteKeyResolver } from './remote-keys.js'
 import { bindingDocumentSchema, issuerDocumentSchema, parseInput } from './schemas.js'
 
 export interface AdminDeps {
@@ -12,6 +14,8 @@ export interface AdminDeps {
   audit: AuditSink
   /** Called after every successful write, e.g. to drop this process's registry cache. */
   onChange?: () => void
+  /** Fetches remote key sets (`jwksUri`, `discovery`); without it such issuers are refused. */
+  keySets?: Pick<RemoteKeyResolver, 'refresh'>
 }
 
 export interface WriteContext {
@@ -103,26 +107,95 @@ export const createAdmin = (deps: AdminDeps) => {
     if (!isObject(body)) throw new InvalidParameterError('', 'the body must be a JSON object')
     const doc = parseInput(issuerDocumentSchema, body)
     sameId('issuerId', doc.issuerId, issuerId)
-    const keys = await checkJwks(doc.jwks, doc.algorithms)
-    if ('field' in keys) throw new InvalidParameterError(`jwks.${keys.field}`, keys.message, 'jwks_rejected')
+    let jwks: Issuer['jwks']
+    if (doc.jwks !== undefined) {
+      const keys = await checkJwks(doc.jwks, doc.algorithms)
+      if ('field' in keys)
+        throw new InvalidParameterError(`jwks.${keys.field}`, keys.message, 'jwks_rejected')
+      jwks = keys.jwks
+    }
     const expected = expectedVersion(doc.version, context.ifMatch)
     const previous = await current(() => registry.getIssuer(issuerId), expected, `Issuer "${issuerId}"`)
-    const {
-      version: _v,
-      createdAt: _c,
-      updatedAt: _u,
-      updatedBy: _b,
-      jwksUri: _j,
-      discovery: _d,
-      ...spec
-    } = doc
-    const issuer: Issuer = { ...spec, issuerId, jwks: keys.jwks, ...stamp(previous, context.actor) }
+    const { version: _v, createdAt: _c, updatedAt: _u, updatedBy: _b, jwks: _k, ...spec } = doc
+    const issuer: Issuer = {
+      ...spec,
+      issuerId,
+      ...(jwks ? { jwks } : {}),
+      ...stamp(previous, context.actor),
+    }
+    // Remote keys are fetched and checked now: a registration that cannot be used is refused.
+    if (hasRemoteKeys(issuer)) await fetchForRegistration(issuer)
     await registry.putIssuer(issuer, expected)
     changed(
       { event: 'admin.issuer.put', issuerId, versionBefore: previous?.version, versionAfter: issuer.version },
       context,
     )
     return { object: issuer, created: previous === undefined }
+  }
+
+  const fetchForRegistration = async (issuer: Issuer): Promise<void> => {
+    const field = issuer.jwksUri !== undefined ? 'jwksUri' : 'discovery'
+    if (!deps.keySets) {
+      throw new InvalidParameterError(
+        field,
+        'remote key sets are not available here',
+        'jwks_fetch_unavailable',
+      )
+    }
+    try {
+      await deps.keySets.refresh(issuer)
+    } catch (error) {
+      if (!isKeyFetchError(error)) throw error
+      throw new InvalidParameterError(
+        field,
+        `the keys could not be fetched: ${error.message}`,
+        `jwks_fetch_${error.code}`,
+      )
+    }
+  }
+
+  /** Refetches a remote key set now and reports the kids held; inline keys are reported as they are. */
+  const refreshIssuerKeys = async (issuerId: string, context: WriteContext): Promise<KeySetStatus> => {
+    const issuer = await requireIssuer(issuerId)
+    if (!hasRemoteKeys(issuer)) {
+      const keys = issuer.jwks?.keys ?? []
+      return {
+        issuerId,
+        source: 'inline',
+        kids: keys.flatMap((key) => (typeof key.kid === 'string' ? [key.kid] : [])),
+        keyCount: keys.length,
+      }
+    }
+    if (!deps.keySets) throw new UpstreamUnavailableError('jwks', { detail: 'no key fetcher is configured' })
+    try {
+      const status = await deps.keySets.refresh(issuer)
+      deps.audit({
+        type: 'audit',
+        event: 'admin.issuer.refresh',
+        actor: context.actor,
+        requestId: context.requestId,
+        issuerId,
+        outcome: 'fetched',
+        keyCount: status.keyCount,
+      })
+      return status
+    } catch (error) {
+      if (!isKeyFetchError(error)) throw error
+      deps.audit({
+        type: 'audit',
+        event: 'admin.issuer.refresh',
+        actor: context.actor,
+        requestId: context.requestId,
+        issuerId,
+        outcome: 'failed',
+        code: error.code,
+      })
+      throw new UpstreamUnavailableError('jwks', {
+        cause: error,
+        detail: `${error.message}; the keys held before stay in use while they last`,
+        retryAfterSeconds: 1,
+      })
+    }
   }
 
   const deleteIssuer = async (
@@ -211,6 +284,7 @@ export const createAdmin = (deps: AdminDeps) => {
 
   return {
     putIssuer,
+    refreshIssuerKeys,
     getIssuer: requireIssuer,
     listIssuers: () => registry.listIssuers(),
     deleteIssuer,

@@ -126,13 +126,18 @@ export class ThrottlingError extends BrokerError {
 export class UpstreamUnavailableError extends BrokerError {
   override readonly name = 'UpstreamUnavailableError'
   readonly code = 'IDPCommunicationError'
-  constructor(dependency: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+  /** `detail` joins the message: only for admin callers, who may see why (e.g. a JWKS fetch failure). */
+  constructor(
+    dependency: string,
+    options?: { cause?: unknown; retryAfterSeconds?: number; detail?: string | undefined },
+  ) {
+    const { detail, ...rest } = options ?? {}
     super(
-      `A dependency of the broker is unavailable (${dependency}); retry later.`,
+      `A dependency of the broker is unavailable (${dependency}${detail ? `: ${detail}` : ''}); retry later.`,
       `${dependency}_unavailable`,
       {
         retryAfterSeconds: 1,
-        ...options,
+        ...rest,
       },
     )
   }

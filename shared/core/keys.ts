@@ -1,5 +1,5 @@
-// Key resolution for registered issuers. Inline JWKS today; the same port takes a remote
-// JWKS resolver (jwksUri / discovery) without the verifier changing.
+// Key resolution for registered issuers: inline JWKS here, and issuers registered by `jwksUri`
+// or `discovery` through the remote resolver (remote-keys.ts), behind one KeyResolver port.
 import { createLocalJWKSet, errors, type JWTVerifyGetKey } from 'jose'
 import type { Issuer } from './model.js'
 import type { KeyResolver } from './ports.js'
@@ -22,4 +22,16 @@ export const createInlineKeyResolver = (): KeyResolver => {
     }
     return set
   }
+}
+
+export const hasRemoteKeys = (issuer: Issuer): boolean =>
+  issuer.jwks === undefined && (issuer.jwksUri !== undefined || issuer.discovery === true)
+
+/**
+ * Inline keys when the issuer has them, otherwise its remote key set. Without a remote resolver
+ * (or a key source at all) the issuer matches no key.
+ */
+export const createIssuerKeyResolver = (remote?: KeyResolver): KeyResolver => {
+  const inline = createInlineKeyResolver()
+  return (issuer) => (remote && hasRemoteKeys(issuer) ? remote(issuer) : inline(issuer))
 }

@@ -31,6 +31,12 @@ export interface Registry extends RegistryReader {
 /** Gives jose the verification key getter for one registered issuer. */
 export type KeyResolver = (issuer: Issuer) => JWTVerifyGetKey
 
+/**
+ * GETs a JSON document from an issuer's discovery or JWKS URL and parses it. Rejects with a
+ * KeyFetchError (shared/core/remote-keys.ts) saying why: refused target, timeout, size, type…
+ */
+export type JsonFetcher = (url: string) => Promise<unknown>
+
 /** Signs the broker's own tokens (RS256). */
 export interface Signer {
   readonly algorithm: 'RS256'

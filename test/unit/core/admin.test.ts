@@ -537,15 +537,27 @@ describe('admin bindings', () => {
     expect(error).toMatchObject({ code: 'InvalidParameterValue', field })
   })
 
-  it('refuses a binding with a condition', async () => {
+  it('stores a binding with a condition that compiles', async () => {
     // Prepare
     const { admin } = await withIssuer()
+    const condition = "claims['kubernetes.io'].namespace.startsWith('ml')"
+    // Act
+    const { object } = await admin.putBinding('onprem-a', 'readers', bindingBody({ condition }), alice)
+    // Assess
+    expect(object.condition).toBe(condition)
+  })
+
+  it('refuses a binding whose condition does not compile, naming the position, and stores nothing', async () => {
+    // Prepare
+    const { admin, registry } = await withIssuer()
     // Act
     const error = await rejectionOf(
-      admin.putBinding('onprem-a', 'readers', bindingBody({ condition: 'true' }), alice),
+      admin.putBinding('onprem-a', 'readers', bindingBody({ condition: 'claims.sub == ' }), alice),
     )
     // Assess
     expect(error).toMatchObject({ code: 'InvalidParameterValue', field: 'condition' })
+    expect((error as Error).message).toMatch(/^condition: invalid CEL at position 14 /)
+    expect(await registry.getBinding('onprem-a', 'readers')).toBeUndefined()
   })
 
   it('answers 404 reading a missing binding and listing bindings of a missing issuer', async () => {
