@@ -1,5 +1,7 @@
 // Which of an issuer's bindings admit a verified workload, and which one a request selects.
-// All rules of a binding must hold; each rule's list is any-of; `*` globs as in IAM.
+// All rules of a binding must hold (subjects, claims, then the CEL condition); each rule's list
+// is any-of; `*` globs as in IAM.
+import { evaluateCondition } from './condition.js'
 import { AccessDeniedError, InvalidParameterError } from './errors.js'
 import { matchAnyGlob } from './glob.js'
 import { parseJsonPointer, resolveJsonPointer } from './json-pointer.js'
@@ -8,8 +10,10 @@ import type { Binding, WorkloadClaims } from './model.js'
 export interface BindingEvaluation {
   binding: Binding
   matched: boolean
-  /** The first rule that did not hold: `disabled`, `subjects`, `claims:<pointer>`. */
+  /** The first rule that did not hold: `disabled`, `subjects`, `claims:<pointer>`, `condition`. */
   failedRule?: string
+  /** For a failed `condition`: `false`, `not_bool`, `invalid_expression` or `error:<CEL error code>`. */
+  detail?: string
 }
 
 /** A claim value matches when it is a scalar that matches, or an array with an element that does. */
@@ -32,8 +36,10 @@ export const evaluateBinding = (binding: Binding, claims: WorkloadClaims): Bindi
       return { binding, matched: false, failedRule: `claims:${pointerText}` }
     }
   }
-  // Conditions are refused at registration until a CEL evaluator is wired in; fail closed if one slips through.
-  if (binding.condition !== undefined) return { binding, matched: false, failedRule: 'condition' }
+  if (binding.condition !== undefined) {
+    const outcome = evaluateCondition(binding.condition, claims)
+    if (!outcome.matched) return { binding, matched: false, failedRule: 'condition', detail: outcome.detail }
+  }
   return { binding, matched: true }
 }
 

@@ -47,8 +47,18 @@ export interface Decision {
   iss?: string
   issuerId?: string
   sub?: string
+  /** Every registered issuer whose `issuer` equals the token's `iss`, enabled or not, in the order tried. */
+  issuersSharingIss?: string[]
+  /** What each of them did with the token, up to the one that decided. */
   candidates: VerificationAttempt[]
-  bindings: { bindingId: string; profile: string; roleArn: string; matched: boolean; failedRule?: string }[]
+  bindings: {
+    bindingId: string
+    profile: string
+    roleArn: string
+    matched: boolean
+    failedRule?: string
+    detail?: string
+  }[]
   selected?: {
     bindingId: string
     profile: string
@@ -111,6 +121,7 @@ export const createExchange = (deps: ExchangeDeps) => {
     let result: Awaited<ReturnType<typeof verifyWorkloadToken>>
     try {
       const candidates = await deps.registry.findIssuersByIss(iss)
+      trace.issuersSharingIss = candidates.map((issuer) => issuer.issuerId).sort()
       result = await verifyWorkloadToken(token as string, candidates, deps.keysFor, deps.clock.now())
     } catch (error) {
       return deny(error)
@@ -126,12 +137,13 @@ export const createExchange = (deps: ExchangeDeps) => {
     } catch (error) {
       return deny(error, { issuer, claims })
     }
-    trace.bindings = evaluations.map(({ binding, matched, failedRule }) => ({
+    trace.bindings = evaluations.map(({ binding, matched, failedRule, detail }) => ({
       bindingId: binding.bindingId,
       profile: binding.profile,
       roleArn: binding.roleArn,
       matched,
       ...(failedRule ? { failedRule } : {}),
+      ...(detail ? { detail } : {}),
     }))
     const matches = matchingBindings(evaluations)
     let selected: Binding

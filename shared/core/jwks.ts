@@ -3,6 +3,7 @@
 // are acceptable before they are ever used.
 import { importJWK, type JSONWebKeySet, type JWK } from 'jose'
 import type { SigningAlgorithm } from './model.js'
+import { hasRocaFingerprint } from './roca.js'
 
 export const MAX_KEYS = 100
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const
@@ -62,6 +63,12 @@ const checkKey = (
       if (rsaModulusBits(key.n) < 2048)
         return { field: `${at}.n`, message: 'RSA keys must have at least 2048 bits' }
       if (key.e !== 'AQAB') return { field: `${at}.e`, message: 'RSA public exponent must be 65537 ("AQAB")' }
+      if (hasRocaFingerprint(Buffer.from(key.n, 'base64url'))) {
+        return {
+          field: `${at}.n`,
+          message: 'RSA key has the ROCA fingerprint (CVE-2017-15361): its private key can be recovered',
+        }
+      }
       if (alg !== undefined && !RSA_ALGORITHMS.has(alg as string)) {
         return { field: `${at}.alg`, message: `${String(alg)} does not fit an RSA key` }
       }

@@ -1,6 +1,7 @@
 // Schemas of everything a caller sends: admin documents and credential requests. Unknown
 // fields are refused, and every message names the field it is about.
 import { z } from 'zod'
+import { compileCondition, describeConditionProblem, MAX_CONDITION_LENGTH } from './condition.js'
 import { InvalidParameterError } from './errors.js'
 import { parseJsonPointer } from './json-pointer.js'
 import { SIGNING_ALGORITHMS } from './model.js'
@@ -50,8 +51,10 @@ export const issuerDocumentSchema = z
     issuer: text(1024).refine(isHttpUrl, 'must be an http(s) URL, exactly as the tokens carry it in "iss"'),
     audiences: z.array(text(256)).min(1).max(20),
     jwks: z.unknown().optional(),
-    jwksUri: z.string().optional(),
-    discovery: z.boolean().optional(),
+    jwksUri: text(2048)
+      .refine(isHttpUrl, 'must be an https URL (http only to loopback, in local mode, when allowed)')
+      .optional(),
+    discovery: z.literal(true, 'must be true when present (it means: find the keys by discovery)').optional(),
     algorithms: z
       .array(z.enum(SIGNING_ALGORITHMS))
       .min(1)
@@ -70,18 +73,20 @@ export const issuerDocumentSchema = z
     ...serverFields,
   })
   .superRefine((doc, ctx) => {
-    if (doc.jwksUri !== undefined || doc.discovery !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [doc.jwksUri !== undefined ? 'jwksUri' : 'discovery'],
-        message:
-          'remote key sets are not supported by this broker version; register the keys inline in "jwks"',
-      })
-    } else if (doc.jwks === undefined) {
+    // Exactly one key source: inline keys, a JWKS URL, or discovery from the issuer URL.
+    const sources = (['jwks', 'jwksUri', 'discovery'] as const).filter((field) => doc[field] !== undefined)
+    if (sources.length === 0) {
       ctx.addIssue({
         code: 'custom',
         path: ['jwks'],
-        message: 'is required (the issuer\'s public keys, {"keys": [...]})',
+        message:
+          'is required, or "jwksUri" or "discovery": true (the issuer\'s public keys, {"keys": [...]})',
+      })
+    } else if (sources.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [sources[1] ?? 'jwks'],
+        message: `give exactly one of "jwks", "jwksUri" and "discovery", not ${sources.map((f) => `"${f}"`).join(' and ')}`,
       })
     }
   })
@@ -143,7 +148,7 @@ export const bindingDocumentSchema = z
     profile: z.string().regex(PROFILE_PATTERN, 'must be 1-64 letters, digits, ".", "_" or "-"').optional(),
     subjects: z.array(text(1024)).min(1).max(100).optional(),
     claims: claimRules.optional(),
-    condition: z.string().max(4096).optional(),
+    condition: z.string().min(1).max(MAX_CONDITION_LENGTH).optional(),
     allowAnyWorkload: z.boolean().optional(),
     sessionName: templateText(256).optional(),
     sessionTags: sessionTags.optional(),
@@ -155,20 +160,28 @@ export const bindingDocumentSchema = z
   })
   .superRefine((doc, ctx) => {
     if (doc.condition !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['condition'],
-        message: 'CEL conditions are not supported by this broker version',
-      })
+      const compiled = compileCondition(doc.condition)
+      if ('position' in compiled)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['condition'],
+          message: describeConditionProblem(doc.condition, compiled),
+        })
     }
     const hasClaims = doc.claims !== undefined && Object.keys(doc.claims).length > 0
-    if (!doc.subjects && !hasClaims) {
+    // A condition narrows the workloads too (whoever writes `true` there has said what they mean).
+    const hasCondition = doc.condition !== undefined
+    if (!doc.subjects && !hasClaims && !hasCondition) {
       ctx.addIssue({
         code: 'custom',
         path: ['subjects'],
-        message: 'a binding needs "subjects" or "claims" (or both)',
+        message: 'a binding needs "subjects", "claims" or a "condition"',
       })
-    } else if (matchesAnyWorkload(doc.subjects, doc.claims) && doc.allowAnyWorkload !== true) {
+    } else if (
+      !hasCondition &&
+      matchesAnyWorkload(doc.subjects, doc.claims) &&
+      doc.allowAnyWorkload !== true
+    ) {
       ctx.addIssue({
         code: 'custom',
         path: [doc.subjects ? 'subjects' : 'claims'],

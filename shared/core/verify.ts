@@ -2,7 +2,15 @@
 // Several registered issuers may share one `iss`; the one whose keys verify the signature is
 // the one that counts, and only its bindings are ever consulted.
 import { errors, jwtVerify } from 'jose'
-import { type BrokerError, ExpiredTokenError, InvalidTokenError, PayloadTooLargeError } from './errors.js'
+import { type ClaimCheck, explainClaimChecks } from './claim-checks.js'
+import {
+  type BrokerError,
+  ExpiredTokenError,
+  InvalidTokenError,
+  PayloadTooLargeError,
+  UpstreamUnavailableError,
+} from './errors.js'
+import { checkJsonShape } from './limits.js'
 import type { Issuer, WorkloadClaims } from './model.js'
 import type { KeyResolver } from './ports.js'
 
@@ -12,6 +20,9 @@ export const MAX_SUB_LENGTH = 1024
 
 /** Three base64url segments and nothing else: no padding, whitespace, JSON serialization or JWE. */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+/** The broker's first gate: strict compact serialization (decisions.md), checked before any decoding. */
+export const isStrictCompactJws = (token: string): boolean => COMPACT_JWS.test(token)
 
 export interface UnverifiedToken {
   iss: string
@@ -36,11 +47,14 @@ export const readUnverifiedToken = (token: unknown): UnverifiedToken => {
   if (typeof token !== 'string' || token.length === 0) throw new InvalidTokenError('token_missing')
   if (Buffer.byteLength(token, 'utf8') > MAX_TOKEN_BYTES)
     throw new PayloadTooLargeError('token', MAX_TOKEN_BYTES)
-  if (!COMPACT_JWS.test(token)) throw new InvalidTokenError('token_malformed')
+  if (!isStrictCompactJws(token)) throw new InvalidTokenError('token_malformed')
   const [headerSegment = '', payloadSegment = ''] = token.split('.')
   const header = decodeSegment(headerSegment)
   const payload = decodeSegment(payloadSegment)
   if (!isObject(header) || !isObject(payload)) throw new InvalidTokenError('token_malformed')
+  // Bounded before any key is used: nothing downstream walks an unbounded structure.
+  const shape = checkJsonShape(header) ?? checkJsonShape(payload)
+  if (shape) throw new InvalidTokenError(shape)
   if (typeof header.alg !== 'string') throw new InvalidTokenError('token_malformed')
   const iss = payload.iss
   if (typeof iss !== 'string' || iss.length === 0 || iss.length > MAX_ISS_LENGTH) {
@@ -49,12 +63,17 @@ export const readUnverifiedToken = (token: unknown): UnverifiedToken => {
   return { iss }
 }
 
-export type AttemptOutcome = 'verified' | 'disabled' | 'key_mismatch' | 'rejected'
+/** `unavailable`: the issuer's remote keys could not be had (endpoint down, nothing cached). */
+export type AttemptOutcome = 'verified' | 'disabled' | 'key_mismatch' | 'unavailable' | 'rejected'
 
 export interface VerificationAttempt {
   issuerId: string
   outcome: AttemptOutcome
   reason?: string
+  /** The header of a token this issuer's key verified (`alg`, and `kid` when it names one). */
+  key?: { alg: string; kid?: string }
+  /** Once the signature verified: every claim check on its own, for `explain`. */
+  claimChecks?: ClaimCheck[]
 }
 
 export type VerificationResult =
@@ -68,6 +87,20 @@ const KEY_MISMATCH_CODES = new Set([
   'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
   'ERR_JOSE_ALG_NOT_ALLOWED',
 ])
+
+/** Why an issuer's keys did not verify a token, in the audit log's words. */
+const KEY_MISMATCH_REASONS: Record<string, string> = {
+  ERR_JWS_SIGNATURE_VERIFICATION_FAILED: 'signature_invalid',
+  ERR_JWKS_NO_MATCHING_KEY: 'no_matching_key',
+  ERR_JWKS_MULTIPLE_MATCHING_KEYS: 'several_matching_keys',
+  ERR_JOSE_ALG_NOT_ALLOWED: 'algorithm_not_allowed',
+}
+
+/** The protected header of a token whose signature verified, as the trace shows it. */
+const keyOf = (header: { alg?: unknown; kid?: unknown }): VerificationAttempt['key'] => ({
+  alg: String(header.alg),
+  ...(typeof header.kid === 'string' ? { kid: header.kid.slice(0, 256) } : {}),
+})
 
 const classifyJoseError = (error: unknown): BrokerError | 'key_mismatch' => {
   if (error instanceof errors.JOSEError && KEY_MISMATCH_CODES.has(error.code)) return 'key_mismatch'
@@ -89,6 +122,9 @@ const checkClaims = (
   issuer: Issuer,
   nowSeconds: number,
 ): BrokerError | undefined => {
+  // Also here, so a caller that skipped readUnverifiedToken gets the same bounds.
+  const shape = checkJsonShape(payload)
+  if (shape) return new InvalidTokenError(shape)
   const { sub, iat, exp } = payload
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
     return new InvalidTokenError('claim_invalid_sub')
@@ -124,6 +160,7 @@ export const verifyWorkloadToken = async (
   now: Date,
 ): Promise<VerificationResult> => {
   const attempts: VerificationAttempt[] = []
+  let unavailable: UpstreamUnavailableError | undefined
   const nowSeconds = Math.floor(now.getTime() / 1000)
   const ordered = [...candidates].sort((a, b) =>
     a.issuerId < b.issuerId ? -1 : a.issuerId > b.issuerId ? 1 : 0,
@@ -134,7 +171,7 @@ export const verifyWorkloadToken = async (
       continue
     }
     try {
-      const { payload } = await jwtVerify(token, keysFor(issuer), {
+      const { payload, protectedHeader } = await jwtVerify(token, keysFor(issuer), {
         issuer: issuer.issuer,
         audience: issuer.audiences,
         algorithms: issuer.algorithms,
@@ -143,22 +180,48 @@ export const verifyWorkloadToken = async (
         requiredClaims: ['iss', 'aud', 'sub', 'exp', 'iat'],
       })
       const problem = checkClaims(payload, issuer, nowSeconds)
+      const verified = {
+        key: keyOf(protectedHeader),
+        claimChecks: explainClaimChecks(payload, issuer, nowSeconds),
+      }
       if (problem) {
-        attempts.push({ issuerId: issuer.issuerId, outcome: 'rejected', reason: problem.reason })
+        attempts.push({ issuerId: issuer.issuerId, outcome: 'rejected', reason: problem.reason, ...verified })
         return { ok: false, error: problem, attempts }
       }
-      attempts.push({ issuerId: issuer.issuerId, outcome: 'verified' })
+      attempts.push({ issuerId: issuer.issuerId, outcome: 'verified', ...verified })
       return { ok: true, issuer, claims: payload as WorkloadClaims, attempts }
     } catch (error) {
-      const verdict = classifyJoseError(error)
-      if (verdict === 'key_mismatch') {
-        attempts.push({ issuerId: issuer.issuerId, outcome: 'key_mismatch' })
+      // The key getter could not reach the issuer's keys: another candidate may still verify it.
+      if (error instanceof UpstreamUnavailableError) {
+        attempts.push({ issuerId: issuer.issuerId, outcome: 'unavailable', reason: error.reason })
+        unavailable ??= error
         continue
       }
-      attempts.push({ issuerId: issuer.issuerId, outcome: 'rejected', reason: verdict.reason })
+      const verdict = classifyJoseError(error)
+      if (verdict === 'key_mismatch') {
+        const code = (error as { code?: string }).code ?? ''
+        attempts.push({
+          issuerId: issuer.issuerId,
+          outcome: 'key_mismatch',
+          reason: KEY_MISMATCH_REASONS[code],
+        })
+        continue
+      }
+      // jose checks claims only after the signature verified, and hands the claims along.
+      const claims = (error as { payload?: unknown }).payload
+      const header = decodeSegment(token.split('.')[0] ?? '')
+      const verified =
+        (error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired) &&
+        isObject(claims) &&
+        isObject(header)
+          ? { key: keyOf(header), claimChecks: explainClaimChecks(claims, issuer, nowSeconds) }
+          : {}
+      attempts.push({ issuerId: issuer.issuerId, outcome: 'rejected', reason: verdict.reason, ...verified })
       return { ok: false, error: verdict, attempts }
     }
   }
+  // No candidate verified it, and one could not even be asked: retrying later may succeed.
+  if (unavailable) return { ok: false, error: unavailable, attempts }
   const reason =
     ordered.length === 0 || attempts.every((a) => a.outcome === 'disabled')
       ? 'issuer_unknown'

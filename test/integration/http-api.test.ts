@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
 import { loadLocalConfig } from '../../shared/config.js'
 import type { CredentialIssuer } from '../../shared/core/ports.js'
+import { capturingSink } from '../support/log-capture.js'
 import { AUDIENCE, createTestIssuer, type MintOptions, type TestIssuer } from '../support/workload-issuer.js'
 
 type Json = Record<string, unknown>
@@ -127,7 +128,7 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-http-api-'))
   stack = await startLocalStack(
     loadLocalConfig({ PORT: '0', IRSA_BROKER_DATA_DIR: dataDir, IRSA_BROKER_ADMIN_TOKEN: adminToken }),
-    { logSink: (line) => logLines.push(line), wrapSts: recordBrokerTokens },
+    { logSink: capturingSink('http-api', (line) => logLines.push(line)), wrapSts: recordBrokerTokens },
   )
 })
 

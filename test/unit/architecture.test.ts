@@ -3,7 +3,14 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ROUTES, routeKey } from '../../functions/routes.js'
+import { ROUTES, type Route, routeKey } from '../../functions/routes.js'
+import { parseCloudFormationYaml } from '../support/cloudformation-yaml.js'
+
+interface HttpApiEvent {
+  method: string
+  path: string
+  authorizer?: { type?: string }
+}
 
 const root = join(import.meta.dirname, '..', '..')
 
@@ -17,7 +24,7 @@ const importsOf = (file: string): string[] =>
 
 describe('architecture', () => {
   it('keeps the core free of AWS SDK, middy, HTTP and adapter imports', () => {
-    const allowed = /^(\.\/|jose$|zod$|node:crypto$)/
+    const allowed = /^(\.\/|jose$|zod$|node:crypto$|@marcbachmann\/cel-js$)/
     const offending = sourceFiles('shared/core').flatMap((file) =>
       importsOf(file)
         .filter((specifier) => !allowed.test(specifier))
@@ -42,19 +49,25 @@ describe('architecture', () => {
     ])
   })
 
-  it('declares in serverless.yml exactly the routes of functions/routes.ts, admin ones behind aws_iam', () => {
-    const yaml = readFileSync(join(root, 'serverless.yml'), 'utf8')
-    const declared = [
-      ...yaml.matchAll(
-        /httpApi: \{ method: (\w+), path: '?([^',]+)'?(, authorizer: \{ type: aws_iam \})? \}/g,
-      ),
-    ]
-      .map(
-        (match) =>
-          `${routeKey({ method: match[1] as 'GET', path: match[2] ?? '' })}${match[3] ? ' (iam)' : ''}`,
+  it('declares in serverless.yml exactly the routes of functions/routes.ts, on the same functions, admin ones behind aws_iam', () => {
+    const config = parseCloudFormationYaml(readFileSync(join(root, 'serverless.yml'), 'utf8')) as {
+      functions: Record<string, { events?: { httpApi?: HttpApiEvent }[] }>
+    }
+    const declared = Object.entries(config.functions)
+      .flatMap(([name, fn]) =>
+        (fn.events ?? []).flatMap(({ httpApi }) =>
+          httpApi
+            ? [
+                `${routeKey({ method: httpApi.method.toUpperCase() as Route['method'], path: httpApi.path })} → ${name}` +
+                  (httpApi.authorizer?.type === 'aws_iam' ? ' (iam)' : ''),
+              ]
+            : [],
+        ),
       )
       .sort()
-    const expected = ROUTES.map((route) => `${routeKey(route)}${route.admin ? ' (iam)' : ''}`).sort()
+    const expected = ROUTES.map(
+      (route) => `${routeKey(route)} → ${route.function}${route.admin ? ' (iam)' : ''}`,
+    ).sort()
     expect(declared).toEqual(expected)
   })
 })

@@ -137,13 +137,62 @@ describe('evaluateBinding', () => {
     expect(evaluation).toMatchObject({ matched: false, failedRule: 'claims:sub' })
   })
 
-  it('fails closed on a condition, which this version cannot evaluate', () => {
+  it('matches when subjects and the CEL condition over the claims both hold', () => {
     // Prepare
-    const binding = makeBinding({ condition: 'true' })
+    const binding = makeBinding({ condition: "claims['kubernetes.io'].namespace == 'ml'" })
     // Act
     const evaluation = evaluateBinding(binding, makeClaims())
     // Assess
-    expect(evaluation).toMatchObject({ matched: false, failedRule: 'condition' })
+    expect(evaluation).toEqual({ binding, matched: true })
+  })
+
+  it('does not match when the condition is false, with failedRule condition', () => {
+    // Prepare
+    const binding = makeBinding({ condition: "claims['kubernetes.io'].namespace == 'payments'" })
+    // Act
+    const evaluation = evaluateBinding(binding, makeClaims())
+    // Assess
+    expect(evaluation).toMatchObject({ matched: false, failedRule: 'condition', detail: 'false' })
+  })
+
+  it('does not match when the condition fails at run time (a missing claim), failedRule condition', () => {
+    // Prepare
+    const binding = makeBinding({ condition: "claims.groups.exists(g, g == 'admins')" })
+    // Act
+    const evaluation = evaluateBinding(binding, makeClaims())
+    // Assess
+    expect(evaluation).toMatchObject({ matched: false, failedRule: 'condition', detail: 'error:no_such_key' })
+  })
+
+  it('does not match when the condition yields something other than a bool', () => {
+    // Prepare
+    const binding = makeBinding({ condition: 'claims.sub' })
+    // Act
+    const evaluation = evaluateBinding(binding, makeClaims())
+    // Assess
+    expect(evaluation).toMatchObject({ matched: false, failedRule: 'condition', detail: 'not_bool' })
+  })
+
+  it('fails closed on a stored condition that does not compile', () => {
+    // Prepare
+    const binding = makeBinding({ condition: 'claims.sub ==' })
+    // Act
+    const evaluation = evaluateBinding(binding, makeClaims())
+    // Assess
+    expect(evaluation).toMatchObject({
+      matched: false,
+      failedRule: 'condition',
+      detail: 'invalid_expression',
+    })
+  })
+
+  it('checks the subjects before the condition: the first failing rule is reported', () => {
+    // Prepare
+    const binding = makeBinding({ subjects: ['system:serviceaccount:other:*'], condition: 'false' })
+    // Act
+    const evaluation = evaluateBinding(binding, makeClaims())
+    // Assess
+    expect(evaluation).toMatchObject({ matched: false, failedRule: 'subjects' })
   })
 })
 

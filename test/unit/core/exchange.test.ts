@@ -76,6 +76,19 @@ const setup = (objects: { issuers: Issuer[]; bindings: Binding[] }) => {
 const mint = (dataPlane: TestIssuer, options: MintOptions = {}) =>
   dataPlane.mint({ iat: NOW_SECONDS, ...options })
 
+/** The claim checks of explain, in order, for a token that passes all of them. */
+const ALL_CLAIM_CHECKS_PASSED = [
+  'shape',
+  'iss',
+  'aud',
+  'exp',
+  'nbf',
+  'iat',
+  'lifetime',
+  'sub',
+  'kubernetes_identity',
+].map((check) => ({ check, passed: true }))
+
 const issuerA = makeIssuer({ issuerId: 'onprem-a', jwks: dataPlaneA.jwks })
 const readers = makeBinding({ bindingId: 'readers', profile: 'ml-reader', roleArn: READER_ARN })
 const writers = makeBinding({ bindingId: 'writers', profile: 'ml-writer', roleArn: WRITER_ARN })
@@ -261,9 +274,15 @@ describe('issueCredentials: several issuers sharing one iss', () => {
     // Act
     const trace = await exchange.explain({ token: await mint(dataPlaneB) })
     // Assess
+    expect(trace.issuersSharingIss).toEqual(['onprem-a', 'onprem-b'])
     expect(trace.candidates).toEqual([
-      { issuerId: 'onprem-a', outcome: 'key_mismatch' },
-      { issuerId: 'onprem-b', outcome: 'verified' },
+      { issuerId: 'onprem-a', outcome: 'key_mismatch', reason: 'no_matching_key' },
+      {
+        issuerId: 'onprem-b',
+        outcome: 'verified',
+        key: { alg: 'RS256', kid: 'cluster-b-key' },
+        claimChecks: ALL_CLAIM_CHECKS_PASSED,
+      },
     ])
     expect(trace.bindings.map((b) => b.bindingId)).toEqual(['b-writers'])
   })
@@ -530,7 +549,15 @@ describe('explain', () => {
       iss: K8S_ISSUER,
       issuerId: 'onprem-a',
       sub: 'system:serviceaccount:ml:trainer',
-      candidates: [{ issuerId: 'onprem-a', outcome: 'verified' }],
+      issuersSharingIss: ['onprem-a'],
+      candidates: [
+        {
+          issuerId: 'onprem-a',
+          outcome: 'verified',
+          key: { alg: 'RS256', kid: 'cluster-a-key' },
+          claimChecks: ALL_CLAIM_CHECKS_PASSED,
+        },
+      ],
       bindings: [
         { bindingId: 'readers', profile: 'ml-reader', roleArn: READER_ARN, matched: true },
         { bindingId: 'writers', profile: 'ml-writer', roleArn: WRITER_ARN, matched: true },

@@ -94,14 +94,52 @@ describe('issuerDocumentSchema', () => {
     ['issuerId', issuerDoc({ issuerId: '-leading-dash' }), 'issuerId'],
     ['version', issuerDoc({ version: 0 }), 'version'],
     ['jwks (missing)', issuerDoc({ jwks: undefined }), 'jwks'],
-    ['jwksUri', issuerDoc({ jwksUri: 'https://example.com/jwks' }), 'jwksUri'],
-    ['discovery', issuerDoc({ discovery: true }), 'discovery'],
+    ['jwksUri (beside jwks)', issuerDoc({ jwksUri: 'https://example.com/jwks' }), 'jwksUri'],
+    ['discovery (beside jwks)', issuerDoc({ discovery: true }), 'discovery'],
+    [
+      'discovery (beside jwksUri)',
+      issuerDoc({ jwks: undefined, jwksUri: 'https://example.com/jwks', discovery: true }),
+      'discovery',
+    ],
+    ['discovery (false)', issuerDoc({ jwks: undefined, discovery: false }), 'discovery'],
+    ['jwksUri (not a URL)', issuerDoc({ jwks: undefined, jwksUri: 'example.com/jwks' }), 'jwksUri'],
+    ['jwksUri (ftp)', issuerDoc({ jwks: undefined, jwksUri: 'ftp://example.com/jwks' }), 'jwksUri'],
   ])('refuses a bad %s and names the field', (_label, doc, field) => {
     // Act
     const error = refusal(issuerDocumentSchema, doc)
     // Assess
     expect(error.field).toBe(field)
     expect(error.message.startsWith(`${field}: `)).toBe(true)
+  })
+})
+
+describe('issuerDocumentSchema: key sources', () => {
+  it.each([
+    ['jwks', { jwks: { keys: [] } }],
+    ['jwksUri', { jwks: undefined, jwksUri: 'https://oidc.example.com/keys' }],
+    ['discovery', { jwks: undefined, discovery: true }],
+  ])('accepts %s as the only key source and keeps it', (field, overrides) => {
+    // Act
+    const doc = parseInput(issuerDocumentSchema, issuerDoc(overrides))
+    // Assess
+    expect(doc[field as 'jwks' | 'jwksUri' | 'discovery']).toEqual(overrides[field as keyof typeof overrides])
+  })
+
+  it('says that exactly one key source is wanted when two are given', () => {
+    // Act
+    const error = refusal(issuerDocumentSchema, issuerDoc({ discovery: true }))
+    // Assess
+    expect(error.message).toBe(
+      'discovery: give exactly one of "jwks", "jwksUri" and "discovery", not "jwks" and "discovery"',
+    )
+  })
+
+  it('names all three key sources when none is given', () => {
+    // Act
+    const error = refusal(issuerDocumentSchema, issuerDoc({ jwks: undefined }))
+    // Assess
+    expect(error.field).toBe('jwks')
+    expect(error.message).toContain('"jwksUri" or "discovery": true')
   })
 })
 
@@ -138,13 +176,13 @@ describe('bindingDocumentSchema', () => {
     expect(error).toMatchObject({ field: 'role', message: 'role: is not a known field' })
   })
 
-  it('refuses a binding without subjects or claims', () => {
+  it('refuses a binding without subjects, claims or condition', () => {
     // Act
     const error = refusal(bindingDocumentSchema, { roleArn: ROLE_ARN })
     // Assess
     expect(error).toMatchObject({
       field: 'subjects',
-      message: 'subjects: a binding needs "subjects" or "claims" (or both)',
+      message: 'subjects: a binding needs "subjects", "claims" or a "condition"',
     })
   })
 
@@ -218,14 +256,34 @@ describe('bindingDocumentSchema', () => {
     expect(doc.claims).toEqual(claims)
   })
 
-  it('refuses a CEL condition', () => {
+  it('accepts a CEL condition that compiles and type-checks, as the only constraint', () => {
     // Act
-    const error = refusal(bindingDocumentSchema, bindingDoc({ condition: "claims.sub.startsWith('x')" }))
+    const condition = "claims['kubernetes.io'].namespace.startsWith('ml-')"
+    const doc = parseInput(bindingDocumentSchema, bindingDoc({ subjects: undefined, condition }))
     // Assess
-    expect(error).toMatchObject({
-      field: 'condition',
-      message: 'condition: CEL conditions are not supported by this broker version',
-    })
+    expect(doc.condition).toBe(condition)
+  })
+
+  it('accepts a lone * subject narrowed by a condition without allowAnyWorkload', () => {
+    // Act
+    const doc = parseInput(bindingDocumentSchema, bindingDoc({ subjects: ['*'], condition: 'claims.x == 1' }))
+    // Assess
+    expect(doc.subjects).toEqual(['*'])
+  })
+
+  it.each([
+    ["claims.sub.startsWith('x') &&", 29, 'Unexpected token: EOF'],
+    ['claims.sub == 1 + "a"', 14, 'no such overload'],
+    ['request.sub == "x"', 0, 'Unknown variable: request'],
+    ["'not a bool'", 0, 'must evaluate to a bool, not string'],
+    ["claims.sub.matches('(a+)+$')", 11, '"matches" is not allowed'],
+  ])('refuses the condition %j with a 400 naming position %i', (condition, position, message) => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ condition }))
+    // Assess
+    expect(error.field).toBe('condition')
+    expect(error.message).toContain(`invalid CEL at position ${position} `)
+    expect(error.message).toContain(message)
   })
 
   it.each(['kubernetes.io/namespace', '/bad~2'])(

@@ -43,6 +43,13 @@ const rs256 = (claims: Record<string, unknown> = {}, header: Record<string, unkn
     signingKey.privateKey,
   )
 
+/** explain's claim checks in order: all passed except those named with their reason. */
+const claimChecks = (failing: Record<string, string> = {}) =>
+  ['shape', 'iss', 'aud', 'exp', 'nbf', 'iat', 'lifetime', 'sub', 'kubernetes_identity'].map((check) =>
+    failing[check] ? { check, passed: false, reason: failing[check] } : { check, passed: true },
+  )
+const rsKey = { alg: 'RS256', kid: 'data-plane-1' }
+
 const verify = (token: string, candidates: readonly Issuer[] = [issuer], now: Date = NOW) =>
   verifyWorkloadToken(token, candidates, createInlineKeyResolver(), now)
 
@@ -165,7 +172,9 @@ describe('verifyWorkloadToken: signature and key choice', () => {
     if (!result.ok) return
     expect(result.issuer.issuerId).toBe('onprem-a')
     expect(result.claims.sub).toBe('system:serviceaccount:ml:trainer')
-    expect(result.attempts).toEqual([{ issuerId: 'onprem-a', outcome: 'verified' }])
+    expect(result.attempts).toEqual([
+      { issuerId: 'onprem-a', outcome: 'verified', key: rsKey, claimChecks: claimChecks() },
+    ])
   })
 
   it('verifies an ES256 token signed by a registered EC key', async () => {
@@ -197,7 +206,9 @@ describe('verifyWorkloadToken: signature and key choice', () => {
       code: 'InvalidIdentityToken',
       reason: 'signature_not_verified',
     })
-    expect(result.attempts).toEqual([{ issuerId: 'onprem-a', outcome: 'key_mismatch' }])
+    expect(result.attempts).toEqual([
+      { issuerId: 'onprem-a', outcome: 'key_mismatch', reason: 'no_matching_key' },
+    ])
   })
 
   it('verifies a token without kid against an issuer holding a single key', async () => {
@@ -417,7 +428,13 @@ describe('verifyWorkloadToken: registered claims', () => {
       reason: 'token_lifetime_too_long',
     })
     expect(result.attempts).toEqual([
-      { issuerId: 'onprem-a', outcome: 'rejected', reason: 'token_lifetime_too_long' },
+      {
+        issuerId: 'onprem-a',
+        outcome: 'rejected',
+        reason: 'token_lifetime_too_long',
+        key: rsKey,
+        claimChecks: claimChecks({ lifetime: 'token_lifetime_too_long' }),
+      },
     ])
   })
 
@@ -556,8 +573,8 @@ describe('verifyWorkloadToken: several issuers sharing one iss', () => {
     for (const result of [forward, backward]) {
       expect(result.ok && result.issuer.issuerId).toBe('cluster-b')
       expect(result.attempts).toEqual([
-        { issuerId: 'cluster-a', outcome: 'key_mismatch' },
-        { issuerId: 'cluster-b', outcome: 'verified' },
+        { issuerId: 'cluster-a', outcome: 'key_mismatch', reason: 'no_matching_key' },
+        { issuerId: 'cluster-b', outcome: 'verified', key: rsKey, claimChecks: claimChecks() },
       ])
     }
   })
@@ -575,7 +592,13 @@ describe('verifyWorkloadToken: several issuers sharing one iss', () => {
     // Assess
     expect(failureOf(result).reason).toBe('claim_invalid_aud')
     expect(result.attempts).toEqual([
-      { issuerId: 'cluster-a', outcome: 'rejected', reason: 'claim_invalid_aud' },
+      {
+        issuerId: 'cluster-a',
+        outcome: 'rejected',
+        reason: 'claim_invalid_aud',
+        key: rsKey,
+        claimChecks: claimChecks({ aud: 'claim_invalid_aud' }),
+      },
     ])
   })
 

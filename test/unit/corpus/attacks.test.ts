@@ -1,35 +1,22 @@
 // The 100 third-party attack and policy tokens of ../shared/corpus/attacks through the core
 // validator, with the corpus's pass rules; each `policy` case is pinned to the choice that
 // docs/security.md records.
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isBrokerError } from '../../../shared/core/errors.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
-import type { Issuer, SigningAlgorithm } from '../../../shared/core/model.js'
+import type { Issuer } from '../../../shared/core/model.js'
 import { readUnverifiedToken, verifyWorkloadToken } from '../../../shared/core/verify.js'
+import {
+  attackCorpus,
+  type AttackCase as Case,
+  KEY_URL_CASES,
+  POLICY,
+  type AttackTarget as Target,
+  targetJwks,
+} from '../../support/corpus.js'
+import { outboundAttempts, outboundMark } from '../../support/outbound-guard.js'
 
-const corpus = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'corpus', 'attacks')
-
-interface Target {
-  issuer: string
-  audience: string
-  jwks_file: string
-  allowed_algs: SigningAlgorithm[]
-  frozen_clock_unix: number
-}
-interface Case {
-  id: string
-  target: string
-  expect: 'accept' | 'reject' | 'reject-recommended' | 'policy' | 'accept-if-ES256-allowed'
-  description: string
-  token: string
-}
-
-const { targets, cases } = JSON.parse(readFileSync(join(corpus, 'cases.json'), 'utf8')) as {
-  targets: Record<string, Target>
-  cases: Case[]
-}
+const { targets, cases } = attackCorpus
 
 const issuers = Object.fromEntries(
   Object.entries(targets).map(([name, target]): [string, Issuer] => [
@@ -38,7 +25,7 @@ const issuers = Object.fromEntries(
       issuerId: name,
       issuer: target.issuer,
       audiences: [target.audience],
-      jwks: JSON.parse(readFileSync(join(corpus, target.jwks_file), 'utf8')),
+      jwks: targetJwks(target),
       algorithms: target.allowed_algs,
       // The kind target's genuine token is a 365-day default-mounted one.
       maxTokenLifetimeSeconds: 366 * 86400,
@@ -76,22 +63,6 @@ const run = async (testCase: Case): Promise<Outcome> => {
   }
 }
 
-/** The broker's choice for every `policy` case (docs/security.md, "Attack corpus choices"). */
-const POLICY: Record<string, 'accept' | 'reject'> = {
-  P03: 'accept', // exp 30 s ago, inside the default 60 s skew
-  P21: 'accept', // no kubernetes.io claim: GKE/AKS/OIDC issuers have none
-  P34: 'accept', // b64:false without crit is not honoured: an ordinary JWS
-  P35: 'accept', // cty ignored, never unwrapped
-  P36: 'accept', // typ not required (kubeadm tokens carry none)
-  P37: 'accept', // zip ignored on a JWS, never decompressed
-  P38: 'accept', // jku ignored, never fetched; the registered key verifies
-  P41: 'accept', // no kid: the single matching registered key is tried
-  P60: 'accept', // duplicate alg: last wins (RS256), never treated as none
-  P61: 'accept', // duplicate sub: the identity used is the verified (last) one
-  P62: 'accept', // duplicate namespace: likewise
-  P63: 'reject', // UTF-8 BOM before the payload JSON is not JSON
-}
-
 describe('attack corpus through the core validator', () => {
   it('has a pinned choice for every policy case and no stale pins', () => {
     const policyIds = cases.filter((c) => c.expect === 'policy').map((c) => c.id)
@@ -116,6 +87,45 @@ describe('attack corpus through the core validator', () => {
         break
     }
   })
+
+  it('explain agrees with the validator on every case: all claim checks pass when verified, the reason is a failed check when refused', async () => {
+    // Act
+    const attempts = (
+      await Promise.all(
+        cases.map(async (testCase) => {
+          const target = targets[testCase.target] as Target
+          const result = await verifyWorkloadToken(
+            testCase.token,
+            [issuers[testCase.target] as Issuer],
+            createInlineKeyResolver(),
+            new Date(target.frozen_clock_unix * 1000),
+          )
+          return result.attempts.map((attempt) => ({ id: testCase.id, ...attempt }))
+        }),
+      )
+    ).flat()
+    // Assess
+    const explained = attempts.filter((attempt) => attempt.claimChecks !== undefined)
+    expect(explained.length).toBeGreaterThan(30)
+    for (const attempt of explained) {
+      const failed = (attempt.claimChecks ?? []).filter((c) => !c.passed).map((c) => c.reason)
+      if (attempt.outcome === 'verified')
+        expect({ id: attempt.id, failed }).toEqual({ id: attempt.id, failed: [] })
+      else expect(failed, attempt.id).toContain(attempt.reason)
+    }
+  })
+
+  it.each(KEY_URL_CASES.map((id) => ({ id })))(
+    '$id: the core validator makes no connection at all for the jku/x5u/x5c in its header',
+    async ({ id }) => {
+      // Prepare
+      const mark = outboundMark()
+      // Act
+      await run(cases.find((c) => c.id === id) as Case)
+      // Assess
+      expect(outboundAttempts(mark)).toEqual([])
+    },
+  )
 
   it('P61/P62: the identity used is the last duplicate, the one the signature verifier returned', async () => {
     const byId = (id: string) => cases.find((c) => c.id === id) as Case
