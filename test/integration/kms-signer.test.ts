@@ -2,15 +2,20 @@
 // kms:Sign verify against the JWKS built from kms:GetPublicKey, during key rotation too.
 import { createHash, createPublicKey } from 'node:crypto'
 import { CreateKeyCommand, GetPublicKeyCommand, type KMSClient } from '@aws-sdk/client-kms'
+import type { Context } from 'aws-lambda'
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createDiscoveryHandler } from '../../functions/discovery/app.js'
 import { type MotoServer, startMotoServer } from '../../infra/local/processes.js'
 import { createKmsSigner } from '../../shared/adapters/kms-signer.js'
 import { AWS_TAGS_CLAIM, BROKER_AUDIENCE, mintBrokerToken } from '../../shared/core/broker-token.js'
-import type { Signer } from '../../shared/core/ports.js'
+import type { Logger, Signer } from '../../shared/core/ports.js'
 import { motoKmsClient } from '../support/moto.js'
+import { httpEvent } from '../unit/http/http-event.js'
 
 const BROKER_URL = 'https://broker.example.test'
+
+const quietLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} }
 
 let moto: MotoServer
 let kms: KMSClient
@@ -82,6 +87,39 @@ describe('KMS signer against moto_server', () => {
       principal_tags: { namespace: ['ml'], 'data-plane': ['onprem-a'] },
       transitive_tag_keys: ['data-plane'],
     })
+  })
+
+  it('publishes through the discovery handler the issuer and JWKS that verify a KMS-signed broker token, as STS does', async () => {
+    // Prepare
+    const keyId = await createSigningKey()
+    const signer = createKmsSigner(kms, { keyId })
+    const discovery = createDiscoveryHandler({ signer, logger: quietLogger, issuerUrl: BROKER_URL })
+    const now = new Date()
+    const token = await mint(signer, now)
+
+    // Act
+    const configuration = await discovery(
+      httpEvent({ path: '/.well-known/openid-configuration' }),
+      {} as Context,
+    )
+    const document = JSON.parse(configuration.body ?? '{}')
+    const jwksAnswer = await discovery(
+      httpEvent({ path: new URL(document.jwks_uri).pathname }),
+      {} as Context,
+    )
+    const verified = await jwtVerify(token, createLocalJWKSet(JSON.parse(jwksAnswer.body ?? '{}')), {
+      issuer: document.issuer,
+      audience: 'sts.amazonaws.com',
+      algorithms: document.id_token_signing_alg_values_supported,
+      currentDate: now,
+    })
+
+    // Assess
+    expect(configuration.statusCode).toBe(200)
+    expect(jwksAnswer.statusCode).toBe(200)
+    expect(document).toMatchObject({ issuer: BROKER_URL, jwks_uri: `${BROKER_URL}/.well-known/jwks.json` })
+    expect(verified.protectedHeader.kid).toBe(await rfc7638Thumbprint(keyId))
+    expect(verified.payload.sub).toBe('onprem-a:system:serviceaccount:ml:trainer')
   })
 
   it('names the key by its RFC 7638 SHA-256 thumbprint in the token header and in the JWKS', async () => {
