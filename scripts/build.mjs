@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { build } from 'esbuild'
+import { buildCli } from './build-cli.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const functions = readdirSync(join(root, 'functions'), { withFileTypes: true })
@@ -35,3 +36,7 @@ const results = await Promise.all(
 )
 for (const { name, bytes } of results)
   console.log(`dist/${name}/index.mjs  ${(bytes / 1024).toFixed(0)} KiB (with map)`)
+
+// The command-line client (cli/) into dist/cli/; see scripts/build-cli.mjs.
+const cli = await buildCli({ root })
+console.log(`dist/cli/  ${(cli.bytes / 1024).toFixed(0)} KiB (CLI, without maps)`)

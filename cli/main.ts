@@ -1,0 +1,130 @@
+// `irsa-broker`: finds the command in argv, runs it, and turns the outcome into an exit code
+// (DESIGN §7) with at most one line on stderr. bin/irsa-broker.js calls `run`.
+import {
+  bindingsDeleteCommand,
+  bindingsGetCommand,
+  bindingsListCommand,
+  bindingsPutCommand,
+  explainCommand,
+  issuersDeleteCommand,
+  issuersGetCommand,
+  issuersListCommand,
+  issuersPutCommand,
+  issuersRefreshCommand,
+  trustPolicyCommand,
+} from './admin-commands.js'
+import { parseCommandLine } from './args.js'
+import type { Command } from './command.js'
+import { type ContextOptions, createContext } from './context.js'
+import { EXIT, isCliError, UsageError } from './errors.js'
+import { configureCommand, credentialProcessCommand } from './workload-commands.js'
+
+export const CLI_VERSION = '0.1.0'
+
+const COMMANDS: readonly Command[] = [
+  credentialProcessCommand,
+  configureCommand,
+  issuersListCommand,
+  issuersGetCommand,
+  issuersPutCommand,
+  issuersDeleteCommand,
+  issuersRefreshCommand,
+  bindingsListCommand,
+  bindingsGetCommand,
+  bindingsPutCommand,
+  bindingsDeleteCommand,
+  explainCommand,
+  trustPolicyCommand,
+]
+
+const GROUPS = ['issuers', 'bindings'] as const
+
+const overview = (): string => {
+  const width = Math.max(...COMMANDS.map((command) => command.name.length))
+  const line = (command: Command) => `  ${command.name.padEnd(width)}  ${command.summary}`
+  const workload = COMMANDS.filter((c) => c.name === 'credential-process' || c.name === 'configure')
+  const admin = COMMANDS.filter((c) => !workload.includes(c))
+  return `usage: irsa-broker <command> [options]
+
+IRSA-style AWS credentials for Kubernetes workloads outside EKS, from an irsa-broker.
+
+In a workload:
+${workload.map(line).join('\n')}
+
+Administration (admin token locally, SigV4 with your AWS credentials against AWS):
+${admin.map(line).join('\n')}
+
+  irsa-broker <command> --help    options of one command
+  irsa-broker --version           the version of this client
+
+Exit codes: 0 ok, 1 denied or invalid input, 2 usage, 3 broker or network unavailable.
+Data goes to stdout, messages to stderr.
+`
+}
+
+const groupHelp = (group: string): string => {
+  const commands = COMMANDS.filter((command) => command.name.startsWith(`${group} `))
+  return `usage: irsa-broker ${group} <${commands.map((c) => c.name.split(' ')[1]).join('|')}> [options]
+
+${commands.map((c) => `  ${c.name.padEnd(16)}  ${c.summary}`).join('\n')}
+
+  irsa-broker ${group} <verb> --help    options of one verb
+`
+}
+
+const wantsHelp = (argv: readonly string[]): boolean => argv.includes('--help') || argv.includes('-h')
+
+const dispatch = async (argv: string[], context: ReturnType<typeof createContext>): Promise<void> => {
+  const [first, second] = argv
+  if (first === undefined) throw new UsageError('missing command')
+  if (first === '--help' || first === '-h' || first === 'help') {
+    context.stdout(overview())
+    return
+  }
+  if (first === '--version' || first === 'version') {
+    context.stdout(`irsa-broker ${CLI_VERSION}\n`)
+    return
+  }
+  const isGroup = (GROUPS as readonly string[]).includes(first)
+  if (isGroup && (second === undefined || second.startsWith('-'))) {
+    if (wantsHelp(argv)) {
+      context.stdout(groupHelp(first))
+      return
+    }
+    throw new UsageError(`"${first}" needs a verb: list, get, put or delete`, first)
+  }
+  const name = isGroup ? `${first} ${second}` : first
+  const command = COMMANDS.find((candidate) => candidate.name === name)
+  if (!command) {
+    if (isGroup) throw new UsageError(`unknown verb "${second}": use list, get, put or delete`, first)
+    throw new UsageError(`unknown command "${first}"`)
+  }
+  const rest = argv.slice(isGroup ? 2 : 1)
+  if (wantsHelp(rest)) {
+    context.stdout(`${command.help}\n`)
+    return
+  }
+  await command.run(parseCommandLine(command.name, rest, command.options), context)
+}
+
+/** Runs the CLI; resolves to the exit code. Never throws. */
+export const run = async (argv: string[], options: ContextOptions = {}): Promise<number> => {
+  const context = createContext(options)
+  try {
+    await dispatch(argv, context)
+    return EXIT.ok
+  } catch (error) {
+    if (isCliError(error)) {
+      const hint =
+        error instanceof UsageError
+          ? ` (see: irsa-broker ${error.command ? `${error.command} ` : ''}--help)`
+          : ''
+      context.stderr(`irsa-broker: ${error.message.replace(/\s*\n\s*/g, ' ')}${hint}\n`)
+      return error.exitCode
+    }
+    context.stderr(
+      `irsa-broker: unexpected error: ${String((error as Error)?.message ?? error).split('\n')[0]}\n`,
+    )
+    return EXIT.denied
+  }
+}

@@ -1,0 +1,631 @@
+// `irsa-broker` (bin/irsa-broker.js, run as a user runs it) against the local broker that
+// `npm start` runs: the admin verbs with the local admin token, credential-process, the trust
+// policy of a binding, every kind of bad input with its one stderr line and exit code
+// (DESIGN §7), and the self-contained bundle `npm run build` makes.
+import { randomBytes } from 'node:crypto'
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { stringify } from 'yaml'
+import { freePort } from '../../infra/local/processes.js'
+import {
+  READER_ROLE_ARN,
+  READER_SESSION_ARN,
+  registerMlWorkload,
+  WRITER_ROLE_ARN,
+} from '../support/e2e-workload.js'
+import {
+  BROKER_START_TIMEOUT_MS,
+  BROKER_STOP_TIMEOUT_MS,
+  cleanEnv,
+  createRedactor,
+  describeRun,
+  type LocalBroker,
+  makeTempDir,
+  type ProcessResult,
+  ROOT,
+  removeTempDirs,
+  requireTools,
+  runCli,
+  runProcess,
+  startLocalBroker,
+  TEST_TIMEOUT_MS,
+  writeTokenFile,
+} from '../support/local-broker.js'
+import { createTestIssuer, type TestIssuer } from '../support/workload-issuer.js'
+
+const redactor = createRedactor()
+const tempDirs: string[] = []
+const tokens: string[] = []
+let broker: LocalBroker
+let issuer: TestIssuer
+let dir = ''
+let trainerTokenFile = ''
+let deniedTokenFile = ''
+
+/** The CLI with the local admin token in its environment, as an operator would export it. */
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  runCli(args, { redactor, env: { IRSA_BROKER_ADMIN_TOKEN: broker.adminToken, ...env } })
+
+const withEndpoint = (...args: string[]) => [...args, '--endpoint', broker.url]
+
+const ok = (what: string, result: ProcessResult) => {
+  expect(result.code, describeRun(what, result, redactor)).toBe(0)
+  return result
+}
+
+/** Exactly one line on stderr, nothing on stdout, the exit code, and no token or admin token anywhere. */
+const failsWith = (what: string, result: ProcessResult, exitCode: number, line: RegExp) => {
+  const described = describeRun(what, result, redactor)
+  expect(result.code, described).toBe(exitCode)
+  expect(result.stdout, described).toBe('')
+  expect(result.stderr, described).toMatch(/^irsa-broker: [^\n]+\n$/)
+  expect(result.stderr, described).toMatch(line)
+  for (const secret of [...tokens, broker.adminToken]) {
+    expect(result.stderr.includes(secret), `${what}: a token on stderr`).toBe(false)
+    expect(result.stdout.includes(secret), `${what}: a token on stdout`).toBe(false)
+  }
+}
+
+const auditCount = (event: string) => broker.auditRecords().filter((record) => record.event === event).length
+
+beforeAll(async () => {
+  requireTools(['moto_server'])
+  const adminToken = randomBytes(32).toString('base64url')
+  redactor.add(adminToken)
+  broker = await startLocalBroker({ adminToken, redactor, tempDirs })
+  issuer = await registerMlWorkload(broker, redactor)
+  dir = makeTempDir(tempDirs, 'irsa-broker-e2e-cli-')
+  const trainer = await issuer.mint({ namespace: 'ml', serviceAccount: 'trainer' })
+  const denied = await issuer.mint({ namespace: 'finance', serviceAccount: 'payroll' })
+  tokens.push(trainer, denied)
+  redactor.add(trainer, denied)
+  trainerTokenFile = writeTokenFile(dir, 'token', trainer)
+  deniedTokenFile = writeTokenFile(dir, 'denied-token', denied)
+}, BROKER_START_TIMEOUT_MS + 30_000)
+
+afterAll(async () => {
+  try {
+    await broker?.stop()
+  } finally {
+    removeTempDirs(tempDirs)
+  }
+}, BROKER_STOP_TIMEOUT_MS + 10_000)
+
+describe('admin verbs with the local admin token', () => {
+  let registered: Record<string, unknown> = {}
+
+  test(
+    'issuers put from a YAML file registers the issuer; get prints the same object, list --output table a row',
+    async () => {
+      const other = await createTestIssuer({ alg: 'ES256' })
+      const file = join(dir, 'onprem-b.yaml')
+      writeFileSync(
+        file,
+        stringify({
+          issuerId: 'onprem-b',
+          issuer: 'https://oidc.onprem-b.example.com',
+          audiences: ['irsa-broker'],
+          jwks: other.jwks,
+          description: 'second data plane',
+        }),
+      )
+      const put = ok('issuers put', await cli(withEndpoint('issuers', 'put', '--file', file)))
+      registered = JSON.parse(put.stdout) as Record<string, unknown>
+      expect(registered).toMatchObject({
+        issuerId: 'onprem-b',
+        issuer: 'https://oidc.onprem-b.example.com',
+        version: 1,
+        updatedBy: 'local-admin',
+      })
+      expect(put.stderr).toBe('irsa-broker: created issuer onprem-b (version 1)\n')
+
+      const get = ok('issuers get', await cli(withEndpoint('issuers', 'get', 'onprem-b', '--output', 'json')))
+      expect(JSON.parse(get.stdout)).toEqual(registered)
+
+      const list = ok('issuers list', await cli(withEndpoint('issuers', 'list', '-o', 'table')))
+      expect(list.stdout.split('\n')).toEqual([
+        expect.stringMatching(/^ISSUER_ID +ISSUER +MODE +ENABLED +VERSION$/),
+        expect.stringMatching(
+          /^onprem-a +https:\/\/kubernetes\.default\.svc\.cluster\.local +broker +true +1$/,
+        ),
+        expect.stringMatching(/^onprem-b +https:\/\/oidc\.onprem-b\.example\.com +broker +true +1$/),
+        '',
+      ])
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'put is create-only without a version (409, exit 1); a stale --version is refused; get → edit → put updates to version 2',
+    async () => {
+      const file = join(dir, 'onprem-b.json')
+      const { version: _version, ...document } = registered
+      writeFileSync(file, JSON.stringify(document))
+      failsWith(
+        'issuers put (exists)',
+        await cli(withEndpoint('issuers', 'put', '--file', file)),
+        1,
+        /^irsa-broker: the broker refused: Conflict: .+ \(HTTP 409, request id [\w-]+\)\n$/,
+      )
+      failsWith(
+        'issuers put --version 7',
+        await cli(withEndpoint('issuers', 'put', '--file', file, '--version', '7')),
+        1,
+        /Conflict: Issuer "onprem-b" is at version 1, not 7\./,
+      )
+
+      const read = ok('issuers get', await cli(withEndpoint('issuers', 'get', 'onprem-b')))
+      const edited = { ...(JSON.parse(read.stdout) as Record<string, unknown>), description: 'renamed' }
+      writeFileSync(file, JSON.stringify(edited))
+      const put = ok('issuers put (edited)', await cli(withEndpoint('issuers', 'put', '--file', file)))
+      expect(JSON.parse(put.stdout)).toMatchObject({ description: 'renamed', version: 2 })
+      expect(put.stderr).toBe('irsa-broker: updated issuer onprem-b (version 2)\n')
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'issuers refresh reports the key ids the broker holds for the issuer',
+    async () => {
+      const refresh = ok(
+        'issuers refresh',
+        await cli(withEndpoint('issuers', 'refresh', 'onprem-b', '-o', 'json')),
+      )
+      const jwks = registered.jwks as { keys: { kid: string }[] }
+      expect(JSON.parse(refresh.stdout)).toMatchObject({
+        issuerId: 'onprem-b',
+        source: 'inline',
+        kids: jwks.keys.map((key) => key.kid),
+      })
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'bindings put from flags, get, list --output table, and delete with a stale then the current --version',
+    async () => {
+      const put = ok(
+        'bindings put',
+        await cli(
+          withEndpoint(
+            'bindings',
+            'put',
+            'onprem-b/analysts',
+            '--role-arn',
+            READER_ROLE_ARN,
+            '--profile',
+            'analyst',
+            '--subject',
+            'system:serviceaccount:analytics:*',
+            '--claim',
+            '/kubernetes.io/namespace=analytics',
+            '--session-tag',
+            'namespace={/kubernetes.io/namespace}',
+            '--duration-seconds',
+            '1800',
+          ),
+        ),
+      )
+      expect(JSON.parse(put.stdout)).toMatchObject({
+        issuerId: 'onprem-b',
+        bindingId: 'analysts',
+        roleArn: READER_ROLE_ARN,
+        profile: 'analyst',
+        subjects: ['system:serviceaccount:analytics:*'],
+        claims: { '/kubernetes.io/namespace': ['analytics'] },
+        sessionTags: { namespace: '{/kubernetes.io/namespace}' },
+        durationSeconds: 1800,
+        version: 1,
+      })
+      expect(put.stderr).toBe('irsa-broker: created binding onprem-b/analysts (version 1)\n')
+
+      const get = ok('bindings get', await cli(withEndpoint('bindings', 'get', 'onprem-b', 'analysts')))
+      expect(JSON.parse(get.stdout)).toEqual(JSON.parse(put.stdout))
+
+      const list = ok(
+        'bindings list',
+        await cli(withEndpoint('bindings', 'list', 'onprem-b', '--output', 'table')),
+      )
+      expect(list.stdout.split('\n')).toEqual([
+        expect.stringMatching(/^BINDING_ID +PROFILE +ROLE_ARN +SUBJECTS +ENABLED +VERSION$/),
+        expect.stringMatching(
+          /^analysts +analyst +arn:aws:iam::111122223333:role\/ml-s3-reader +system:serviceaccount:analytics:\* +true +1$/,
+        ),
+        '',
+      ])
+
+      failsWith(
+        'bindings delete --version 2',
+        await cli(withEndpoint('bindings', 'delete', 'onprem-b/analysts', '--version', '2')),
+        1,
+        /Conflict: Binding "onprem-b\/analysts" is at version 1, not 2\./,
+      )
+      const deleted = ok(
+        'bindings delete --version 1',
+        await cli(withEndpoint('bindings', 'delete', 'onprem-b/analysts', '--version', '1')),
+      )
+      expect(deleted.stdout).toBe('')
+      expect(deleted.stderr).toBe('irsa-broker: deleted binding onprem-b/analysts\n')
+      failsWith(
+        'bindings get (deleted)',
+        await cli(withEndpoint('bindings', 'get', 'onprem-b/analysts')),
+        1,
+        /NotFound: .+ \(HTTP 404, /,
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'explain prints the decision trace: allow with the selected binding, deny for a subject no binding admits',
+    async () => {
+      const allowed = ok(
+        'explain (trainer)',
+        await cli(withEndpoint('explain', '--token-file', trainerTokenFile, '--role', 'ml-writer')),
+      )
+      expect(JSON.parse(allowed.stdout)).toMatchObject({
+        decision: 'allow',
+        issuerId: 'onprem-a',
+        sub: 'system:serviceaccount:ml:trainer',
+        selected: { bindingId: 'ml-writer', roleArn: WRITER_ROLE_ARN, sessionName: 'ml.trainer' },
+      })
+      const denied = ok(
+        'explain (payroll)',
+        await cli(withEndpoint('explain', '--token-file', deniedTokenFile)),
+      )
+      expect(JSON.parse(denied.stdout)).toMatchObject({
+        decision: 'deny',
+        sub: 'system:serviceaccount:finance:payroll',
+        code: 'AccessDenied',
+      })
+      for (const result of [allowed, denied])
+        for (const token of tokens) expect(result.stdout).not.toContain(token)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    "trust-policy prints the IAM trust policy admitting exactly the binding's subjects, from the broker or from a file",
+    async () => {
+      const expected = {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Federated: 'arn:aws:iam::111122223333:oidc-provider/irsa-broker.example.com/prod' },
+            Action: ['sts:AssumeRoleWithWebIdentity', 'sts:TagSession', 'sts:SetSourceIdentity'],
+            Condition: {
+              StringEquals: { 'irsa-broker.example.com/prod:aud': 'sts.amazonaws.com' },
+              StringLike: { 'irsa-broker.example.com/prod:sub': ['onprem-a:system:serviceaccount:ml:*'] },
+            },
+          },
+        ],
+      }
+      const online = ok(
+        'trust-policy',
+        await cli(
+          withEndpoint(
+            'trust-policy',
+            '--binding',
+            'onprem-a/ml-reader',
+            '--issuer-url',
+            'https://irsa-broker.example.com/prod',
+          ),
+        ),
+      )
+      expect(JSON.parse(online.stdout)).toEqual(expected)
+
+      const file = join(dir, 'ml-reader.yaml')
+      writeFileSync(file, stringify({ roleArn: READER_ROLE_ARN, subjects: ['system:serviceaccount:ml:*'] }))
+      const offline = ok(
+        'trust-policy --binding-file',
+        await runCli(
+          [
+            'trust-policy',
+            '--binding',
+            'onprem-a/ml-reader',
+            '--binding-file',
+            file,
+            '--issuer-url',
+            'https://irsa-broker.example.com/prod',
+          ],
+          { redactor },
+        ),
+      )
+      expect(JSON.parse(offline.stdout)).toEqual(expected)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'a wrong admin token: Unauthorized (HTTP 401), exit 1, one stderr line that shows neither token',
+    async () => {
+      const wrong = randomBytes(24).toString('base64url')
+      tokens.push(wrong)
+      failsWith(
+        'issuers list (wrong admin token)',
+        await cli(withEndpoint('issuers', 'list'), { IRSA_BROKER_ADMIN_TOKEN: wrong }),
+        1,
+        /^irsa-broker: the broker refused: Unauthorized: .+ \(HTTP 401, /,
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
+})
+
+describe('credential-process', () => {
+  test(
+    'prints credential_process JSON for the chosen role: Version 1, keys, the assumed role, an Expiration an hour ahead',
+    async () => {
+      const result = ok(
+        'credential-process',
+        await runCli(
+          withEndpoint('credential-process', '--token-file', trainerTokenFile, '--role', 'ml-reader'),
+          {
+            redactor,
+          },
+        ),
+      )
+      expect(result.stderr).toBe('')
+      const answer = JSON.parse(result.stdout) as Record<string, unknown>
+      expect(answer).toEqual({
+        Version: 1,
+        AccessKeyId: expect.stringMatching(/^[A-Z0-9]{16,}$/),
+        SecretAccessKey: expect.any(String),
+        SessionToken: expect.any(String),
+        Expiration: expect.any(String),
+        RoleArn: READER_ROLE_ARN,
+        AssumedRoleArn: READER_SESSION_ARN,
+        SessionName: 'ml.trainer',
+      })
+      const left = Date.parse(answer.Expiration as string) - Date.now()
+      expect(left).toBeGreaterThan(3500_000)
+      expect(left).toBeLessThanOrEqual(3600_000)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    '--duration-seconds 900 asks for a shorter session: the Expiration is 15 minutes ahead',
+    async () => {
+      const result = ok(
+        'credential-process --duration-seconds 900',
+        await runCli(
+          withEndpoint(
+            'credential-process',
+            '--token-file',
+            trainerTokenFile,
+            '--role',
+            'ml-writer',
+            '--duration-seconds',
+            '900',
+          ),
+          { redactor },
+        ),
+      )
+      const left = Date.parse((JSON.parse(result.stdout) as { Expiration: string }).Expiration) - Date.now()
+      expect(left).toBeGreaterThan(800_000)
+      expect(left).toBeLessThanOrEqual(900_000)
+    },
+    TEST_TIMEOUT_MS,
+  )
+})
+
+describe('bad input: one clear stderr line and the exit code of DESIGN §7', () => {
+  test(
+    'an empty token file (whitespace only): exit 1, "is empty", and no request reaches the broker',
+    async () => {
+      const empty = join(dir, 'empty-token')
+      writeFileSync(empty, ' \n')
+      const before = auditCount('credentials')
+      failsWith(
+        'credential-process (empty token file)',
+        await runCli(withEndpoint('credential-process', '--token-file', empty), { redactor }),
+        1,
+        new RegExp(`^irsa-broker: token file ${empty} is empty\\n$`),
+      )
+      expect(auditCount('credentials')).toBe(before)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'an unreadable token file — missing, or a directory: exit 1 with the reason',
+    async () => {
+      const missing = join(dir, 'no-such-token')
+      failsWith(
+        'credential-process (missing token file)',
+        await runCli(withEndpoint('credential-process', '--token-file', missing), { redactor }),
+        1,
+        new RegExp(`^irsa-broker: token file ${missing} does not exist\\n$`),
+      )
+      failsWith(
+        'configure (token file is a directory)',
+        await runCli(withEndpoint('configure', '--token-file', dir, '--config-file', join(dir, 'never')), {
+          redactor,
+        }),
+        1,
+        new RegExp(`^irsa-broker: token file ${dir} is a directory, not a file\\n$`),
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'the broker unreachable (nothing listens on the port): exit 3, "cannot reach the broker"',
+    async () => {
+      const port = await freePort()
+      failsWith(
+        'credential-process (unreachable)',
+        await runCli(
+          ['credential-process', '--endpoint', `http://127.0.0.1:${port}`, '--token-file', trainerTokenFile],
+          { redactor },
+        ),
+        3,
+        new RegExp(
+          `^irsa-broker: cannot reach the broker at http://127\\.0\\.0\\.1:${port}: ECONNREFUSED\\n$`,
+        ),
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'a 4xx from the broker: a token no binding admits is AccessDenied (403), a token with a bad signature InvalidIdentityToken (401); exit 1',
+    async () => {
+      failsWith(
+        'credential-process (denied)',
+        await runCli(withEndpoint('credential-process', '--token-file', deniedTokenFile), { redactor }),
+        1,
+        /^irsa-broker: the broker refused: AccessDenied: .+ \(HTTP 403, request id [\w-]+\)\n$/,
+      )
+      const [header, payload] = (tokens[0] ?? '').split('.')
+      const forged = `${header}.${payload}.${randomBytes(256).toString('base64url')}`
+      tokens.push(forged)
+      redactor.add(forged)
+      const forgedFile = writeTokenFile(dir, 'forged-token', forged)
+      failsWith(
+        'configure (forged token)',
+        await runCli(
+          withEndpoint('configure', '--token-file', forgedFile, '--config-file', join(dir, 'never')),
+          {
+            redactor,
+          },
+        ),
+        1,
+        /^irsa-broker: the broker refused: InvalidIdentityToken: .+ \(HTTP 401, request id [\w-]+\)\n$/,
+      )
+      expect(() => statSync(join(dir, 'never'))).toThrow(/ENOENT/)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'configure for a valid token that no binding admits: exit 1, "no role", and no config file written',
+    async () => {
+      const config = join(dir, 'no-roles-config')
+      failsWith(
+        'configure (no roles)',
+        await runCli(withEndpoint('configure', '--token-file', deniedTokenFile, '--config-file', config), {
+          redactor,
+        }),
+        1,
+        /^irsa-broker: the broker allows this token no role, so there is no profile to write\n$/,
+      )
+      expect(() => statSync(config)).toThrow(/ENOENT/)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'configure with an AWS config file that cannot be parsed: exit 1 naming the line, the file untouched, no request made',
+    async () => {
+      const config = join(dir, 'broken-config')
+      const broken = '[default]\nregion = us-east-1\nthis line is not a setting\n'
+      writeFileSync(config, broken)
+      const before = auditCount('roles')
+      failsWith(
+        'configure (broken config)',
+        await runCli(withEndpoint('configure', '--token-file', trainerTokenFile, '--config-file', config), {
+          redactor,
+        }),
+        1,
+        new RegExp(
+          `^irsa-broker: cannot parse ${config}, line 3: expected "name = value", a \\[section\\], or a comment\\n$`,
+        ),
+      )
+      expect(readFileSync(config, 'utf8')).toBe(broken)
+      expect(auditCount('roles')).toBe(before)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'usage errors exit 2 and point at --help: a missing flag, an unknown flag, plain http to a remote host, an unknown command',
+    async () => {
+      failsWith(
+        'missing --token-file',
+        await runCli(withEndpoint('credential-process'), { redactor }),
+        2,
+        /^irsa-broker: --token-file is required \(see: irsa-broker credential-process --help\)\n$/,
+      )
+      failsWith(
+        'unknown flag',
+        await runCli(withEndpoint('configure', '--token-file', trainerTokenFile, '--force'), { redactor }),
+        2,
+        /^irsa-broker: Unknown option '--force' \(see: irsa-broker configure --help\)\n$/,
+      )
+      failsWith(
+        'plain http to a remote host',
+        await runCli(
+          ['credential-process', '--endpoint', 'http://broker.example.com', '--token-file', trainerTokenFile],
+          {
+            redactor,
+          },
+        ),
+        2,
+        /plain http is allowed only to loopback/,
+      )
+      failsWith(
+        'unknown command',
+        await runCli(['assume'], { redactor }),
+        2,
+        /^irsa-broker: unknown command "assume"/,
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
+})
+
+describe('the executable', () => {
+  test(
+    'the bundle scripts/build-cli.mjs makes runs from a folder without node_modules, and matches the sources run by the bin',
+    async () => {
+      const out = makeTempDir(tempDirs, 'irsa-broker-e2e-bundle-')
+      ok(
+        'build-cli',
+        await runProcess(process.execPath, ['scripts/build-cli.mjs', '--outdir', join(out, 'cli')], {
+          env: cleanEnv({}),
+          redactor,
+        }),
+      )
+      // The image layout docs/data-planes.md describes: dist/cli copied anywhere, run with node.
+      const image = join(out, 'opt', 'irsa-broker')
+      mkdirSync(join(image, 'chunks'), { recursive: true })
+      for (const entry of ['irsa-broker.mjs', 'main.mjs'])
+        copyFileSync(join(out, 'cli', entry), join(image, entry))
+      for (const chunk of readdirSync(join(out, 'cli', 'chunks')))
+        copyFileSync(join(out, 'cli', 'chunks', chunk), join(image, 'chunks', chunk))
+      const bundled = ok(
+        'bundle credential-process',
+        await runProcess(
+          process.execPath,
+          [
+            join(image, 'irsa-broker.mjs'),
+            ...withEndpoint('credential-process', '--token-file', trainerTokenFile, '--role', 'ml-reader'),
+          ],
+          { env: cleanEnv({}), redactor, cwd: out },
+        ),
+      )
+      expect(JSON.parse(bundled.stdout)).toMatchObject({ Version: 1, AssumedRoleArn: READER_SESSION_ARN })
+
+      const fromBundle = ok(
+        'bundle --help',
+        await runProcess(process.execPath, [join(image, 'irsa-broker.mjs'), 'configure', '--help'], {
+          env: cleanEnv({}),
+          redactor,
+          cwd: out,
+        }),
+      )
+      const fromSource = ok(
+        'bin from source --help',
+        await runCli(['configure', '--help'], { redactor, env: { IRSA_BROKER_CLI_FROM_SOURCE: '1' } }),
+      )
+      expect(fromBundle.stdout).toMatch(/^usage: irsa-broker configure --endpoint URL --token-file PATH/)
+      expect(fromBundle.stdout).toBe(fromSource.stdout)
+      expect(statSync(join(ROOT, 'bin', 'irsa-broker.js')).mode & 0o111, 'the bin is executable').not.toBe(0)
+    },
+    TEST_TIMEOUT_MS,
+  )
+})
