@@ -1,5 +1,6 @@
 // The admin side: issuers and bindings (put/get/list/delete), explain, and the trust policy
 // of a binding. Against AWS the requests are SigV4-signed, locally they carry the admin token.
+import { ID_PATTERN } from '../shared/core/patterns.js'
 import { booleanFlag, choiceFlag, flag, integerFlag, type Parsed, positionals, requiredFlag } from './args.js'
 import { ADMIN_HELP, ADMIN_OPTIONS, adminClient, endpointOf, timeoutOf } from './broker-options.js'
 import type { Command } from './command.js'
@@ -14,15 +15,13 @@ import {
 } from './documents.js'
 import { InputError, UsageError } from './errors.js'
 import { createBrokerClient } from './http.js'
-import { json, OUTPUT_FORMATS, objectTable, table } from './output.js'
+import { type Column, json, OUTPUT_FORMATS, objectTable, table } from './output.js'
 import { readTokenFile } from './token-file.js'
-
-/** The broker's id rule (shared/core/schemas.ts ID_PATTERN), checked here so an id never reshapes a URL path. */
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 const idArgument = (value: string | undefined, what: string, command: string): string => {
   if (value === undefined) throw new UsageError(`the ${what} is required`, command)
-  if (!ID.test(value))
+  // The broker's own rule, checked here too so that an id never reshapes a URL path.
+  if (!ID_PATTERN.test(value))
     throw new UsageError(`"${value}" is not a valid ${what} (1-64 letters, digits, ".", "_", "-")`, command)
   return value
 }
@@ -93,66 +92,79 @@ const documentId = (document: Document, field: string): string | undefined => {
 
 // ---------------------------------------------------------------- issuers
 
-const issuerColumns = [
-  { header: 'ISSUER_ID', value: (row: Record<string, unknown>) => row.issuerId },
-  { header: 'ISSUER', value: (row: Record<string, unknown>) => row.issuer },
-  { header: 'MODE', value: (row: Record<string, unknown>) => row.mode },
-  { header: 'ENABLED', value: (row: Record<string, unknown>) => row.enabled },
-  { header: 'VERSION', value: (row: Record<string, unknown>) => row.version },
+type Row = Record<string, unknown>
+
+const issuerColumns: Column<Row>[] = [
+  { header: 'ISSUER_ID', value: (row) => row.issuerId },
+  { header: 'ISSUER', value: (row) => row.issuer },
+  { header: 'MODE', value: (row) => row.mode },
+  { header: 'ENABLED', value: (row) => row.enabled },
+  { header: 'VERSION', value: (row) => row.version },
 ]
 
-const bindingColumns = [
-  { header: 'BINDING_ID', value: (row: Record<string, unknown>) => row.bindingId },
-  { header: 'PROFILE', value: (row: Record<string, unknown>) => row.profile },
-  { header: 'ROLE_ARN', value: (row: Record<string, unknown>) => row.roleArn },
-  { header: 'SUBJECTS', value: (row: Record<string, unknown>) => row.subjects },
-  { header: 'ENABLED', value: (row: Record<string, unknown>) => row.enabled },
-  { header: 'VERSION', value: (row: Record<string, unknown>) => row.version },
+const bindingColumns: Column<Row>[] = [
+  { header: 'BINDING_ID', value: (row) => row.bindingId },
+  { header: 'PROFILE', value: (row) => row.profile },
+  { header: 'ROLE_ARN', value: (row) => row.roleArn },
+  { header: 'SUBJECTS', value: (row) => row.subjects },
+  { header: 'ENABLED', value: (row) => row.enabled },
+  { header: 'VERSION', value: (row) => row.version },
 ]
 
-const listOf = (body: unknown, field: string): Record<string, unknown>[] => {
-  const list = (body as Record<string, unknown> | undefined)?.[field]
+const listOf = (body: unknown, field: string): Row[] => {
+  const list = (body as Row | undefined)?.[field]
   if (!Array.isArray(list)) throw new InputError('InvalidInput', `the broker's answer has no "${field}" list`)
-  return list as Record<string, unknown>[]
+  return list as Row[]
 }
 
-export const issuersListCommand: Command = {
+/**
+ * A command that GETs one admin resource and prints it: an object (`get`), or a list whose
+ * rows `--output table` shows in columns (`list`). What differs between them is only the
+ * resource path, taken from the positional arguments.
+ */
+const readCommand = (spec: {
+  name: string
+  summary: string
+  /** The positional arguments, as the usage line shows them. */
+  arguments?: string
+  path: (parsed: Parsed, command: string) => string
+  list?: { field: string; columns: Column<Row>[] }
+}): Command => ({
+  name: spec.name,
+  summary: spec.summary,
+  options: { ...ADMIN_OPTIONS, ...OUTPUT_OPTION },
+  help: `usage: irsa-broker ${spec.name}${spec.arguments ? ` ${spec.arguments}` : ''} [--output json|table]
+
+Options:
+${OUTPUT_HELP}
+${ADMIN_HELP}`,
+  async run(parsed, context) {
+    const path = spec.path(parsed, spec.name)
+    const output = outputOf(parsed, spec.name)
+    const { client } = await adminClient(parsed, context, spec.name)
+    const answer = await client.call({ method: 'GET', path, retry: true })
+    if (!spec.list) return printObject(context, parsed, spec.name, answer.body)
+    const rows = listOf(answer.body, spec.list.field)
+    context.stdout(output === 'json' ? json(answer.body) : table(rows, spec.list.columns))
+  },
+})
+
+export const issuersListCommand = readCommand({
   name: 'issuers list',
   summary: 'list the registered issuers (data planes)',
-  options: { ...ADMIN_OPTIONS, ...OUTPUT_OPTION },
-  help: `usage: irsa-broker issuers list [--output json|table]
-
-Options:
-${OUTPUT_HELP}
-${ADMIN_HELP}`,
-  async run(parsed, context) {
-    positionals(parsed, this.name, 0)
-    const output = outputOf(parsed, this.name)
-    const { client } = await adminClient(parsed, context, this.name)
-    const answer = await client.call({ method: 'GET', path: '/v1/admin/issuers', retry: true })
-    const issuers = listOf(answer.body, 'issuers')
-    context.stdout(output === 'json' ? json(answer.body) : table(issuers, issuerColumns))
+  path: (parsed, command) => {
+    positionals(parsed, command, 0)
+    return '/v1/admin/issuers'
   },
-}
+  list: { field: 'issuers', columns: issuerColumns },
+})
 
-export const issuersGetCommand: Command = {
+export const issuersGetCommand = readCommand({
   name: 'issuers get',
   summary: 'show one issuer',
-  options: { ...ADMIN_OPTIONS, ...OUTPUT_OPTION },
-  help: `usage: irsa-broker issuers get ISSUER_ID [--output json|table]
-
-Options:
-${OUTPUT_HELP}
-${ADMIN_HELP}`,
-  async run(parsed, context) {
-    const [id] = positionals(parsed, this.name, 1)
-    const issuerId = idArgument(id, 'issuer id', this.name)
-    outputOf(parsed, this.name)
-    const { client } = await adminClient(parsed, context, this.name)
-    const answer = await client.call({ method: 'GET', path: issuerPath(issuerId), retry: true })
-    printObject(context, parsed, this.name, answer.body)
-  },
-}
+  arguments: 'ISSUER_ID',
+  path: (parsed, command) => issuerPath(idArgument(positionals(parsed, command, 1)[0], 'issuer id', command)),
+})
 
 export const issuersPutCommand: Command = {
   name: 'issuers put',
@@ -253,48 +265,25 @@ ${ADMIN_HELP}`,
 
 // ---------------------------------------------------------------- bindings
 
-export const bindingsListCommand: Command = {
+export const bindingsListCommand = readCommand({
   name: 'bindings list',
   summary: "list an issuer's role bindings",
-  options: { ...ADMIN_OPTIONS, ...OUTPUT_OPTION },
-  help: `usage: irsa-broker bindings list ISSUER_ID [--output json|table]
+  arguments: 'ISSUER_ID',
+  path: (parsed, command) =>
+    `${issuerPath(idArgument(positionals(parsed, command, 1)[0], 'issuer id', command))}/bindings`,
+  list: { field: 'bindings', columns: bindingColumns },
+})
 
-Options:
-${OUTPUT_HELP}
-${ADMIN_HELP}`,
-  async run(parsed, context) {
-    const [id] = positionals(parsed, this.name, 1)
-    const issuerId = idArgument(id, 'issuer id', this.name)
-    const output = outputOf(parsed, this.name)
-    const { client } = await adminClient(parsed, context, this.name)
-    const answer = await client.call({ method: 'GET', path: `${issuerPath(issuerId)}/bindings`, retry: true })
-    const bindings = listOf(answer.body, 'bindings')
-    context.stdout(output === 'json' ? json(answer.body) : table(bindings, bindingColumns))
-  },
-}
-
-export const bindingsGetCommand: Command = {
+export const bindingsGetCommand = readCommand({
   name: 'bindings get',
   summary: 'show one binding',
-  options: { ...ADMIN_OPTIONS, ...OUTPUT_OPTION },
-  help: `usage: irsa-broker bindings get ISSUER_ID/BINDING_ID [--output json|table]
-
-Options:
-${OUTPUT_HELP}
-${ADMIN_HELP}`,
-  async run(parsed, context) {
-    const ref = bindingRef(positionals(parsed, this.name, 2), this.name)
-    if (!ref) throw new UsageError('the binding is required, as <issuerId>/<bindingId>', this.name)
-    outputOf(parsed, this.name)
-    const { client } = await adminClient(parsed, context, this.name)
-    const answer = await client.call({
-      method: 'GET',
-      path: bindingPath(ref.issuerId, ref.bindingId),
-      retry: true,
-    })
-    printObject(context, parsed, this.name, answer.body)
+  arguments: 'ISSUER_ID/BINDING_ID',
+  path: (parsed, command) => {
+    const ref = bindingRef(positionals(parsed, command, 2), command)
+    if (!ref) throw new UsageError('the binding is required, as <issuerId>/<bindingId>', command)
+    return bindingPath(ref.issuerId, ref.bindingId)
   },
-}
+})
 
 export const bindingsPutCommand: Command = {
   name: 'bindings put',

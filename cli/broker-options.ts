@@ -32,8 +32,8 @@ export const ENDPOINT_HELP = `Broker options:
   --timeout-seconds N       give up on one request after N seconds (default ${DEFAULT_TIMEOUT_SECONDS})`
 
 export const ADMIN_HELP = `${ENDPOINT_HELP}
-  --admin-token TOKEN       local mode: the admin token (or IRSA_BROKER_ADMIN_TOKEN)
-  --admin-token-file PATH   local mode: read the admin token from a file
+  --admin-token-file PATH   local mode: read the admin token from a file (or set IRSA_BROKER_ADMIN_TOKEN)
+  --admin-token TOKEN       local mode: the admin token itself; avoid: others see it in \`ps\` and your shell history
   --sigv4                   sign with your AWS credentials (automatic for *.execute-api.<region>.amazonaws.com)
   --region REGION           SigV4 region (default: from the endpoint host, else AWS_REGION)
   --aws-profile NAME        AWS profile whose credentials sign (default: the AWS SDK's default chain)`
@@ -109,6 +109,12 @@ const adminAuthorizer = async (
       command,
     )
   context.addSecret(token)
+  // Kept for scripts that use it, but a token in argv is visible to every local user (ps,
+  // /proc/<pid>/cmdline) and stays in shell history.
+  if (tokenFlag !== undefined)
+    context.stderr(
+      'irsa-broker: warning: --admin-token shows the token to anyone who can list processes and keeps it in shell history; use --admin-token-file PATH or IRSA_BROKER_ADMIN_TOKEN\n',
+    )
   return bearer(token)
 }
 

@@ -18,6 +18,7 @@ import {
   writeSync,
 } from 'node:fs'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
+import { PROFILE_PATTERN } from '../shared/core/patterns.js'
 import {
   type ConfigFile,
   parseAwsConfig,
@@ -33,11 +34,10 @@ import type { Endpoint } from './endpoint.js'
 import { InputError, UsageError } from './errors.js'
 import type { BrokerClient } from './http.js'
 
+/** A role the broker lets the token use, as much of GET /v1/roles as a profile needs. */
 export interface RoleChoice {
   profile: string
   roleArn: string
-  bindingId?: string
-  durationSeconds?: number
 }
 
 export interface ConfigureResult {
@@ -47,15 +47,13 @@ export interface ConfigureResult {
   changed: boolean
 }
 
-const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
-
 export const parseRolesAnswer = (body: unknown, origin: string): RoleChoice[] => {
   const roles = (body as { roles?: unknown } | undefined)?.roles
   if (!Array.isArray(roles))
     throw new InputError('InvalidInput', `the broker at ${origin} answered /v1/roles without a "roles" list`)
   return roles.map((role) => {
     const { profile, roleArn } = (role ?? {}) as Record<string, unknown>
-    if (typeof profile !== 'string' || !PROFILE_NAME.test(profile) || typeof roleArn !== 'string')
+    if (typeof profile !== 'string' || !PROFILE_PATTERN.test(profile) || typeof roleArn !== 'string')
       throw new InputError(
         'InvalidInput',
         `the broker at ${origin} answered /v1/roles with an unusable role entry`,

@@ -37,7 +37,20 @@ const COMMANDS: readonly Command[] = [
   trustPolicyCommand,
 ]
 
-const GROUPS = ['issuers', 'bindings'] as const
+/** The groups (`issuers`, `bindings`) and their verbs, as the command table names them. */
+const verbsOf = (group: string): string[] =>
+  COMMANDS.filter((command) => command.name.startsWith(`${group} `)).map((command) =>
+    command.name.slice(group.length + 1),
+  )
+const GROUPS: readonly string[] = [
+  ...new Set(
+    COMMANDS.flatMap((command) => (command.name.includes(' ') ? [command.name.split(' ')[0] ?? ''] : [])),
+  ),
+]
+
+/** `a, b or c` */
+const alternatives = (words: readonly string[]): string =>
+  words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : words.join('')
 
 const overview = (): string => {
   const width = Math.max(...COMMANDS.map((command) => command.name.length))
@@ -64,7 +77,7 @@ Data goes to stdout, messages to stderr.
 
 const groupHelp = (group: string): string => {
   const commands = COMMANDS.filter((command) => command.name.startsWith(`${group} `))
-  return `usage: irsa-broker ${group} <${commands.map((c) => c.name.split(' ')[1]).join('|')}> [options]
+  return `usage: irsa-broker ${group} <${verbsOf(group).join('|')}> [options]
 
 ${commands.map((c) => `  ${c.name.padEnd(16)}  ${c.summary}`).join('\n')}
 
@@ -85,18 +98,18 @@ const dispatch = async (argv: string[], context: ReturnType<typeof createContext
     context.stdout(`irsa-broker ${CLI_VERSION}\n`)
     return
   }
-  const isGroup = (GROUPS as readonly string[]).includes(first)
+  const isGroup = GROUPS.includes(first)
   if (isGroup && (second === undefined || second.startsWith('-'))) {
     if (wantsHelp(argv)) {
       context.stdout(groupHelp(first))
       return
     }
-    throw new UsageError(`"${first}" needs a verb: list, get, put or delete`, first)
+    throw new UsageError(`"${first}" needs a verb: ${alternatives(verbsOf(first))}`, first)
   }
   const name = isGroup ? `${first} ${second}` : first
   const command = COMMANDS.find((candidate) => candidate.name === name)
   if (!command) {
-    if (isGroup) throw new UsageError(`unknown verb "${second}": use list, get, put or delete`, first)
+    if (isGroup) throw new UsageError(`unknown verb "${second}": use ${alternatives(verbsOf(first))}`, first)
     throw new UsageError(`unknown command "${first}"`)
   }
   const rest = argv.slice(isGroup ? 2 : 1)

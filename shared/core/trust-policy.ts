@@ -3,6 +3,7 @@
 // `aud` = sts.amazonaws.com, and `sub` any of `<issuerId>:<subject pattern>` of the binding.
 import { BROKER_AUDIENCE } from './broker-token.js'
 import type { BindingSpec } from './model.js'
+import { ROLE_ARN_PATTERN } from './patterns.js'
 
 export const TRUST_POLICY_ACTIONS = [
   'sts:AssumeRoleWithWebIdentity',
@@ -57,7 +58,6 @@ export class TrustPolicyError extends Error {
   }
 }
 
-const ROLE_ARN = /^arn:(aws(?:-[a-z]+)*):iam::(\d{12}):role\/./
 const ACCOUNT_ID = /^\d{12}$/
 
 /**
@@ -93,12 +93,13 @@ export const iamStringLikePattern = (glob: string): string => glob.replace(/[?$]
 /** A string IAM's StringLike matches literally (`*`, `?` and `$` escaped). */
 const iamLiteral = (text: string): string => text.replace(/[*?$]/g, (char) => `\${${char}}`)
 
+/** The role's partition and account, from an ARN the broker's schema would accept. */
 const roleAccount = (roleArn: string): { partition: string; accountId: string } => {
-  const match = ROLE_ARN.exec(roleArn)
-  if (!match?.[1] || !match[2]) {
+  if (!ROLE_ARN_PATTERN.test(roleArn)) {
     throw new TrustPolicyError('invalid_role_arn', `roleArn: not an IAM role ARN: "${roleArn}"`)
   }
-  return { partition: match[1], accountId: match[2] }
+  const [, partition = '', , , accountId = ''] = roleArn.split(':')
+  return { partition, accountId }
 }
 
 export const buildTrustPolicy = ({

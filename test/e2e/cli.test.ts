@@ -339,6 +339,28 @@ describe('admin verbs with the local admin token', () => {
   )
 
   test(
+    'the admin token from --admin-token-file works quietly; --admin-token works too but warns that the token shows in ps and shell history',
+    async () => {
+      const adminTokenFile = writeTokenFile(dir, 'admin-token', broker.adminToken)
+      const fromFile = ok(
+        'issuers list --admin-token-file',
+        await runCli(withEndpoint('issuers', 'list', '--admin-token-file', adminTokenFile), { redactor }),
+      )
+      expect(fromFile.stderr).toBe('')
+      const fromArgv = ok(
+        'issuers list --admin-token',
+        await runCli(withEndpoint('issuers', 'list', '--admin-token', broker.adminToken), { redactor }),
+      )
+      expect(fromArgv.stdout).toBe(fromFile.stdout)
+      expect(fromArgv.stderr).toBe(
+        'irsa-broker: warning: --admin-token shows the token to anyone who can list processes and keeps it in shell history; use --admin-token-file PATH or IRSA_BROKER_ADMIN_TOKEN\n',
+      )
+      for (const result of [fromFile, fromArgv]) expect(result.stderr).not.toContain(broker.adminToken)
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
     'a wrong admin token: Unauthorized (HTTP 401), exit 1, one stderr line that shows neither token',
     async () => {
       const wrong = randomBytes(24).toString('base64url')

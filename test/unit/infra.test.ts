@@ -3,11 +3,13 @@
 // `npm test` packages before vitest runs; run `npm run package` first when calling vitest alone.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type FunctionName, ROUTES, routeKey } from '../../functions/routes.js'
 import { tableDefinition } from '../../shared/adapters/dynamodb-table.js'
 import { buildTrustPolicy } from '../../shared/core/trust-policy.js'
 import { parseCloudFormationYaml } from '../support/cloudformation-yaml.js'
+import { type FunctionRun, sdkCallsPerFunction } from '../support/lambda-sdk-calls.js'
 import { zipEntryNames } from '../support/zip.js'
 import { makeBinding } from './fixtures.js'
 
@@ -32,6 +34,8 @@ interface Template {
 }
 interface Statement {
   where: string
+  /** The logical id of the role or policy resource the statement is written in. */
+  holder: string
   Effect: string
   Action: string[]
   Resource: Json
@@ -75,6 +79,7 @@ const identityStatements = (template: Template): Statement[] =>
               ? [
                   {
                     where: `${where}.Statement[${i}]`,
+                    holder: name,
                     Effect: String(statement.Effect),
                     Action: asList(statement.Action).map(String),
                     Resource: statement.Resource ?? null,
@@ -173,6 +178,92 @@ const sdkCallsOfLambdaCode = (): string[] => {
   return [...new Set(calls)].sort()
 }
 
+const FUNCTIONS = ['credentials', 'roles', 'discovery', 'admin'] as const satisfies readonly FunctionName[]
+
+const functionLogicalId = (name: FunctionName) => `${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction`
+
+const getAttOf = (value: Json | undefined): string | undefined =>
+  isObject(value) && Array.isArray(value['Fn::GetAtt']) ? String(value['Fn::GetAtt'][0]) : undefined
+
+/** The logical id of the IAM role a function runs as (its `Role: !GetAtt <Role>.Arn`). */
+const roleOfFunction = (template: Template, name: FunctionName): string => {
+  const role = getAttOf(template.Resources[functionLogicalId(name)]?.Properties?.Role)
+  if (!role || template.Resources[role]?.Type !== 'AWS::IAM::Role')
+    throw new Error(`${name}: not run by an IAM role of this template`)
+  return role
+}
+
+/** Statements a role holds: its inline policies and the AWS::IAM::Policy resources attached to it. */
+const statementsOfRole = (template: Template, role: string): Statement[] => {
+  const attached = new Set(
+    Object.entries(template.Resources)
+      .filter(([, resource]) => asList(resource.Properties?.Roles).some((r) => isObject(r) && r.Ref === role))
+      .map(([name]) => name),
+  )
+  return identityStatements(template).filter((s) => s.holder === role || attached.has(s.holder))
+}
+
+/**
+ * Names a DynamoDB or KMS resource of the template as lambda-sdk-calls.ts names the resource of
+ * a call: the table (`!GetAtt <table>.Arn`) and its indexes (`<table ARN>/index/<name>`) of
+ * IRSA_BROKER_TABLE, and the keys of IRSA_BROKER_KMS_KEY_ID and IRSA_BROKER_KMS_PREVIOUS_KEY_ID.
+ */
+const resourceNamer = (environment: JsonObject) => {
+  const tableRef = environment.IRSA_BROKER_TABLE
+  const table = isObject(tableRef) ? String(tableRef.Ref) : undefined
+  const current = resourceLeaves(environment.IRSA_BROKER_KMS_KEY_ID ?? null).map((leaf) =>
+    JSON.stringify(leaf),
+  )
+  const previous = resourceLeaves(environment.IRSA_BROKER_KMS_PREVIOUS_KEY_ID ?? null).map((leaf) =>
+    JSON.stringify(leaf),
+  )
+  return (leaf: Json): string => {
+    if (table !== undefined && getAttOf(leaf) === table) return 'table'
+    const sub = isObject(leaf) ? leaf['Fn::Sub'] : undefined
+    const index =
+      typeof sub === 'string' ? new RegExp(`^\\$\\{${table}\\.Arn\\}/index/(\\w+)$`).exec(sub) : null
+    if (index) return `table/index/${index[1]}`
+    if (current.includes(JSON.stringify(leaf))) return 'current key'
+    if (previous.includes(JSON.stringify(leaf))) return 'previous key'
+    return JSON.stringify(leaf)
+  }
+}
+
+/** `<action> on <resource>` for every DynamoDB and KMS grant of the function's role. */
+const grantedCalls = (template: Template, name: FunctionName, environment: JsonObject): string[] => {
+  const nameOf = resourceNamer(environment)
+  const calls = statementsOfRole(template, roleOfFunction(template, name))
+    .filter((statement) => statement.Effect === 'Allow')
+    .flatMap((statement) =>
+      statement.Action.filter((action) => DATA_ACTION.test(action)).flatMap((action) =>
+        resourceLeaves(statement.Resource).map((leaf) => `${action} on ${nameOf(leaf)}`),
+      ),
+    )
+  return [...new Set(calls)].sort()
+}
+
+const uniqueSorted = (calls: readonly string[]): string[] =>
+  [...new Set(calls.filter((call) => DATA_ACTION.test(call)))].sort()
+
+/** Findings: a function's role granting a call the function never makes, or missing one it makes. */
+const grantProblems = (template: Template, runs: Record<FunctionName, FunctionRun>): string[] =>
+  FUNCTIONS.flatMap((name) => {
+    const environment = template.Resources[functionLogicalId(name)]?.Properties?.Environment
+    const variables = isObject(environment) && isObject(environment.Variables) ? environment.Variables : {}
+    const granted = grantedCalls(template, name, variables)
+    const made = uniqueSorted(runs[name].calls)
+    return [
+      ...granted.filter((call) => !made.includes(call)).map((call) => `${name}: grants ${call}, never made`),
+      ...made
+        .filter((call) => !granted.includes(call))
+        .map((call) => `${name}: makes ${call} without a grant`),
+    ]
+  })
+
+/** Registry writes and signing: what neither the public nor the workload-facing read paths may hold. */
+const WRITE_OR_SIGN =
+  /^(dynamodb:(PutItem|DeleteItem|UpdateItem|BatchWriteItem|TransactWriteItems)|kms:Sign)$|\*/
+
 const clone = (template: Template): Template => structuredClone(template)
 
 describe('generated CloudFormation template (.serverless/)', () => {
@@ -183,13 +274,15 @@ describe('generated CloudFormation template (.serverless/)', () => {
     return cached
   }
 
-  const role = () => {
-    const [entry] = resourcesOfType(generated(), 'AWS::IAM::Role')
-    if (!entry) throw new Error('no IAM role in the template')
-    return entry[1]
+  // The handlers run against recording SDK fakes once per file, for the tests that need them.
+  let runs: Promise<Record<FunctionName, FunctionRun>> | undefined
+  const driven = (): Promise<Record<FunctionName, FunctionRun>> => {
+    runs ??= sdkCallsPerFunction()
+    return runs
   }
+
   const functionResource = (name: FunctionName): Resource => {
-    const logicalId = `${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction`
+    const logicalId = functionLogicalId(name)
     const resource = generated().Resources[logicalId]
     if (!resource) throw new Error(`no ${logicalId} in the template`)
     return resource
@@ -241,21 +334,129 @@ describe('generated CloudFormation template (.serverless/)', () => {
     expect(findings.join('\n')).toMatch(/wildcard action dynamodb:\*/)
   })
 
-  it('grants exactly the DynamoDB and KMS calls the Lambda code sends, and on the byIss index only Query', () => {
+  it.each(FUNCTIONS)(
+    'runs %s as a role of its own, granted exactly the DynamoDB and KMS calls its handler makes, on the resources it makes them on',
+    async (name) => {
+      // Prepare
+      const run = (await driven())[name]
+      const routes = ROUTES.filter((route) => route.function === name).map(routeKey)
+
+      // Act
+      const granted = grantedCalls(generated(), name, environmentOf(name))
+      const made = uniqueSorted(run.calls)
+      const others = FUNCTIONS.filter((other) => other !== name).map((other) =>
+        roleOfFunction(generated(), other),
+      )
+
+      // Assess
+      expect([...new Set(run.answers.map((answer) => answer.split(' → ')[0]))].sort()).toEqual(routes.sort())
+      expect(run.answers.filter((answer) => !/ → 2\d\d$/.test(answer))).toEqual([])
+      expect(made.length).toBeGreaterThan(0)
+      expect(granted).toEqual(made)
+      expect(others).not.toContain(roleOfFunction(generated(), name))
+      expect(resourcesOfType(generated(), 'AWS::IAM::Role')).toHaveLength(FUNCTIONS.length)
+    },
+  )
+
+  it('flags a role granted a call its function never makes, and a call made without a grant', async () => {
     // Prepare
-    const statements = identityStatements(generated())
+    const broken = clone(generated())
+    const policyOf = (role: string) => {
+      const [policy] = asList(broken.Resources[role]?.Properties?.Policies)
+      if (!isObject(policy) || !isObject(policy.PolicyDocument)) throw new Error(`${role}: no inline policy`)
+      return policy.PolicyDocument
+    }
+    const discovery = policyOf(roleOfFunction(broken, 'discovery'))
+    discovery.Statement = [
+      ...asList(discovery.Statement),
+      {
+        Effect: 'Allow',
+        Action: 'kms:Sign',
+        Resource: environmentOf('discovery').IRSA_BROKER_KMS_KEY_ID ?? null,
+      },
+    ]
+    const admin = policyOf(roleOfFunction(broken, 'admin'))
+    admin.Statement = asList(admin.Statement).map((statement) =>
+      isObject(statement) && Array.isArray(statement.Action)
+        ? { ...statement, Action: statement.Action.filter((action) => action !== 'dynamodb:Scan') }
+        : statement,
+    )
 
     // Act
-    const granted = [
-      ...new Set(statements.flatMap((s) => s.Action).filter((a) => DATA_ACTION.test(a))),
-    ].sort()
-    const onIndex = statements
-      .filter((s) => resourceLeaves(s.Resource).some((leaf) => JSON.stringify(leaf).includes('/index/')))
-      .flatMap((s) => s.Action)
+    const problems = grantProblems(broken, await driven())
 
     // Assess
-    expect(granted).toEqual(sdkCallsOfLambdaCode())
-    expect(onIndex).toEqual(['dynamodb:Query'])
+    expect(grantProblems(generated(), await driven())).toEqual([])
+    expect(problems).toEqual([
+      'discovery: grants kms:Sign on current key, never made',
+      'admin: makes dynamodb:Scan on table without a grant',
+    ])
+  })
+
+  it('gives the public discovery and the workload-facing roles functions no registry write and no kms:Sign, and signs only in credentials', () => {
+    // Act
+    const actionsOf = (name: FunctionName) =>
+      statementsOfRole(generated(), roleOfFunction(generated(), name)).flatMap((s) => s.Action)
+    const signers = FUNCTIONS.filter((name) => actionsOf(name).includes('kms:Sign'))
+    const writers = FUNCTIONS.filter((name) =>
+      actionsOf(name).some((action) => WRITE_OR_SIGN.test(action) && action !== 'kms:Sign'),
+    )
+
+    // Assess
+    expect(actionsOf('discovery').filter((action) => WRITE_OR_SIGN.test(action))).toEqual([])
+    expect(actionsOf('roles').filter((action) => WRITE_OR_SIGN.test(action))).toEqual([])
+    expect(signers).toEqual(['credentials'])
+    expect(writers).toEqual(['admin'])
+  })
+
+  it('between them, the functions make every DynamoDB and KMS call the Lambda code sends, and on the byIss index only Query', async () => {
+    // Prepare
+    const runs = await driven()
+
+    // Act
+    const made = [
+      ...new Set(
+        FUNCTIONS.flatMap((name) => uniqueSorted(runs[name].calls).map((call) => call.split(' on ')[0])),
+      ),
+    ].sort()
+    const onIndex = [
+      ...new Set(
+        FUNCTIONS.flatMap((name) => grantedCalls(generated(), name, environmentOf(name))).filter((call) =>
+          call.includes('/index/'),
+        ),
+      ),
+    ]
+
+    // Assess
+    expect(made).toEqual(sdkCallsOfLambdaCode())
+    expect(onIndex).toEqual(['dynamodb:Query on table/index/byIss'])
+  })
+
+  it.each(FUNCTIONS)('lets %s write only its own log group, and only Lambda assume its role', (name) => {
+    // Prepare
+    const role = roleOfFunction(generated(), name)
+    const logGroup = functionLogicalId(name).replace(/LambdaFunction$/, 'LogGroup')
+
+    // Act
+    const others = statementsOfRole(generated(), role).filter(
+      (s) => !s.Action.some((a) => DATA_ACTION.test(a)),
+    )
+    const trust = generated().Resources[role]?.Properties?.AssumeRolePolicyDocument
+
+    // Assess
+    expect(others.map(({ Effect, Action, Resource }) => ({ Effect, Action, Resource }))).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] },
+      },
+    ])
+    expect(trust).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+      ],
+    })
   })
 
   it('serves every route of functions/routes.ts, the admin ones behind AWS_IAM and the others without authorizer', () => {
@@ -316,11 +517,12 @@ describe('generated CloudFormation template (.serverless/)', () => {
     expect(problems).toEqual(['RegistryTable: no point-in-time recovery'])
   })
 
-  it('creates an RSA_2048 SIGN_VERIFY key with an alias, signs with it, and lets no other principal sign', () => {
+  it('creates an RSA_2048 SIGN_VERIFY key with an alias, signs with it in credentials only, and lets no other principal sign', () => {
     // Prepare
     const key = generated().Resources.SigningKey
-    const roleName = role().Properties?.RoleName
-    const signGrant = identityStatements(generated()).find((s) => s.Action.includes('kms:Sign'))
+    const signingRole = roleOfFunction(generated(), 'credentials')
+    const roleName = generated().Resources[signingRole]?.Properties?.RoleName
+    const signGrants = identityStatements(generated()).filter((s) => s.Action.includes('kms:Sign'))
 
     // Act
     const policy = key?.Properties?.KeyPolicy
@@ -335,7 +537,9 @@ describe('generated CloudFormation template (.serverless/)', () => {
       AliasName: expect.stringMatching(/^alias\/irsa-broker-/),
       TargetKeyId: { Ref: 'SigningKey' },
     })
-    expect(signGrant?.Resource).toEqual(environmentOf('credentials').IRSA_BROKER_KMS_KEY_ID)
+    expect(signGrants.map((s) => [s.holder, s.Resource])).toEqual([
+      [signingRole, environmentOf('credentials').IRSA_BROKER_KMS_KEY_ID],
+    ])
     expect(typeof roleName).toBe('string')
     expect(deny).toMatchObject({
       Principal: '*',
@@ -349,7 +553,7 @@ describe('generated CloudFormation template (.serverless/)', () => {
     })
   })
 
-  it.each(['credentials', 'roles', 'discovery', 'admin'] as const)(
+  it.each(FUNCTIONS)(
     'runs %s on nodejs22.x arm64 from a zip holding only its own bundle, configured for loadLambdaConfig',
     (name) => {
       // Prepare
@@ -382,9 +586,7 @@ describe('generated CloudFormation template (.serverless/)', () => {
 
     // Assess
     expect(deployed).toEqual(
-      [...new Set(ROUTES.map((route) => route.function))]
-        .map((name) => `${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction`)
-        .sort(),
+      [...new Set(ROUTES.map((route) => route.function))].map(functionLogicalId).sort(),
     )
   })
 
@@ -399,9 +601,7 @@ describe('generated CloudFormation template (.serverless/)', () => {
     }
 
     // Act
-    const perFunction = (['credentials', 'roles', 'discovery', 'admin'] as const).map(
-      (name) => environmentOf(name).IRSA_BROKER_ISSUER_URL,
-    )
+    const perFunction = FUNCTIONS.map((name) => environmentOf(name).IRSA_BROKER_ISSUER_URL)
 
     // Assess
     expect(perFunction).toEqual([expected, expected, expected, expected])
@@ -549,6 +749,55 @@ describe('infra/target-account.yaml', () => {
     // Assess
     expect(JSON.parse(String(document))).toEqual(
       buildTrustPolicy({ issuerUrl: 'https://irsa-broker.example.com/prod', binding }),
+    )
+  })
+
+  const subjectPattern = new RegExp(String(template.Parameters?.SubjectPattern?.AllowedPattern))
+
+  it('refuses a SubjectPattern with ? or $, which IAM would read as a wildcard and a policy variable', () => {
+    // Act
+    const refused = [
+      'system:serviceaccount:ml:?',
+      `system:serviceaccount:\${aws:username}`,
+      'a$b',
+      'a"b',
+      'a\\b',
+      '',
+    ]
+    const admitted = [
+      'system:serviceaccount:ml:*',
+      'system:serviceaccount:ml:trainer',
+      'repo:org/app:ref:refs/heads/*',
+    ]
+
+    // Assess
+    expect(refused.filter((pattern) => subjectPattern.test(pattern))).toEqual([])
+    expect(admitted.filter((pattern) => !subjectPattern.test(pattern))).toEqual([])
+  })
+
+  it('writes, for every SubjectPattern it admits, the trust policy buildTrustPolicy writes for that subject', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(subjectPattern), (pattern) => {
+        // Prepare
+        const context = deployWith({
+          BrokerIssuerUrl: 'https://irsa-broker.example.com/prod',
+          IssuerId: 'onprem-a',
+          SubjectPattern: pattern,
+        })
+        const binding = makeBinding({ issuerId: 'onprem-a', subjects: [pattern] })
+
+        // Act
+        const document = evaluate(
+          template.Resources.ExampleRole?.Properties?.AssumeRolePolicyDocument ?? null,
+          context,
+        )
+
+        // Assess
+        expect(JSON.parse(String(document))).toEqual(
+          buildTrustPolicy({ issuerUrl: 'https://irsa-broker.example.com/prod', binding }),
+        )
+      }),
+      { numRuns: 300 },
     )
   })
 

@@ -14,6 +14,7 @@ const COMMANDS = [
   'issuers get',
   'issuers put',
   'issuers delete',
+  'issuers refresh',
   'bindings list',
   'bindings get',
   'bindings put',
@@ -64,6 +65,10 @@ describe('--help', () => {
     const group = await cli(['bindings', '--help'])
     expect(group.code).toBe(0)
     expect(group.stdout).toMatch(/^usage: irsa-broker bindings <list\|get\|put\|delete> \[options\]/)
+    const issuers = await cli(['issuers', '--help'])
+    expect(issuers.stdout).toMatch(
+      /^usage: irsa-broker issuers <list\|get\|put\|delete\|refresh> \[options\]/,
+    )
   })
 })
 
@@ -73,7 +78,15 @@ describe('usage errors: exit 2, one line on stderr naming the --help to read, no
     [['assume-role'], 'irsa-broker: unknown command "assume-role" (see: irsa-broker --help)'],
     [
       ['issuers'],
-      'irsa-broker: "issuers" needs a verb: list, get, put or delete (see: irsa-broker issuers --help)',
+      'irsa-broker: "issuers" needs a verb: list, get, put, delete or refresh (see: irsa-broker issuers --help)',
+    ],
+    [
+      ['bindings'],
+      'irsa-broker: "bindings" needs a verb: list, get, put or delete (see: irsa-broker bindings --help)',
+    ],
+    [
+      ['issuers', 'patch'],
+      'irsa-broker: unknown verb "patch": use list, get, put, delete or refresh (see: irsa-broker issuers --help)',
     ],
     [
       ['bindings', 'patch'],
