@@ -11,12 +11,15 @@ export const stdoutSink: LineSink = (line) => {
 const errorFields = (value: unknown): unknown =>
   value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value
 
+/** The CloudWatch namespace of the broker's metrics. */
+export const METRIC_NAMESPACE = 'irsa-broker'
+
 export const createJsonLogger = (
   sink: LineSink,
   base: Record<string, unknown> = {},
 ): Logger & { audit: AuditSink } => {
-  const write = (level: string, message: string, fields: Record<string, unknown> = {}) => {
-    const entry: Record<string, unknown> = { level, time: new Date().toISOString(), message, ...base }
+  const write = (level: string, message: string, fields: Record<string, unknown> = {}, now = new Date()) => {
+    const entry: Record<string, unknown> = { level, time: now.toISOString(), message, ...base }
     for (const [key, value] of Object.entries(fields)) entry[key] = errorFields(value)
     sink(JSON.stringify(entry))
   }
@@ -24,6 +27,30 @@ export const createJsonLogger = (
     info: (message, fields) => write('INFO', message, fields),
     warn: (message, fields) => write('WARN', message, fields),
     error: (message, fields) => write('ERROR', message, fields),
+    // CloudWatch Embedded Metric Format: Lambda's log pipeline turns this line into a data point,
+    // its dimensions being members of the line itself.
+    metric: (name, value, dimensions) => {
+      const now = new Date()
+      write(
+        'INFO',
+        'metric',
+        {
+          ...dimensions,
+          [name]: value,
+          _aws: {
+            Timestamp: now.getTime(),
+            CloudWatchMetrics: [
+              {
+                Namespace: METRIC_NAMESPACE,
+                Dimensions: [Object.keys(dimensions)],
+                Metrics: [{ Name: name, Unit: 'Count' }],
+              },
+            ],
+          },
+        },
+        now,
+      )
+    },
     audit: (record) => write('INFO', 'audit', { ...record }),
   }
 }

@@ -8,7 +8,7 @@ import { isIP, connect as netConnect } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls'
 import type { JsonFetcher } from '../core/ports.js'
-import { KeyFetchError } from '../core/remote-keys.js'
+import { KeyFetchError, withoutQuery } from '../core/remote-keys.js'
 import { classifyAddress } from './jwks-fetch-address.js'
 
 export const FETCH_DEFAULTS = {
@@ -65,14 +65,18 @@ export const createSystemConnector =
         })
       : netConnect({ host: target.address, port: target.port })
 
-const describeUrl = (url: URL): string => `${url.origin}${url.pathname}${url.search}`.slice(0, 300)
+/**
+ * A URL as messages show it (to the admin caller and in warning logs): no credentials, and no
+ * query or fragment, which may carry a signature or token (a signed JWKS URL).
+ */
+const describeUrl = (url: URL): string => `${url.origin}${url.pathname}`.slice(0, 300)
 
 const parseUrl = (raw: string, allowLoopback: boolean): URL => {
   let url: URL
   try {
     url = new URL(raw)
   } catch {
-    throw new KeyFetchError('url_invalid', `"${raw.slice(0, 200)}" is not a URL`)
+    throw new KeyFetchError('url_invalid', `"${withoutQuery(raw).slice(0, 200)}" is not a URL`)
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
     throw new KeyFetchError('url_invalid', `${describeUrl(url)}: only https URLs are fetched`)
@@ -102,8 +106,20 @@ const checkedTarget = async (url: URL, options: SafeFetchOptions, resolve: Resol
     const kind = classifyAddress(address)
     const allowed = kind === 'public' || (kind === 'loopback' && options.allowLoopback)
     if (!allowed) {
-      const where = address === host ? `${address} is` : `${host} resolves to ${address},`
-      throw new KeyFetchError('address_refused', `${label}: ${where} a ${kind} address, which is refused`)
+      // A literal IP is the caller's own input; the address a name resolved to inside the broker's
+      // network is not theirs to learn, so it goes to the operator's log only.
+      if (address === host)
+        throw new KeyFetchError(
+          'address_refused',
+          `${label}: ${address} is a ${kind} address, which is refused`,
+        )
+      throw new KeyFetchError(
+        'address_refused',
+        `${label}: ${host} resolves to a ${kind} address, which is refused`,
+        {
+          logDetail: `${host} resolved to ${address}`,
+        },
+      )
     }
     if (url.protocol === 'http:' && kind !== 'loopback')
       throw new KeyFetchError('scheme_refused', `${label}: plain http is allowed to loopback only`)
@@ -201,9 +217,11 @@ const get = (
 export const createSafeJsonFetcher = (options: SafeFetchOptions): JsonFetcher => {
   const resolve = options.resolve ?? systemResolver
   const connect = options.connect ?? createSystemConnector()
-  const timeoutMs = options.timeoutMs ?? FETCH_DEFAULTS.timeoutMs
   const maxBytes = options.maxBytes ?? FETCH_DEFAULTS.maxBytes
-  return async (raw) => {
+  return async (raw, call) => {
+    const ownTimeoutMs = options.timeoutMs ?? FETCH_DEFAULTS.timeoutMs
+    // A caller with a budget of its own (the request path) may only shorten the deadline.
+    const timeoutMs = Math.max(1, Math.min(ownTimeoutMs, call?.timeoutMs ?? ownTimeoutMs))
     const url = parseUrl(raw, options.allowLoopback)
     let timer: NodeJS.Timeout | undefined
     // One deadline for DNS, connection, TLS and the whole answer.

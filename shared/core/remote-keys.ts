@@ -26,12 +26,15 @@ export type KeyFetchCode =
 
 export class KeyFetchError extends Error {
   override readonly name = 'KeyFetchError'
+  /** For the operator's log only, never in `message` (e.g. the address a host name resolved to). */
+  readonly logDetail: string | undefined
   constructor(
     readonly code: KeyFetchCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; logDetail?: string },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.logDetail = options?.logDetail
   }
 }
 
@@ -46,6 +49,11 @@ export const REMOTE_KEY_DEFAULTS = {
   maxStaleSeconds: 86_400,
   /** Issuers whose key sets are held at once; the oldest entry is dropped past it. */
   maxIssuers: 1000,
+  /**
+   * A fetch on the request path (discovery and JWKS together) ends within this budget, inside
+   * the request deadline; registration and refresh keep the fetcher's own deadline per fetch.
+   */
+  requestFetchBudgetMs: 500,
 } as const
 
 export interface RemoteKeyOptions {
@@ -56,6 +64,7 @@ export interface RemoteKeyOptions {
   cooldownSeconds?: number
   maxStaleSeconds?: number
   maxIssuers?: number
+  requestFetchBudgetMs?: number
 }
 
 export interface KeySetStatus {
@@ -78,7 +87,7 @@ export interface RemoteKeyResolver {
    * refresh). Rejects with KeyFetchError; keys held before stay in use after a failure.
    */
   refresh(issuer: Issuer): Promise<KeySetStatus>
-  /** Resolves once no fetch started in the background is still running (tests, bench). */
+  /** Resolves once no fetch is still running (tests, bench). */
   settled(): Promise<void>
 }
 
@@ -91,6 +100,7 @@ interface KeySet {
 }
 
 interface Entry {
+  issuerId: string
   good?: KeySet
   /** When the last fetch started: the cooldown counts from here. */
   lastAttemptAt?: number
@@ -107,10 +117,18 @@ export const discoveryUrlOf = (issuer: string): string => `${issuer.replace(/\/$
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
-/** The same issuer registration (id, `iss`, key source, algorithms) maps to the same entry. */
+/** A URL as messages and logs show it: no query or fragment, which may carry a signature or token. */
+export const withoutQuery = (url: string): string => url.replace(/[?#][\s\S]*$/, '')
+
+/**
+ * One entry per stored version of a registration. Every admin PUT of an issuer bumps its
+ * `version`, so each container starts that issuer from no keys as soon as its registry cache
+ * holds the new version: a re-PUT is how a dropped key stops verifying everywhere (decisions.md).
+ */
 const entryKey = (issuer: Issuer): string =>
   JSON.stringify([
     issuer.issuerId,
+    issuer.version,
     issuer.issuer,
     issuer.jwksUri ?? null,
     issuer.discovery === true,
@@ -122,68 +140,77 @@ const asKeyFetchError = (error: unknown): KeyFetchError =>
     ? error
     : new KeyFetchError('unreachable', 'the key set could not be fetched', { cause: error })
 
-/**
- * CloudWatch Embedded Metric Format fields: the warning line doubles as a metric, with the
- * line's own `issuerId` field as its dimension.
- */
-const metricFields = (name: string, timestamp: number): Record<string, unknown> => ({
-  _aws: {
-    Timestamp: timestamp,
-    CloudWatchMetrics: [
-      { Namespace: 'irsa-broker', Dimensions: [['issuerId']], Metrics: [{ Name: name, Unit: 'Count' }] },
-    ],
-  },
-  [name]: 1,
-})
-
 export const createRemoteKeyResolver = (options: RemoteKeyOptions): RemoteKeyResolver => {
   const ttlMs = (options.ttlSeconds ?? REMOTE_KEY_DEFAULTS.ttlSeconds) * 1000
   const cooldownMs = (options.cooldownSeconds ?? REMOTE_KEY_DEFAULTS.cooldownSeconds) * 1000
   const maxStaleMs = (options.maxStaleSeconds ?? REMOTE_KEY_DEFAULTS.maxStaleSeconds) * 1000
   const maxIssuers = options.maxIssuers ?? REMOTE_KEY_DEFAULTS.maxIssuers
-  const { fetchJson, clock, logger } = options
+  const requestFetchBudgetMs = options.requestFetchBudgetMs ?? REMOTE_KEY_DEFAULTS.requestFetchBudgetMs
+  const { clock, logger } = options
   const entries = new Map<string, Entry>()
-  const background = new Set<Promise<unknown>>()
+  /** The entry key of each issuer's latest registration seen here. */
+  const latestKeys = new Map<string, string>()
+  const running = new Set<Promise<unknown>>()
   const now = () => clock.now().getTime()
 
   const entryFor = (issuer: Issuer): Entry => {
     const key = entryKey(issuer)
     let entry = entries.get(key)
     if (!entry) {
-      entry = {}
+      // A new registration of the issuer replaces the one before: its keys are not kept around.
+      const previous = latestKeys.get(issuer.issuerId)
+      if (previous !== undefined) entries.delete(previous)
+      latestKeys.set(issuer.issuerId, key)
+      entry = { issuerId: issuer.issuerId }
       entries.set(key, entry)
       if (entries.size > maxIssuers) {
-        const oldest = entries.keys().next().value
-        if (oldest !== undefined) entries.delete(oldest)
+        const [oldest, dropped] = entries.entries().next().value ?? []
+        if (oldest !== undefined && dropped !== undefined) {
+          entries.delete(oldest)
+          if (latestKeys.get(dropped.issuerId) === oldest) latestKeys.delete(dropped.issuerId)
+        }
       }
     }
     return entry
   }
 
-  const jwksUriOf = async (issuer: Issuer): Promise<string> => {
+  /** Fetches within `budgetMs` in all, when given (monotonic time: the clock may be a test's). */
+  const budgetedFetcher = (budgetMs: number | undefined) => {
+    if (budgetMs === undefined) return (url: string) => options.fetchJson(url)
+    const endsAt = performance.now() + budgetMs
+    return (url: string) =>
+      options.fetchJson(url, { timeoutMs: Math.max(1, Math.round(endsAt - performance.now())) })
+  }
+
+  const jwksUriOf = async (issuer: Issuer, fetchJson: (url: string) => Promise<unknown>): Promise<string> => {
     if (issuer.jwksUri !== undefined) return issuer.jwksUri
     const url = discoveryUrlOf(issuer.issuer)
     const document = await fetchJson(url)
+    const label = withoutQuery(url)
     if (!isObject(document))
-      throw new KeyFetchError('discovery_invalid', `${url}: the discovery document is not a JSON object`)
+      throw new KeyFetchError('discovery_invalid', `${label}: the discovery document is not a JSON object`)
     if (document.issuer !== issuer.issuer) {
       // The registered issuer must be the one the document speaks for, byte for byte.
       const found = typeof document.issuer === 'string' ? `"${document.issuer.slice(0, 256)}"` : 'no issuer'
       throw new KeyFetchError(
         'discovery_issuer_mismatch',
-        `${url}: the discovery document names ${found}, not the registered issuer "${issuer.issuer}"`,
+        `${label}: the discovery document names ${found}, not the registered issuer "${issuer.issuer}"`,
       )
     }
     if (typeof document.jwks_uri !== 'string' || document.jwks_uri.length === 0)
-      throw new KeyFetchError('discovery_invalid', `${url}: the discovery document has no "jwks_uri"`)
+      throw new KeyFetchError('discovery_invalid', `${label}: the discovery document has no "jwks_uri"`)
     return document.jwks_uri
   }
 
-  const fetchKeySet = async (issuer: Issuer): Promise<KeySet> => {
-    const jwksUri = await jwksUriOf(issuer)
+  const fetchKeySet = async (issuer: Issuer, budgetMs: number | undefined): Promise<KeySet> => {
+    const fetchJson = budgetedFetcher(budgetMs)
+    const jwksUri = await jwksUriOf(issuer, fetchJson)
     const checked = await checkJwks(await fetchJson(jwksUri), issuer.algorithms)
     if ('field' in checked) {
-      throw new KeyFetchError('keys_rejected', `${jwksUri}: ${checked.field}: ${checked.message}`)
+      throw new KeyFetchError(
+        'keys_rejected',
+        `${withoutQuery(jwksUri)}: ${checked.field}: ${checked.message}`,
+      )
     }
     const kids = new Set<string>()
     for (const key of checked.jwks.keys) if (typeof key.kid === 'string') kids.add(key.kid)
@@ -208,13 +235,13 @@ export const createRemoteKeyResolver = (options: RemoteKeyOptions): RemoteKeyRes
       issuerId: issuer.issuerId,
       code: failure.code,
       detail: failure.message,
+      ...(failure.logDetail === undefined ? {} : { logDetail: failure.logDetail }),
       ...(held
         ? {
             keysAgeSeconds: Math.round((at - held.fetchedAt) / 1000),
             staleUntil: new Date(held.fetchedAt + maxStaleMs).toISOString(),
-            ...metricFields('RemoteJwksStaleKeysServed', at),
           }
-        : metricFields('RemoteJwksUnavailable', at)),
+        : {}),
     }
     logger.warn(
       held
@@ -222,13 +249,16 @@ export const createRemoteKeyResolver = (options: RemoteKeyOptions): RemoteKeyRes
         : 'remote JWKS fetch failed; no keys held for this issuer',
       fields,
     )
+    logger.metric(held ? 'RemoteJwksStaleKeysServed' : 'RemoteJwksUnavailable', 1, {
+      issuerId: issuer.issuerId,
+    })
   }
 
   /** Starts a fetch, or joins the one running: concurrent callers share one request. */
-  const fetchInto = (issuer: Issuer, entry: Entry): Promise<KeySet> => {
+  const fetchInto = (issuer: Issuer, entry: Entry, budgetMs?: number): Promise<KeySet> => {
     if (entry.pending) return entry.pending
     entry.lastAttemptAt = now()
-    const pending = fetchKeySet(issuer).then(
+    const pending = fetchKeySet(issuer, budgetMs).then(
       (set) => {
         entry.good = set
         entry.lastFailure = undefined
@@ -246,10 +276,10 @@ export const createRemoteKeyResolver = (options: RemoteKeyOptions): RemoteKeyRes
       () => undefined,
       () => undefined,
     )
-    background.add(done)
+    running.add(done)
     void done.then(() => {
       if (entry.pending === pending) entry.pending = undefined
-      background.delete(done)
+      running.delete(done)
     })
     return pending
   }
@@ -263,27 +293,32 @@ export const createRemoteKeyResolver = (options: RemoteKeyOptions): RemoteKeyRes
       retryAfterSeconds: Math.max(1, Math.ceil(((entry.lastAttemptAt ?? at) + cooldownMs - at) / 1000)),
     })
 
-  /** The keys to verify with: cached, refreshed in the background when old, fetched when missing. */
+  /**
+   * The keys to verify with: cached, and fetched on the request path when missing, past the TTL
+   * or lacking the token's kid. Nothing is left running after the answer: in Lambda a fetch that
+   * outlived its invocation would be frozen with the container and time out on thaw.
+   */
   const keySetFor = async (issuer: Issuer, entry: Entry, kid: unknown): Promise<KeySet> => {
     const at = now()
     let set = usable(entry, at)
     if (!set) {
       if (entry.pending || !coolingDown(entry, at))
-        set = await fetchInto(issuer, entry).catch(() => undefined)
+        set = await fetchInto(issuer, entry, requestFetchBudgetMs).catch(() => undefined)
       if (!set) throw unavailable(entry, at)
       return set
     }
     const unknownKid = typeof kid === 'string' && !set.kids.has(kid)
     if (unknownKid && (entry.pending || !coolingDown(entry, at))) {
       // A kid the issuer may have rotated in since the last fetch: worth one fetch per cooldown.
-      set = (await fetchInto(issuer, entry).catch(() => undefined)) ?? set
+      set = (await fetchInto(issuer, entry, requestFetchBudgetMs).catch(() => undefined)) ?? set
       if (!set.kids.has(kid) && entry.lastFailure) throw unavailable(entry, at)
       return set
     }
     if (unknownKid && entry.lastFailure) throw unavailable(entry, at)
     if (at - set.fetchedAt >= ttlMs && !coolingDown(entry, at)) {
-      // Old but usable: answer with it now, refresh for the next caller.
-      void fetchInto(issuer, entry).catch(() => undefined)
+      // Old but usable: refetched before answering (within the fetch deadline), and a failed
+      // fetch answers with the keys held, as an outage does.
+      set = (await fetchInto(issuer, entry, requestFetchBudgetMs).catch(() => undefined)) ?? set
     }
     return set
   }
@@ -309,7 +344,7 @@ export const createRemoteKeyResolver = (options: RemoteKeyOptions): RemoteKeyRes
       return statusOf(issuer, await fetchInto(issuer, entry))
     },
     async settled() {
-      while (background.size > 0) await Promise.all([...background])
+      while (running.size > 0) await Promise.all([...running])
     },
   }
 }

@@ -1,18 +1,22 @@
 // Schemas of everything a caller sends: admin documents and credential requests. Unknown
 // fields are refused, and every message names the field it is about.
-import { z } from 'zod'
+import * as z from 'zod'
 import { compileCondition, describeConditionProblem, MAX_CONDITION_LENGTH } from './condition.js'
-import { InvalidParameterError } from './errors.js'
+import { MAX_SESSION_SECONDS, MIN_SESSION_SECONDS } from './credentials-request.js'
 import { parseJsonPointer } from './json-pointer.js'
 import { SIGNING_ALGORITHMS } from './model.js'
+import { ID_PATTERN, PROFILE_PATTERN, ROLE_ARN_PATTERN } from './patterns.js'
 import { MAX_SESSION_TAGS, parseTemplate, TAG_KEY_PATTERN } from './templates.js'
 
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
-export const PROFILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
-export const ROLE_ARN_PATTERN =
-  /^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:role\/(?:[\x21-\x7e]{0,510}\/)?[\w+=,.@-]{1,64}$/
-export const MIN_SESSION_SECONDS = 900
-export const MAX_SESSION_SECONDS = 43200
+// The credentials requests are written with zod/mini (credentials-request.ts) and parseInput
+// takes either API (parse-input.ts); both stay reachable from here.
+export {
+  credentialsBodySchema,
+  credentialsQuerySchema,
+  MAX_SESSION_SECONDS,
+  MIN_SESSION_SECONDS,
+} from './credentials-request.js'
+export { parseInput } from './parse-input.js'
 
 const text = (max: number) => z.string().min(1).max(max)
 const id = z
@@ -130,6 +134,7 @@ const isCatchAll = (pattern: string) => /^\*+$/.test(pattern)
 /**
  * True when no rule narrows the workloads: every list (any-of) holds a pattern of only `*`.
  * A claim rule of `*` still requires the claim, but every token of a Kubernetes issuer has it.
+ * A condition is deliberately not looked at: whether it narrows is only known at run time.
  */
 const matchesAnyWorkload = (
   subjects: string[] | undefined,
@@ -169,7 +174,6 @@ export const bindingDocumentSchema = z
         })
     }
     const hasClaims = doc.claims !== undefined && Object.keys(doc.claims).length > 0
-    // A condition narrows the workloads too (whoever writes `true` there has said what they mean).
     const hasCondition = doc.condition !== undefined
     if (!doc.subjects && !hasClaims && !hasCondition) {
       ctx.addIssue({
@@ -177,15 +181,15 @@ export const bindingDocumentSchema = z
         path: ['subjects'],
         message: 'a binding needs "subjects", "claims" or a "condition"',
       })
-    } else if (
-      !hasCondition &&
-      matchesAnyWorkload(doc.subjects, doc.claims) &&
-      doc.allowAnyWorkload !== true
-    ) {
+    } else if (matchesAnyWorkload(doc.subjects, doc.claims) && doc.allowAnyWorkload !== true) {
+      // A condition does not count as narrowing: it is only known at run time, and `true`,
+      // `claims.sub != ''` or a typo'd comparison narrows nothing.
       ctx.addIssue({
         code: 'custom',
-        path: [doc.subjects ? 'subjects' : 'claims'],
-        message: 'matches every workload of the issuer; set "allowAnyWorkload": true to mean it',
+        path: [doc.subjects || !hasClaims ? 'subjects' : 'claims'],
+        message: hasCondition
+          ? 'matches every workload of the issuer whatever the condition says (a condition may not narrow at all); set "allowAnyWorkload": true to mean it'
+          : 'matches every workload of the issuer; set "allowAnyWorkload": true to mean it',
       })
     }
     for (const key of doc.transitiveTagKeys ?? []) {
@@ -199,30 +203,4 @@ export const bindingDocumentSchema = z
     }
   })
 
-export const credentialsQuerySchema = z.strictObject({ role: text(2048).optional() })
-
-export const credentialsBodySchema = z.strictObject({
-  role: text(2048).optional(),
-  durationSeconds: z.number().int().min(MIN_SESSION_SECONDS).max(MAX_SESSION_SECONDS).optional(),
-})
-
 export const explainBodySchema = z.strictObject({ token: z.string(), role: text(2048).optional() })
-
-const fieldOf = (path: readonly PropertyKey[], prefix: string): string =>
-  [prefix, ...path.map((part) => (typeof part === 'number' ? `[${part}]` : String(part)))]
-    .filter(Boolean)
-    .join('.')
-    .replace(/\.\[/g, '[')
-
-/** Parses `value` with `schema`; the first problem becomes a 400 naming its field. */
-export const parseInput = <S extends z.ZodType>(schema: S, value: unknown, prefix = ''): z.output<S> => {
-  const result = schema.safeParse(value)
-  if (result.success) return result.data
-  const issue = result.error.issues[0]
-  if (!issue) throw new InvalidParameterError(prefix, 'is invalid')
-  if (issue.code === 'unrecognized_keys') {
-    const keys = (issue as { keys: string[] }).keys
-    throw new InvalidParameterError(fieldOf([...issue.path, keys[0] ?? ''], prefix), 'is not a known field')
-  }
-  throw new InvalidParameterError(fieldOf(issue.path, prefix), issue.message)
-}

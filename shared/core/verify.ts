@@ -2,7 +2,12 @@
 // Several registered issuers may share one `iss`; the one whose keys verify the signature is
 // the one that counts, and only its bindings are ever consulted.
 import { errors, jwtVerify } from 'jose'
-import { type ClaimCheck, explainClaimChecks } from './claim-checks.js'
+import {
+  type ClaimCheck,
+  type ClaimCheckInput,
+  explainClaimChecks,
+  firstClaimFailure,
+} from './claim-checks.js'
 import {
   type BrokerError,
   ExpiredTokenError,
@@ -14,9 +19,10 @@ import { checkJsonShape } from './limits.js'
 import type { Issuer, WorkloadClaims } from './model.js'
 import type { KeyResolver } from './ports.js'
 
+export { MAX_SUB_LENGTH } from './claim-checks.js'
+
 export const MAX_TOKEN_BYTES = 16 * 1024
 export const MAX_ISS_LENGTH = 1024
-export const MAX_SUB_LENGTH = 1024
 
 /** Three base64url segments and nothing else: no padding, whitespace, JSON serialization or JWE. */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
@@ -27,6 +33,9 @@ export const isStrictCompactJws = (token: string): boolean => COMPACT_JWS.test(t
 export interface UnverifiedToken {
   iss: string
 }
+
+/** The token each readUnverifiedToken result was read from: its header and claims are in bounds. */
+const shapeCheckedToken = new WeakMap<UnverifiedToken, string>()
 
 const decodeSegment = (segment: string): unknown => {
   try {
@@ -60,7 +69,9 @@ export const readUnverifiedToken = (token: unknown): UnverifiedToken => {
   if (typeof iss !== 'string' || iss.length === 0 || iss.length > MAX_ISS_LENGTH) {
     throw new InvalidTokenError('issuer_missing')
   }
-  return { iss }
+  const read = { iss }
+  shapeCheckedToken.set(read, token)
+  return read
 }
 
 /** `unavailable`: the issuer's remote keys could not be had (endpoint down, nothing cached). */
@@ -72,8 +83,19 @@ export interface VerificationAttempt {
   reason?: string
   /** The header of a token this issuer's key verified (`alg`, and `kid` when it names one). */
   key?: { alg: string; kid?: string }
-  /** Once the signature verified: every claim check on its own, for `explain`. */
+  /** Once the signature verified, and only when asked for (`explain`): every claim check on its own. */
   claimChecks?: ClaimCheck[]
+}
+
+export interface VerifyOptions {
+  /** Adds every claim check, each on its own, to the attempt whose key verified (`explain`). */
+  explain?: boolean
+  /**
+   * What readUnverifiedToken returned for this very token: its bounds on the claims' shape
+   * were checked then, so they are not walked again (a result read from another token counts
+   * for nothing).
+   */
+  read?: UnverifiedToken
 }
 
 export type VerificationResult =
@@ -116,52 +138,30 @@ const classifyJoseError = (error: unknown): BrokerError | 'key_mismatch' => {
   return new InvalidTokenError('token_malformed', { cause: error })
 }
 
-/** Checks jose leaves to the caller: claim types, `iat` not in the future, and lifetime. */
-const checkClaims = (
-  payload: Record<string, unknown>,
-  issuer: Issuer,
-  nowSeconds: number,
-): BrokerError | undefined => {
-  // Also here, so a caller that skipped readUnverifiedToken gets the same bounds.
-  const shape = checkJsonShape(payload)
-  if (shape) return new InvalidTokenError(shape)
-  const { sub, iat, exp } = payload
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
-    return new InvalidTokenError('claim_invalid_sub')
-  }
-  if (typeof iat !== 'number' || typeof exp !== 'number') return new InvalidTokenError('claim_invalid_iat')
-  if (iat > nowSeconds + issuer.clockSkewSeconds) return new InvalidTokenError('claim_invalid_iat')
-  if (exp - iat > issuer.maxTokenLifetimeSeconds) return new InvalidTokenError('token_lifetime_too_long')
-  return checkKubernetesIdentity(sub, payload['kubernetes.io'])
-}
-
-/**
- * A Kubernetes service-account token names its workload twice: in `sub` and in the
- * `kubernetes.io` claim. Bindings may match either, so the two must agree.
- */
-const checkKubernetesIdentity = (sub: string, k8s: unknown): BrokerError | undefined => {
-  if (!sub.startsWith('system:serviceaccount:') || !isObject(k8s)) return undefined
-  const serviceAccount = isObject(k8s.serviceaccount) ? k8s.serviceaccount.name : undefined
-  if (typeof k8s.namespace !== 'string' || typeof serviceAccount !== 'string') return undefined
-  return sub === `system:serviceaccount:${k8s.namespace}:${serviceAccount}`
-    ? undefined
-    : new InvalidTokenError('claim_inconsistent_kubernetes_identity')
-}
-
 /**
  * Verifies `token` against each candidate issuer (the registered issuers sharing its `iss`,
  * in a stable order). The first candidate whose keys verify the signature decides: its claim
- * checks are final, and no other candidate is tried after it.
+ * checks (claim-checks.ts) are final, and no other candidate is tried after it.
  */
 export const verifyWorkloadToken = async (
   token: string,
   candidates: readonly Issuer[],
   keysFor: KeyResolver,
   now: Date,
+  options: VerifyOptions = {},
 ): Promise<VerificationResult> => {
   const attempts: VerificationAttempt[] = []
   let unavailable: UpstreamUnavailableError | undefined
   const nowSeconds = Math.floor(now.getTime() / 1000)
+  const shapeChecked = options.read !== undefined && shapeCheckedToken.get(options.read) === token
+  // The claims jose verified are the token's own, so bounds checked on them before hold for them.
+  // Otherwise checked here, so a caller that skipped readUnverifiedToken gets the same bounds.
+  const claimCheckInput = (payload: Record<string, unknown>, issuer: Issuer): ClaimCheckInput => ({
+    payload,
+    issuer,
+    nowSeconds,
+    shape: shapeChecked ? undefined : checkJsonShape(payload),
+  })
   const ordered = [...candidates].sort((a, b) =>
     a.issuerId < b.issuerId ? -1 : a.issuerId > b.issuerId ? 1 : 0,
   )
@@ -179,13 +179,15 @@ export const verifyWorkloadToken = async (
         currentDate: now,
         requiredClaims: ['iss', 'aud', 'sub', 'exp', 'iat'],
       })
-      const problem = checkClaims(payload, issuer, nowSeconds)
+      const input = claimCheckInput(payload, issuer)
+      const failure = firstClaimFailure(input)
       const verified = {
         key: keyOf(protectedHeader),
-        claimChecks: explainClaimChecks(payload, issuer, nowSeconds),
+        ...(options.explain ? { claimChecks: explainClaimChecks(input) } : {}),
       }
-      if (problem) {
-        attempts.push({ issuerId: issuer.issuerId, outcome: 'rejected', reason: problem.reason, ...verified })
+      if (failure !== undefined) {
+        const problem = new InvalidTokenError(failure)
+        attempts.push({ issuerId: issuer.issuerId, outcome: 'rejected', reason: failure, ...verified })
         return { ok: false, error: problem, attempts }
       }
       attempts.push({ issuerId: issuer.issuerId, outcome: 'verified', ...verified })
@@ -214,7 +216,12 @@ export const verifyWorkloadToken = async (
         (error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired) &&
         isObject(claims) &&
         isObject(header)
-          ? { key: keyOf(header), claimChecks: explainClaimChecks(claims, issuer, nowSeconds) }
+          ? {
+              key: keyOf(header),
+              ...(options.explain
+                ? { claimChecks: explainClaimChecks(claimCheckInput(claims, issuer)) }
+                : {}),
+            }
           : {}
       attempts.push({ issuerId: issuer.issuerId, outcome: 'rejected', reason: verdict.reason, ...verified })
       return { ok: false, error: verdict, attempts }

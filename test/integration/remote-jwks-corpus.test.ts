@@ -37,7 +37,12 @@ const jwksOf = (pair: Pair): unknown =>
 // The files end in a newline, as saved by hand; kubelet's projected token files do not.
 const tokenOf = (pair: Pair) => readFileSync(join(corpus, pair.dir, 'token.jwt'), 'utf8').trimEnd()
 
-const quietLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined }
+const quietLogger: Logger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  metric: () => undefined,
+}
 
 /** A clock the test sets to an instant. */
 const createSettableClock = (unixSeconds: number) => {

@@ -238,7 +238,21 @@ describe('a GKE-like issuer served by oauth2-mock-server, registered by discover
       level: 'WARN',
       issuerId: 'gke',
       code: 'unreachable',
+    })
+    const metric = logLines.find((line) => line.includes('"RemoteJwksStaleKeysServed":1'))
+    expect(JSON.parse(metric ?? '{}')).toMatchObject({
+      message: 'metric',
+      issuerId: 'gke',
       RemoteJwksStaleKeysServed: 1,
+      _aws: {
+        CloudWatchMetrics: [
+          {
+            Namespace: 'irsa-broker',
+            Dimensions: [['issuerId']],
+            Metrics: [{ Name: 'RemoteJwksStaleKeysServed', Unit: 'Count' }],
+          },
+        ],
+      },
     })
   })
 

@@ -130,18 +130,58 @@ describe('JWKS fetcher in AWS mode: refused targets, zero connections', () => {
     expect(connections).toEqual([])
   })
 
-  it('names the address a host resolved to in the refusal, and never the credentials of a URL', async () => {
+  it('keeps the address a host name resolved to out of the refusal message (operator log only), and never names the credentials of a URL', async () => {
     // Prepare
     const { fetchJson } = setup()
     // Act
     const refused = await refusalOf(fetchJson('https://jwks.attacker.example/keys'))
+    const mixed = await refusalOf(fetchJson('https://mixed.attacker.example/'))
     const withCredentials = await refusalOf(fetchJson('https://user:secret@oidc.example.com/keys'))
     // Assess
     expect(refused.message).toBe(
-      'https://jwks.attacker.example/keys: jwks.attacker.example resolves to 127.0.0.1, a loopback address, which is refused',
+      'https://jwks.attacker.example/keys: jwks.attacker.example resolves to a loopback address, which is refused',
     )
+    expect(refused.logDetail).toBe('jwks.attacker.example resolved to 127.0.0.1')
+    expect(mixed.message).toBe(
+      'https://mixed.attacker.example/: mixed.attacker.example resolves to a private address, which is refused',
+    )
+    expect(mixed.logDetail).toBe('mixed.attacker.example resolved to 10.0.0.8')
     expect(withCredentials.message).not.toContain('secret')
   })
+
+  it('names a literal IP of the URL itself in the refusal, as the caller wrote it', async () => {
+    // Prepare
+    const { fetchJson } = setup()
+    // Act
+    const refused = await refusalOf(fetchJson('https://10.0.0.1/keys'))
+    // Assess
+    expect(refused.message).toBe('https://10.0.0.1/keys: 10.0.0.1 is a private address, which is refused')
+  })
+
+  it.each([
+    ['a refused address', 'https://jwks.attacker.example/keys?sig=s3cr3t#k', 'address_refused', {}],
+    ['a plain http URL', 'http://oidc.example.com/keys?sig=s3cr3t', 'scheme_refused', {}],
+    ['a name that does not resolve', 'https://nxdomain.example/keys?sig=s3cr3t', 'dns_failed', {}],
+    ['a text that is not a URL', 'oidc.example.com/keys?sig=s3cr3t', 'url_invalid', {}],
+    [
+      'a deadline passed',
+      'https://oidc.example.com/keys?sig=s3cr3t',
+      'timeout',
+      { resolve: () => new Promise<never>(() => undefined), timeoutMs: 50 },
+    ],
+  ])(
+    'leaves the query of a URL out of the message for %s (a signed JWKS URL keeps its secret)',
+    async (_label, url, code, options) => {
+      // Prepare
+      const { fetchJson } = setup(options)
+      // Act
+      const refused = await refusalOf(fetchJson(url))
+      // Assess
+      expect(refused.code).toBe(code)
+      expect(refused.message).toContain('/keys')
+      expect(`${refused.message} ${refused.logDetail ?? ''}`).not.toMatch(/s3cr3t|sig=|#k/)
+    },
+  )
 
   it('refuses a DNS answer with no address', async () => {
     // Prepare

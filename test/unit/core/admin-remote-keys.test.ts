@@ -118,7 +118,7 @@ describe('admin: registering issuers with remote keys', () => {
     source.failWith(
       new KeyFetchError(
         'address_refused',
-        `${JWKS_URL}: oidc.example.com resolves to 10.0.0.8, a private address, which is refused`,
+        `${JWKS_URL}: oidc.example.com resolves to a private address, which is refused`,
       ),
     )
     // Act
@@ -131,7 +131,7 @@ describe('admin: registering issuers with remote keys', () => {
       statusCode: 400,
       field: 'jwksUri',
       reason: 'jwks_fetch_address_refused',
-      message: `jwksUri: the keys could not be fetched: ${JWKS_URL}: oidc.example.com resolves to 10.0.0.8, a private address, which is refused`,
+      message: `jwksUri: the keys could not be fetched: ${JWKS_URL}: oidc.example.com resolves to a private address, which is refused`,
     })
     expect(await registry.getIssuer('gke')).toBeUndefined()
     expect(audit.records).toEqual([])

@@ -2,11 +2,13 @@
 // caching, rotation, cooldown, shared fetches, outages with the last good keys, the stale
 // bound, key hygiene of fetched sets, and how a fetch failure reaches the caller.
 import { describe, expect, it } from 'vitest'
+import { createAdmin } from '../../../shared/core/admin.js'
 import { UpstreamUnavailableError } from '../../../shared/core/errors.js'
 import { createExchange } from '../../../shared/core/exchange.js'
 import { createIssuerKeyResolver } from '../../../shared/core/keys.js'
 import type { Issuer } from '../../../shared/core/model.js'
 import type { JsonFetcher, Logger } from '../../../shared/core/ports.js'
+import { createRegistryCache } from '../../../shared/core/registry-cache.js'
 import {
   createRemoteKeyResolver,
   discoveryUrlOf,
@@ -16,7 +18,7 @@ import {
 import { verifyWorkloadToken } from '../../../shared/core/verify.js'
 import { errorResponse } from '../../../shared/http/response.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
-import { createTestIssuer, K8S_ISSUER, type TestIssuer } from '../../support/workload-issuer.js'
+import { AUDIENCE, createTestIssuer, K8S_ISSUER, type TestIssuer } from '../../support/workload-issuer.js'
 import {
   createAuditLog,
   createTestClock,
@@ -45,19 +47,27 @@ const jwksOf = (...issuers: TestIssuer[]) => ({ keys: issuers.flatMap((issuer) =
 const createEndpoint = () => {
   const documents = new Map<string, unknown>()
   const calls: string[] = []
+  let running = 0
   let gate: Promise<void> | undefined
   let open: (() => void) | undefined
   const fetchJson: JsonFetcher = async (url) => {
     calls.push(url)
-    const value = documents.get(url)
-    if (gate) await gate
-    if (value instanceof KeyFetchError) throw value
-    if (value === undefined) throw new KeyFetchError('http_status', `${url}: answered HTTP 404`)
-    return structuredClone(value)
+    running++
+    try {
+      const value = documents.get(url)
+      if (gate) await gate
+      if (value instanceof KeyFetchError) throw value
+      if (value === undefined) throw new KeyFetchError('http_status', `${url}: answered HTTP 404`)
+      return structuredClone(value)
+    } finally {
+      running--
+    }
   }
   return {
     fetchJson,
     calls,
+    /** Requests made and not answered yet. */
+    running: () => running,
     serve: (url: string, document: unknown) => documents.set(url, document),
     fail: (url: string, code: KeyFetchError['code'] = 'unreachable') =>
       documents.set(url, new KeyFetchError(code, `${url}: scripted ${code}`)),
@@ -76,13 +86,18 @@ const createEndpoint = () => {
 
 const createLogger = () => {
   const lines: { level: string; message: string; fields: Record<string, unknown> }[] = []
+  const metrics: { name: string; value: number; dimensions: Record<string, string> }[] = []
   const logger: Logger = {
     info: (message, fields = {}) => lines.push({ level: 'info', message, fields }),
     warn: (message, fields = {}) => lines.push({ level: 'warn', message, fields }),
     error: (message, fields = {}) => lines.push({ level: 'error', message, fields }),
+    metric: (name, value, dimensions) => metrics.push({ name, value, dimensions: { ...dimensions } }),
   }
-  return { logger, lines }
+  return { logger, lines, metrics }
 }
+
+/** One turn of the event loop: every fetch a request was going to start has started. */
+const nextTurn = () => new Promise((done) => setImmediate(done))
 
 const setup = (options: Partial<RemoteKeyOptions> = {}) => {
   const endpoint = createEndpoint()
@@ -138,23 +153,71 @@ describe('remote keys: fetching and caching', () => {
     expect(endpoint.calls).toHaveLength(1)
   })
 
-  it('answers at once past the TTL and refetches in the background; a key gone from the endpoint then stops verifying', async () => {
+  it('refetches past the TTL before answering: a key gone from the endpoint stops verifying on that very request', async () => {
     // Prepare
-    const { endpoint, clock, remote, verify } = setup()
+    const { endpoint, clock, verify } = setup()
     endpoint.serve(JWKS_URL, jwksOf(keyOne, keyTwo))
     await verify(await tokenOf(keyOne, clock))
     endpoint.serve(JWKS_URL, jwksOf(keyTwo))
     clock.advance(600)
+    // Act
+    const goneKey = await verify(await tokenOf(keyOne, clock))
+    const keptKey = await verify(await tokenOf(keyTwo, clock))
+    // Assess
+    expect(outcome(goneKey)).toBe(KEY_NOT_FOUND)
+    expect(outcome(keptKey)).toBe(VERIFIED)
+    expect(endpoint.calls).toEqual([JWKS_URL, JWKS_URL])
+  })
+
+  it('waits for the TTL refetch and leaves no fetch running once it has answered (nothing for a frozen Lambda container to time out on thaw)', async () => {
+    // Prepare
+    const { endpoint, clock, verify } = setup()
+    endpoint.serve(JWKS_URL, jwksOf(keyOne))
+    await verify(await tokenOf(keyOne, clock))
+    endpoint.serve(JWKS_URL, jwksOf(keyOne, keyTwo))
+    clock.advance(600)
+    const token = await tokenOf(keyOne, clock)
     const release = endpoint.hold()
     // Act
-    const whileFetching = await verify(await tokenOf(keyOne, clock))
+    let runningAtAnswer: number | undefined
+    const request = verify(token).then((result) => {
+      runningAtAnswer = endpoint.running()
+      return result
+    })
+    const answeredWhileHeld = await Promise.race([
+      request.then(() => true),
+      new Promise<boolean>((done) => setTimeout(() => done(false), 200)),
+    ])
+    const whileHeld = { answeredWhileHeld, calls: endpoint.calls.length, running: endpoint.running() }
     release()
-    await remote.settled()
-    const afterFetch = await verify(await tokenOf(keyOne, clock))
+    const result = await request
     // Assess
-    expect(outcome(whileFetching)).toBe(VERIFIED)
-    expect(endpoint.calls).toEqual([JWKS_URL, JWKS_URL])
-    expect(outcome(afterFetch)).toBe(KEY_NOT_FOUND)
+    expect(whileHeld).toEqual({ answeredWhileHeld: false, calls: 2, running: 1 })
+    expect(runningAtAnswer).toBe(0)
+    expect(outcome(result)).toBe(VERIFIED)
+  })
+
+  it('answers with the keys held when the TTL refetch fails, and tries again only after the cooldown', async () => {
+    // Prepare
+    const { endpoint, clock, verify } = setup()
+    endpoint.serve(JWKS_URL, jwksOf(keyOne))
+    await verify(await tokenOf(keyOne, clock))
+    endpoint.fail(JWKS_URL, 'timeout')
+    clock.advance(600)
+    // Act
+    const failedRefetch = await verify(await tokenOf(keyOne, clock))
+    clock.advance(29)
+    const withinCooldown = await verify(await tokenOf(keyOne, clock))
+    const callsWithinCooldown = endpoint.calls.length
+    clock.advance(1)
+    endpoint.serve(JWKS_URL, jwksOf(keyTwo))
+    const afterCooldown = await verify(await tokenOf(keyOne, clock))
+    // Assess
+    expect([failedRefetch, withinCooldown].map(outcome)).toEqual([VERIFIED, VERIFIED])
+    expect(callsWithinCooldown).toBe(2)
+    expect(outcome(afterCooldown)).toBe(KEY_NOT_FOUND)
+    expect(endpoint.calls).toHaveLength(3)
+    expect(endpoint.running()).toBe(0)
   })
 
   it('finds the keys by discovery: the document at <issuer>/.well-known/openid-configuration, then its jwks_uri', async () => {
@@ -245,6 +308,53 @@ describe('remote keys: fetching and caching', () => {
     // Assess
     expect(outcome(result)).toBe(VERIFIED)
     expect(endpoint.calls).toEqual([JWKS_URL, otherUrl])
+  })
+
+  it('starts a new version of a registration (any admin PUT) from no keys: a key dropped at the endpoint stops verifying at once', async () => {
+    // Prepare
+    const { endpoint, clock, verify } = setup()
+    endpoint.serve(JWKS_URL, jwksOf(keyOne, keyTwo))
+    await verify(await tokenOf(keyOne, clock))
+    endpoint.serve(JWKS_URL, jwksOf(keyTwo))
+    clock.advance(1)
+    // Act
+    const sameVersion = await verify(await tokenOf(keyOne, clock))
+    const rePut = { ...remoteIssuer, version: remoteIssuer.version + 1 }
+    const newVersion = await verify(await tokenOf(keyOne, clock), [rePut])
+    // Assess
+    expect(outcome(sameVersion)).toBe(VERIFIED)
+    expect(outcome(newVersion)).toBe(KEY_NOT_FOUND)
+    expect(endpoint.calls).toHaveLength(2)
+  })
+
+  it('does not keep the keys of a replaced version: asked for again, they are fetched anew', async () => {
+    // Prepare
+    const { endpoint, clock, verify } = setup()
+    endpoint.serve(JWKS_URL, jwksOf(keyOne))
+    const token = await tokenOf(keyOne, clock)
+    const rePut = { ...remoteIssuer, version: remoteIssuer.version + 1 }
+    await verify(token)
+    await verify(token, [rePut])
+    // Act
+    const result = await verify(token)
+    // Assess
+    expect(outcome(result)).toBe(VERIFIED)
+    expect(endpoint.calls).toHaveLength(3)
+  })
+
+  it('names a JWKS URL without its query in a rejection, so a signed URL keeps its secret out of messages and logs', async () => {
+    // Prepare
+    const { endpoint, log, remote } = setup()
+    const signedUrl = `${JWKS_URL}?X-Amz-Signature=s3cr3t-signature`
+    endpoint.serve(signedUrl, { keys: [] })
+    // Act
+    const refused = await remote
+      .refresh({ ...remoteIssuer, jwksUri: signedUrl })
+      .catch((error: unknown) => error)
+    // Assess
+    expect(refused).toMatchObject({ name: 'KeyFetchError', code: 'keys_rejected' })
+    expect((refused as Error).message).toMatch(/^https:\/\/oidc\.example\.com\/keys: /)
+    expect(JSON.stringify([(refused as Error).message, log.lines])).not.toContain('s3cr3t')
   })
 
   it('holds at most maxIssuers key sets, dropping the oldest', async () => {
@@ -382,27 +492,30 @@ describe('remote keys: rotation and the unknown-kid refetch', () => {
     expect(endpoint.calls).toHaveLength(1)
   })
 
-  it('makes a forced refresh see the endpoint now, even while a background fetch is running', async () => {
+  it("makes a forced refresh see the endpoint now, even while a request's fetch is running", async () => {
     // Prepare
     const { endpoint, clock, remote, verify } = setup()
     endpoint.serve(JWKS_URL, jwksOf(keyOne))
     await verify(await tokenOf(keyOne, clock))
     clock.advance(600)
+    const token = await tokenOf(keyOne, clock)
     const release = endpoint.hold()
-    await verify(await tokenOf(keyOne, clock))
+    const request = verify(token)
+    await nextTurn()
     // Act
     const forced = remote.refresh(remoteIssuer)
     endpoint.serve(JWKS_URL, jwksOf(keyTwo))
     release()
     const status = await forced
     // Assess
+    expect(outcome(await request)).toBe(VERIFIED)
     expect(endpoint.calls).toHaveLength(3)
     expect(status.kids).toEqual(['key-2'])
   })
 })
 
 describe('remote keys: endpoint failures', () => {
-  it('keeps verifying with the last good keys while the endpoint fails, and warns once per failed fetch with a metric', async () => {
+  it('keeps verifying with the last good keys while the endpoint fails, and warns and counts a metric once per failed fetch', async () => {
     // Prepare
     const { endpoint, clock, remote, log, verify } = setup()
     endpoint.serve(JWKS_URL, jwksOf(keyOne))
@@ -425,19 +538,50 @@ describe('remote keys: endpoint failures', () => {
         code: 'timeout',
         keysAgeSeconds: 600,
         staleUntil: '2031-05-05T12:00:00.000Z',
-        RemoteJwksStaleKeysServed: 1,
-        _aws: {
-          CloudWatchMetrics: [
-            {
-              Namespace: 'irsa-broker',
-              Dimensions: [['issuerId']],
-              Metrics: [{ Name: 'RemoteJwksStaleKeysServed', Unit: 'Count' }],
-            },
-          ],
-        },
       },
     })
+    expect(log.metrics).toEqual([
+      { name: 'RemoteJwksStaleKeysServed', value: 1, dimensions: { issuerId: 'remote' } },
+    ])
     expect(JSON.stringify(log.lines)).not.toContain(token.split('.')[2])
+  })
+
+  it('counts a failed fetch with no keys held as RemoteJwksUnavailable, by issuerId', async () => {
+    // Prepare
+    const { endpoint, clock, log, verify } = setup()
+    endpoint.fail(JWKS_URL)
+    // Act
+    await verify(await tokenOf(keyOne, clock))
+    // Assess
+    expect(log.lines).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        message: 'remote JWKS fetch failed; no keys held for this issuer',
+      }),
+    ])
+    expect(log.metrics).toEqual([
+      { name: 'RemoteJwksUnavailable', value: 1, dimensions: { issuerId: 'remote' } },
+    ])
+  })
+
+  it("logs a fetch failure's operator-only detail (logDetail) beside the message an admin sees", async () => {
+    // Prepare
+    const { endpoint, log, remote } = setup()
+    const refusal = new KeyFetchError(
+      'address_refused',
+      `${JWKS_URL}: oidc.example.com resolves to a private address, which is refused`,
+      { logDetail: 'oidc.example.com resolved to 10.0.0.8' },
+    )
+    endpoint.serve(JWKS_URL, refusal)
+    // Act
+    const refused = await remote.refresh(remoteIssuer).catch((error: unknown) => error)
+    // Assess
+    expect(refused).toBe(refusal)
+    expect((refused as Error).message).not.toContain('10.0.0.8')
+    expect(log.lines[0]?.fields).toMatchObject({
+      detail: refusal.message,
+      logDetail: 'oidc.example.com resolved to 10.0.0.8',
+    })
   })
 
   it('keeps the last good keys for 24 h of failures, and answers IDPCommunicationError after that', async () => {
@@ -582,6 +726,44 @@ describe('remote keys: endpoint failures', () => {
     // Assess
     expect(outcome(result)).toBe(UNAVAILABLE)
     expect(result.attempts.map((attempt) => attempt.outcome)).toEqual(['unavailable', 'key_mismatch'])
+  })
+})
+
+describe('remote keys across containers: an admin re-PUT of the issuer', () => {
+  it('makes the credentials container refetch once its registry cache (30 s) has the new version, so a key dropped at the endpoint stops verifying there', async () => {
+    // Prepare: one registry; an admin container and a credentials container with their own caches
+    const endpoint = createEndpoint()
+    const clock = createTestClock()
+    const registry = createMemoryRegistry()
+    const { logger } = createLogger()
+    const adminKeys = createRemoteKeyResolver({ fetchJson: endpoint.fetchJson, clock, logger })
+    const admin = createAdmin({ registry, clock, audit: () => undefined, keySets: adminKeys })
+    const credentialKeys = createRemoteKeyResolver({ fetchJson: endpoint.fetchJson, clock, logger })
+    const keysFor = createIssuerKeyResolver(credentialKeys.keysFor)
+    const cache = createRegistryCache(registry, {
+      ttlSeconds: 30,
+      maxEntries: 100,
+      negativeMaxEntries: 100,
+      clock,
+    })
+    const verifyInCredentials = async (token: string) =>
+      verifyWorkloadToken(token, await cache.findIssuersByIss(K8S_ISSUER), keysFor, clock.now())
+    const context = { actor: 'arn:aws:iam::111122223333:user/alice', requestId: 'req-1' }
+    const body = { issuer: K8S_ISSUER, audiences: [AUDIENCE], jwksUri: JWKS_URL }
+    endpoint.serve(JWKS_URL, jwksOf(keyOne, keyTwo))
+    const { object: registered } = await admin.putIssuer('remote', body, context)
+    const before = await verifyInCredentials(await tokenOf(keyOne, clock))
+    endpoint.serve(JWKS_URL, jwksOf(keyTwo))
+    // Act: the same registration PUT again, which bumps its version
+    await admin.putIssuer('remote', { ...body, version: registered.version }, context)
+    clock.advance(29)
+    const withinCacheTtl = await verifyInCredentials(await tokenOf(keyOne, clock))
+    clock.advance(1)
+    const droppedKey = await verifyInCredentials(await tokenOf(keyOne, clock))
+    const keptKey = await verifyInCredentials(await tokenOf(keyTwo, clock))
+    // Assess
+    expect([before, withinCacheTtl].map(outcome)).toEqual([VERIFIED, VERIFIED])
+    expect([droppedKey, keptKey].map(outcome)).toEqual([KEY_NOT_FOUND, VERIFIED])
   })
 })
 

@@ -256,19 +256,65 @@ describe('bindingDocumentSchema', () => {
     expect(doc.claims).toEqual(claims)
   })
 
-  it('accepts a CEL condition that compiles and type-checks, as the only constraint', () => {
+  it('accepts a CEL condition that compiles and type-checks beside subjects that narrow the workloads', () => {
     // Act
     const condition = "claims['kubernetes.io'].namespace.startsWith('ml-')"
-    const doc = parseInput(bindingDocumentSchema, bindingDoc({ subjects: undefined, condition }))
+    const doc = parseInput(bindingDocumentSchema, bindingDoc({ condition }))
     // Assess
     expect(doc.condition).toBe(condition)
   })
 
-  it('accepts a lone * subject narrowed by a condition without allowAnyWorkload', () => {
+  it('accepts a CEL condition as the only constraint once allowAnyWorkload says so', () => {
     // Act
-    const doc = parseInput(bindingDocumentSchema, bindingDoc({ subjects: ['*'], condition: 'claims.x == 1' }))
+    const condition = "claims['kubernetes.io'].namespace.startsWith('ml-')"
+    const doc = parseInput(
+      bindingDocumentSchema,
+      bindingDoc({ subjects: undefined, condition, allowAnyWorkload: true }),
+    )
     // Assess
-    expect(doc.subjects).toEqual(['*'])
+    expect(doc).toMatchObject({ condition, allowAnyWorkload: true })
+  })
+
+  it.each([
+    ['a condition that is literally true', { subjects: undefined, condition: 'true' }, 'subjects'],
+    [
+      'a narrowing condition and no subjects or claims',
+      { subjects: undefined, condition: 'claims.x == 1' },
+      'subjects',
+    ],
+    ['a lone * subject and a condition', { subjects: ['*'], condition: 'claims.x == 1' }, 'subjects'],
+    [
+      'a * among narrower subjects and a condition',
+      { subjects: ['system:serviceaccount:ml:a', '*'], condition: 'true' },
+      'subjects',
+    ],
+    [
+      'claim rules that are all * and a condition',
+      { subjects: undefined, claims: { '/kubernetes.io/namespace': ['*'] }, condition: 'true' },
+      'claims',
+    ],
+  ])(
+    'refuses %s unless allowAnyWorkload is set: a condition does not count as narrowing',
+    (_label, fields, field) => {
+      // Act
+      const error = refusal(bindingDocumentSchema, bindingDoc(fields))
+      const allowed = parseInput(bindingDocumentSchema, bindingDoc({ ...fields, allowAnyWorkload: true }))
+      // Assess
+      expect(error.field).toBe(field)
+      expect(error.message).toContain('whatever the condition says')
+      expect(error.message).toContain('"allowAnyWorkload": true')
+      expect(allowed).toMatchObject({ condition: fields.condition, allowAnyWorkload: true })
+    },
+  )
+
+  it('refuses a lone * subject with a condition and allowAnyWorkload: false', () => {
+    // Act
+    const error = refusal(
+      bindingDocumentSchema,
+      bindingDoc({ subjects: ['*'], condition: 'true', allowAnyWorkload: false }),
+    )
+    // Assess
+    expect(error.field).toBe('subjects')
   })
 
   it.each([

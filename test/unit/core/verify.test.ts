@@ -50,8 +50,9 @@ const claimChecks = (failing: Record<string, string> = {}) =>
   )
 const rsKey = { alg: 'RS256', kid: 'data-plane-1' }
 
+/** Verifies as `explain` does, so each attempt that verified a signature lists its claim checks. */
 const verify = (token: string, candidates: readonly Issuer[] = [issuer], now: Date = NOW) =>
-  verifyWorkloadToken(token, candidates, createInlineKeyResolver(), now)
+  verifyWorkloadToken(token, candidates, createInlineKeyResolver(), now, { explain: true })
 
 /** The failure of a result, asserting that it is one. */
 const failureOf = (result: VerificationResult): BrokerError => {
@@ -637,5 +638,77 @@ describe('verifyWorkloadToken: several issuers sharing one iss', () => {
     // Assess
     expect(failureOf(result).reason).toBe('signature_not_verified')
     expect(result.attempts.map((a) => a.outcome)).toEqual(['key_mismatch', 'key_mismatch'])
+  })
+})
+
+describe('verifyWorkloadToken: one set of claim checks decides and explains', () => {
+  /** An object nested `depth` levels deep counting the outermost one. */
+  const nested = (depth: number): Record<string, unknown> => {
+    let value: Record<string, unknown> = {}
+    for (let level = 1; level < depth; level++) value = { n: value }
+    return value
+  }
+  const withoutClaimChecks = (result: VerificationResult) =>
+    result.attempts.map(({ claimChecks: _checks, ...attempt }) => attempt)
+
+  it.each([
+    ['a valid token', {}],
+    ['a lifetime over the maximum', { exp: NOW_SECONDS + 90_000 }],
+    ['a numeric sub', { sub: 42 }],
+    ['an empty sub', { sub: '' }],
+    ['an iat in the future', { iat: NOW_SECONDS + 600 }],
+    ['a disagreeing Kubernetes identity', { sub: 'system:serviceaccount:ml:other' }],
+    ['a sub and a lifetime both wrong (the first check decides)', { sub: 7, exp: NOW_SECONDS + 90_000 }],
+    ['claims nested past the limit', { extra: nested(32) }],
+    ['an expired token (decided by jose)', { exp: NOW_SECONDS - 600 }],
+    ['a foreign audience (decided by jose)', { aud: ['someone-else'] }],
+  ])('decides %s the same without explain, and then lists no claim checks', async (_label, claims) => {
+    // Prepare
+    const token = rs256(claims)
+    // Act
+    const plain = await verifyWorkloadToken(token, [issuer], createInlineKeyResolver(), NOW)
+    const explained = await verify(token)
+    // Assess
+    expect(plain.ok).toBe(explained.ok)
+    if (!plain.ok && !explained.ok) {
+      expect({ code: plain.error.code, reason: plain.error.reason }).toEqual({
+        code: explained.error.code,
+        reason: explained.error.reason,
+      })
+    }
+    expect(plain.attempts).toEqual(withoutClaimChecks(explained))
+    expect(plain.attempts.some((attempt) => 'claimChecks' in attempt)).toBe(false)
+    expect(explained.attempts.some((attempt) => attempt.claimChecks !== undefined)).toBe(true)
+  })
+
+  it("takes readUnverifiedToken's shape check for the token it read: same decision, the shape check passed", async () => {
+    // Prepare
+    const token = rs256()
+    const read = readUnverifiedToken(token)
+    // Act
+    const result = await verifyWorkloadToken(token, [issuer], createInlineKeyResolver(), NOW, {
+      read,
+      explain: true,
+    })
+    // Assess
+    expect(result.ok).toBe(true)
+    expect(result.attempts).toEqual([
+      { issuerId: 'onprem-a', outcome: 'verified', key: rsKey, claimChecks: claimChecks() },
+    ])
+  })
+
+  it('does not let the read of another token, or a look-alike object, excuse a token from the shape bounds', async () => {
+    // Prepare
+    const deep = rs256({ extra: nested(32) })
+    const readOfAnother = readUnverifiedToken(rs256())
+    // Act
+    const [withOtherRead, withLookAlike] = await Promise.all(
+      [readOfAnother, { iss: K8S_ISSUER }].map((read) =>
+        verifyWorkloadToken(deep, [issuer], createInlineKeyResolver(), NOW, { read }),
+      ),
+    )
+    // Assess
+    expect(failureOf(withOtherRead as VerificationResult).reason).toBe('claims_too_deep')
+    expect(failureOf(withLookAlike as VerificationResult).reason).toBe('claims_too_deep')
   })
 })

@@ -99,6 +99,7 @@ describe('attack corpus through the core validator', () => {
             [issuers[testCase.target] as Issuer],
             createInlineKeyResolver(),
             new Date(target.frozen_clock_unix * 1000),
+            { explain: true },
           )
           return result.attempts.map((attempt) => ({ id: testCase.id, ...attempt }))
         }),
