@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { build } from 'esbuild'
+import { codeBytes, sharedBuildOptions } from './esbuild-options.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 
@@ -14,24 +15,13 @@ export const buildCli = async ({ root = ROOT, outdir = join(root, 'dist', 'cli')
   rmSync(outdir, { recursive: true, force: true })
   mkdirSync(outdir, { recursive: true })
   const result = await build({
-    absWorkingDir: root,
+    // The CLI runs wherever the package does: Node 20 and later (package.json "engines").
+    ...sharedBuildOptions({ root, target: 'node20' }),
     entryPoints: { main: join(root, 'cli', 'main.ts'), 'irsa-broker': join(root, 'cli', 'irsa-broker.ts') },
     outdir,
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunks/[name]-[hash]',
-    bundle: true,
     splitting: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    minify: true,
-    sourcemap: true,
-    metafile: true,
-    logLevel: 'warning',
-    // Some dependencies still call require(); give ESM bundles one.
-    banner: {
-      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-    },
   })
   const sources = Object.keys(result.metafile.inputs)
     .filter((input) => !input.includes('node_modules/'))
@@ -39,9 +29,7 @@ export const buildCli = async ({ root = ROOT, outdir = join(root, 'dist', 'cli')
     .sort()
   writeFileSync(join(outdir, 'inputs.json'), `${JSON.stringify(sources, null, 2)}\n`)
   chmodSync(join(outdir, 'irsa-broker.mjs'), 0o755)
-  const bytes = Object.entries(result.metafile.outputs)
-    .filter(([file]) => !file.endsWith('.map'))
-    .reduce((sum, [, output]) => sum + output.bytes, 0)
+  const bytes = codeBytes(result.metafile)
   return { outdir, bytes, sources }
 }
 

@@ -1,5 +1,7 @@
-// The adapters of the deployed broker: DynamoDB, STS and KMS clients, created once per
-// Lambda container (module scope of each handler), and stdout JSON logs.
+// The adapters of the deployed broker, one factory per AWS client, so each Lambda's composition
+// root builds (and its bundle holds) only the clients its function calls: discovery KMS, roles
+// and admin DynamoDB, credentials all three. Clients are created once per container (module
+// scope of each handler); logs go to stdout as JSON. test/unit/bundles.test.ts checks the split.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { STSClient } from '@aws-sdk/client-sts'
@@ -7,29 +9,45 @@ import { createDynamoDbRegistry } from './adapters/dynamodb-registry.js'
 import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
 import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
 import { createKmsSigner } from './adapters/kms-signer.js'
-import { createStsCredentialIssuer } from './adapters/sts.js'
+import { type AwsDependency, sdkClientLimits } from './adapters/sdk-limits.js'
+import { createStsCredentialIssuer, stsRetryOptions } from './adapters/sts.js'
 import type { LambdaConfig } from './config.js'
-import { systemClock } from './core/ports.js'
+import { InternalError } from './core/errors.js'
+import { type CredentialIssuer, type Registry, type Signer, systemClock } from './core/ports.js'
 import type { Adapters } from './wiring.js'
 
-export const createAwsAdapters = (config: LambdaConfig, service: string): Adapters => {
-  const logger = createJsonLogger(stdoutSink, { service })
-  const common = { region: config.region, maxAttempts: 2 }
+/** What every SDK client of the broker shares: region, endpoint, per-call timeouts and attempts. */
+const clientSettings = (config: LambdaConfig, dependency: AwsDependency) => {
+  const endpoint = config.endpoints[dependency]
   return {
-    registry: createDynamoDbRegistry(
-      new DynamoDBClient({
-        ...common,
-        ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
-      }),
-      config.tableName,
-    ),
-    sts: createStsCredentialIssuer(
-      new STSClient({ ...common, ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) }),
-    ),
-    signer: createKmsSigner(
-      new KMSClient({ ...common, ...(config.endpoints.kms ? { endpoint: config.endpoints.kms } : {}) }),
-      { keyId: config.kmsKeyId, previousKeyId: config.kmsPreviousKeyId },
-    ),
+    region: config.region,
+    ...sdkClientLimits(config.timeouts, dependency),
+    ...(endpoint ? { endpoint } : {}),
+  }
+}
+
+/** The registry on DynamoDB (roles, admin, credentials). */
+export const awsRegistry = (config: LambdaConfig): Registry =>
+  createDynamoDbRegistry(new DynamoDBClient(clientSettings(config, 'dynamodb')), config.tableName)
+
+/** STS AssumeRoleWithWebIdentity (credentials only). */
+export const awsCredentialIssuer = (config: LambdaConfig): CredentialIssuer =>
+  createStsCredentialIssuer(new STSClient(clientSettings(config, 'sts')), stsRetryOptions(config.timeouts))
+
+/** The KMS signing key: Sign (credentials) and GetPublicKey (credentials, discovery). */
+export const awsSigner = (config: LambdaConfig): Signer =>
+  createKmsSigner(new KMSClient(clientSettings(config, 'kms')), {
+    keyId: config.kmsKeyId,
+    previousKeyId: config.kmsPreviousKeyId,
+  })
+
+export const awsLogger = (service: string): ReturnType<typeof createJsonLogger> =>
+  createJsonLogger(stdoutSink, { service })
+
+/** The adapters that are not AWS clients: clock, logs, audit and the remote-JWKS fetcher. */
+export const awsCommonAdapters = (service: string): Omit<Adapters, 'registry' | 'sts' | 'signer'> => {
+  const logger = awsLogger(service)
+  return {
     clock: systemClock,
     logger,
     audit: logger.audit,
@@ -37,3 +55,30 @@ export const createAwsAdapters = (config: LambdaConfig, service: string): Adapte
     fetchJson: createSafeJsonFetcher({ allowLoopback: false }),
   }
 }
+
+const notWired = (port: string) => () =>
+  Promise.reject(new InternalError(`${port}_not_wired`, { cause: new Error(`no ${port} in this function`) }))
+
+/**
+ * For the functions whose core never signs a broker token nor calls STS (roles: `listRoles`;
+ * admin: the registry and `explain`, which returns the trace without calling STS). They get
+ * no KMS or STS client, nor the permission to call either; reaching one of these is a wiring
+ * bug, answered as a 500 with the reason in the log.
+ */
+export const withoutSigningOrSts: Pick<Adapters, 'sts' | 'signer'> = {
+  sts: { assumeRoleWithWebIdentity: notWired('sts') },
+  signer: {
+    algorithm: 'RS256',
+    keyId: notWired('signer'),
+    sign: notWired('signer'),
+    publicJwks: notWired('signer'),
+  },
+}
+
+/** Every adapter at once: for a process that serves every function (and for tests). */
+export const createAwsAdapters = (config: LambdaConfig, service: string): Adapters => ({
+  ...awsCommonAdapters(service),
+  registry: awsRegistry(config),
+  sts: awsCredentialIssuer(config),
+  signer: awsSigner(config),
+})

@@ -1,5 +1,5 @@
 // The admin API: issuers, bindings and `explain`, dispatched by the HTTP API route key.
-import { z } from 'zod'
+import * as z from 'zod'
 import { NotFoundError } from '../../shared/core/errors.js'
 import { explainBodySchema, parseInput } from '../../shared/core/schemas.js'
 import type { AdminAuthenticator } from '../../shared/http/admin-auth.js'

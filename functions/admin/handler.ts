@@ -1,5 +1,7 @@
 // Composition root of the admin Lambda: API Gateway's AWS_IAM authorizer names the actor.
-import { createAwsAdapters } from '../../shared/aws.js'
+// Registry reads and writes and issuers' remote keys; `explain` returns the trace without
+// signing or calling STS, so no KMS or STS client is built.
+import { awsCommonAdapters, awsRegistry, withoutSigningOrSts } from '../../shared/aws.js'
 import { loadLambdaConfig } from '../../shared/config.js'
 import { iamAdminAuthenticator } from '../../shared/http/admin-auth.js'
 import { createCore } from '../../shared/wiring.js'
@@ -7,6 +9,9 @@ import { createAdminHandler } from './app.js'
 
 const config = loadLambdaConfig(process.env)
 export const handler = createAdminHandler({
-  ...createCore(createAwsAdapters(config, 'admin'), config),
+  ...createCore(
+    { ...awsCommonAdapters('admin'), registry: awsRegistry(config), ...withoutSigningOrSts },
+    config,
+  ),
   authenticate: iamAdminAuthenticator,
 })

@@ -1,6 +1,7 @@
 // GET /v1/credentials (the SDKs' container-credentials shape) and POST /v1/credentials
 // (the credential_process shape).
-import { credentialsBodySchema, credentialsQuerySchema, parseInput } from '../../shared/core/schemas.js'
+import { credentialsBodySchema, credentialsQuerySchema } from '../../shared/core/credentials-request.js'
+import { parseInput } from '../../shared/core/parse-input.js'
 import { jsonBody, queryParameters, requestIdOf, workloadToken } from '../../shared/http/event.js'
 import { httpFunction } from '../../shared/http/middleware.js'
 import { json } from '../../shared/http/response.js'

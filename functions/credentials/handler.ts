@@ -1,8 +1,19 @@
-// Composition root of the credentials Lambda: config and clients once per container.
-import { createAwsAdapters } from '../../shared/aws.js'
+// Composition root of the credentials Lambda: config and clients once per container, and the
+// exchange without the admin plane. The only function that signs broker tokens (KMS) and calls STS.
+import { awsCommonAdapters, awsCredentialIssuer, awsRegistry, awsSigner } from '../../shared/aws.js'
 import { loadLambdaConfig } from '../../shared/config.js'
-import { createCore } from '../../shared/wiring.js'
+import { createExchangeCore } from '../../shared/wiring.js'
 import { createCredentialsHandler } from './app.js'
 
 const config = loadLambdaConfig(process.env)
-export const handler = createCredentialsHandler(createCore(createAwsAdapters(config, 'credentials'), config))
+export const handler = createCredentialsHandler(
+  createExchangeCore(
+    {
+      ...awsCommonAdapters('credentials'),
+      registry: awsRegistry(config),
+      sts: awsCredentialIssuer(config),
+      signer: awsSigner(config),
+    },
+    config,
+  ),
+)

@@ -1,8 +1,12 @@
-// Composition root of the discovery Lambda.
-import { createAwsAdapters } from '../../shared/aws.js'
+// Composition root of the discovery Lambda: the signing keys' public halves (KMS GetPublicKey)
+// and the broker's issuer URL; no registry, no exchange.
+import { awsLogger, awsSigner } from '../../shared/aws.js'
 import { loadLambdaConfig } from '../../shared/config.js'
-import { createCore } from '../../shared/wiring.js'
 import { createDiscoveryHandler } from './app.js'
 
 const config = loadLambdaConfig(process.env)
-export const handler = createDiscoveryHandler(createCore(createAwsAdapters(config, 'discovery'), config))
+export const handler = createDiscoveryHandler({
+  signer: awsSigner(config),
+  logger: awsLogger('discovery'),
+  issuerUrl: config.issuerUrl,
+})

@@ -1,8 +1,15 @@
-// Composition root of the roles Lambda.
-import { createAwsAdapters } from '../../shared/aws.js'
+// Composition root of the roles Lambda: registry reads and issuers' remote keys (the exchange
+// without the admin plane, so without a schema library). Listing roles neither signs nor calls
+// STS, so no KMS or STS client is built.
+import { awsCommonAdapters, awsRegistry, withoutSigningOrSts } from '../../shared/aws.js'
 import { loadLambdaConfig } from '../../shared/config.js'
-import { createCore } from '../../shared/wiring.js'
+import { createExchangeCore } from '../../shared/wiring.js'
 import { createRolesHandler } from './app.js'
 
 const config = loadLambdaConfig(process.env)
-export const handler = createRolesHandler(createCore(createAwsAdapters(config, 'roles'), config))
+export const handler = createRolesHandler(
+  createExchangeCore(
+    { ...awsCommonAdapters('roles'), registry: awsRegistry(config), ...withoutSigningOrSts },
+    config,
+  ),
+)

@@ -33,6 +33,15 @@ export const queryParameters = (event: HttpEvent): Record<string, string> => {
   return query
 }
 
+/**
+ * For routes that take no query string (answers as `parseInput` with an empty strict schema
+ * would, without loading a schema library into a function that has no other use for one).
+ */
+export const rejectQueryParameters = (event: HttpEvent): void => {
+  const [first] = Object.keys(queryParameters(event))
+  if (first !== undefined) throw new InvalidParameterError(first, 'is not a known field')
+}
+
 export const rawBody = (event: HttpEvent): string | undefined => {
   if (event.body === undefined || event.body === null || event.body === '') return undefined
   const bytes = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8')

@@ -15,7 +15,7 @@ import { httpEvent } from '../unit/http/http-event.js'
 
 const BROKER_URL = 'https://broker.example.test'
 
-const quietLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} }
+const quietLogger: Logger = { info: () => {}, warn: () => {}, error: () => {}, metric: () => {} }
 
 let moto: MotoServer
 let kms: KMSClient

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import * as z from 'zod'
+import { parseInput } from '../../../shared/core/schemas.js'
 import { readUnverifiedToken } from '../../../shared/core/verify.js'
 import {
   header,
@@ -7,6 +9,7 @@ import {
   pathParameter,
   queryParameters,
   rawBody,
+  rejectQueryParameters,
   requestIdOf,
   workloadToken,
 } from '../../../shared/http/event.js'
@@ -86,6 +89,22 @@ describe('header, query, path and request id', () => {
     // Assess
     expect(query).toEqual({ role: 'ml-reader' })
     expect(none).toEqual({})
+  })
+
+  it('refuses any query parameter where none is taken, naming the first as an empty strict schema would', () => {
+    // Prepare
+    const event = httpEvent({ query: { debug: '1', role: 'x' } })
+    // Act
+    const error = thrownBy(() => rejectQueryParameters(event))
+    const bySchema = thrownBy(() => parseInput(z.strictObject({}), queryParameters(event)))
+    // Assess
+    expect(() => rejectQueryParameters(httpEvent())).not.toThrow()
+    expect(error).toMatchObject({
+      code: 'InvalidParameterValue',
+      field: 'debug',
+      message: 'debug: is not a known field',
+    })
+    expect(error).toEqual(bySchema)
   })
 
   it('returns a path parameter and refuses a missing one naming it', () => {

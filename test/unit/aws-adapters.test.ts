@@ -1,0 +1,37 @@
+// The per-function AWS adapters of shared/aws.ts: what the roles and admin roots are wired with
+// in place of a KMS signer and an STS client they never call.
+import { describe, expect, it } from 'vitest'
+import { withoutSigningOrSts } from '../../shared/aws.js'
+
+describe('withoutSigningOrSts', () => {
+  it('answers every signer and STS call with an internal error naming the port, never a result', async () => {
+    // Act
+    const failures = await Promise.all(
+      [
+        () =>
+          withoutSigningOrSts.sts.assumeRoleWithWebIdentity({
+            roleArn: 'arn:aws:iam::111122223333:role/r',
+            sessionName: 's',
+            webIdentityToken: 't',
+            durationSeconds: 900,
+          }),
+        () => withoutSigningOrSts.signer.keyId(),
+        () => withoutSigningOrSts.signer.sign(new Uint8Array([1])),
+        () => withoutSigningOrSts.signer.publicJwks(),
+      ].map((call) =>
+        call().then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+      ),
+    )
+
+    // Assess
+    expect(failures).toMatchObject([
+      { code: 'InternalError', reason: 'sts_not_wired' },
+      { code: 'InternalError', reason: 'signer_not_wired' },
+      { code: 'InternalError', reason: 'signer_not_wired' },
+      { code: 'InternalError', reason: 'signer_not_wired' },
+    ])
+  })
+})

@@ -1,0 +1,274 @@
+// The Lambda bundles as `npm run build` writes them (dist/<function>/index.mjs and esbuild's
+// metafile dist/functions.meta.json): their size, the AWS SDK clients and libraries each holds,
+// and that each loads with a Lambda's environment and answers without touching the network.
+// `npm test` builds them before vitest runs (npm run package); run `npm run build` first when
+// calling vitest alone. Sizes are deterministic for one lockfile, so they are asserted here;
+// init time is not (test/bench/cold-start.bench.ts measures it).
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { Metafile } from 'esbuild'
+import { describe, expect, it } from 'vitest'
+import { LAMBDA_ISSUER_URL, lambdaEnvironment } from '../support/lambda-environment.js'
+
+const root = join(import.meta.dirname, '..', '..')
+const DIST = join(root, 'dist')
+const META = join(DIST, 'functions.meta.json')
+const PROBE = join(root, 'test', 'support', 'bundle-probe.mjs')
+
+type FunctionName = 'credentials' | 'roles' | 'discovery' | 'admin'
+const FUNCTIONS: readonly FunctionName[] = ['credentials', 'roles', 'discovery', 'admin']
+
+/** issue 7: every function bundle ≤ 400 KB minified, without its source map. */
+const TARGET_KB = 400
+
+/**
+ * The most each bundle may weigh (KB of index.mjs). discovery and roles meet the target. The
+ * credentials and admin bundles do not: with the AWS SDK bundled (the copy the Lambda runtime
+ * ships is not used, docs/decisions.md), the SDK core and its three clients are about 270 KB of
+ * credentials, cel-js (binding conditions) about 80 KB, jose and our own code about 75 KB, and
+ * zod/mini (its two request schemas) about 18 KB; admin holds the SDK with DynamoDB (200 KB),
+ * the full zod API for the admin documents (95 KB) and cel-js. Their budgets hold them where
+ * they are (BENCHMARKS.md, "Cold start and memory"), so growth is a decision, not an accident.
+ */
+const BUDGET_KB: Readonly<Record<FunctionName, number>> = {
+  credentials: 460,
+  roles: TARGET_KB,
+  discovery: TARGET_KB,
+  admin: 470,
+}
+
+/** The AWS SDK clients each function calls (shared/aws.ts, functions/<name>/handler.ts). */
+const SDK_CLIENTS: Readonly<Record<FunctionName, string[]>> = {
+  credentials: ['client-dynamodb', 'client-kms', 'client-sts'],
+  roles: ['client-dynamodb'],
+  discovery: ['client-kms'],
+  admin: ['client-dynamodb'],
+}
+
+/**
+ * Libraries a function needs only for some of its work: cel-js evaluates binding conditions;
+ * zod parses admin documents (its full API) and the credentials requests (zod/mini only).
+ */
+const LIBRARIES: Readonly<Record<FunctionName, string[]>> = {
+  credentials: ['@marcbachmann/cel-js', 'zod/mini'],
+  roles: ['@marcbachmann/cel-js'],
+  discovery: [],
+  admin: ['@marcbachmann/cel-js', 'zod'],
+}
+
+const loadMetafile = (): Metafile => {
+  if (!existsSync(META)) {
+    throw new Error(
+      `${relative(root, META)} is missing: run \`npm run build\` (\`npm test\` runs it before vitest)`,
+    )
+  }
+  return JSON.parse(readFileSync(META, 'utf8')) as Metafile
+}
+
+let cached: Metafile | undefined
+const metafile = () => {
+  cached ??= loadMetafile()
+  return cached
+}
+
+const bundleFile = (name: FunctionName) => join(DIST, name, 'index.mjs')
+
+/** The metafile's record of one bundle (index.mjs, not its map). */
+const outputOf = (name: FunctionName) => {
+  const entry = Object.entries(metafile().outputs).find(([path]) => path.endsWith(`${name}/index.mjs`))
+  if (!entry) throw new Error(`the metafile has no bundle for ${name}: run \`npm run build\``)
+  return entry[1]
+}
+
+/** The npm packages with code in the bundle (inputs that contribute at least one byte). */
+const packagesIn = (name: FunctionName): string[] =>
+  [
+    ...new Set(
+      Object.entries(outputOf(name).inputs)
+        .filter(([, input]) => input.bytesInOutput > 0)
+        .flatMap(([path]) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path)?.[1] ?? []),
+    ),
+  ].sort()
+
+interface ProbeAnswer {
+  connections: string[]
+  answer?: { statusCode: number; headers: Record<string, string>; body: string }
+}
+
+const probe = (name: FunctionName, event: unknown): Promise<ProbeAnswer> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [PROBE, pathToFileURL(bundleFile(name)).href, JSON.stringify(event)],
+      { env: lambdaEnvironment(name), stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    child.once('error', reject)
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      if (code !== 0) reject(new Error(`the probe of ${name} ended with ${code}: ${stderr.slice(0, 2000)}`))
+      else resolve(JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as ProbeAnswer)
+    })
+  })
+
+const httpEvent = (method: string, path: string, routeKey = `${method} ${path}`) => ({
+  version: '2.0',
+  routeKey,
+  rawPath: path,
+  rawQueryString: '',
+  headers: {},
+  requestContext: {
+    accountId: '111122223333',
+    apiId: 'abcdefghij',
+    domainName: 'abcdefghij.execute-api.eu-west-1.amazonaws.com',
+    http: { method, path, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'bundle-test' },
+    requestId: 'bundle-test-request',
+    routeKey,
+    stage: '$default',
+    time: '28/Nov/2026:00:00:00 +0000',
+    timeEpoch: 1_795_824_000_000,
+  },
+  isBase64Encoded: false,
+})
+
+describe('Lambda bundles (dist/, as npm run build writes them)', () => {
+  it.each(FUNCTIONS)('%s: the bundle is not older than any source file it was built from', (name) => {
+    // Prepare
+    const built = statSync(bundleFile(name)).mtimeMs
+    const sources = Object.keys(outputOf(name).inputs).filter((path) => !path.includes('node_modules/'))
+
+    // Act
+    const newer = sources.filter((path) => statSync(join(root, path)).mtimeMs > built)
+
+    // Assess
+    expect(newer, 'changed since the last build: run `npm run build`').toEqual([])
+  })
+
+  it.each(FUNCTIONS)('%s: the bundle (without its map) stays within its size budget', (name) => {
+    // Act
+    const kb = statSync(bundleFile(name)).size / 1024
+
+    // Assess
+    expect(outputOf(name).bytes).toBe(statSync(bundleFile(name)).size)
+    expect(kb).toBeLessThanOrEqual(BUDGET_KB[name])
+  })
+
+  it.each(FUNCTIONS)(
+    '%s: the shipped source map names only our own sources, each of them a file here',
+    (name) => {
+      // Prepare
+      const map = JSON.parse(readFileSync(`${bundleFile(name)}.map`, 'utf8')) as {
+        sources: string[]
+        sourcesContent?: unknown
+      }
+
+      // Act
+      const sources = map.sources.map((source) => join(DIST, name, source))
+
+      // Assess
+      expect(map.sourcesContent).toBeUndefined()
+      expect(sources.filter((source) => source.includes('node_modules'))).toEqual([])
+      expect(sources.filter((source) => !existsSync(source))).toEqual([])
+      expect(sources).toContain(join(root, 'functions', name, 'handler.ts'))
+    },
+  )
+
+  it('meets the 400 KB target with the discovery and roles bundles', () => {
+    expect(BUDGET_KB.discovery).toBeLessThanOrEqual(TARGET_KB)
+    expect(BUDGET_KB.roles).toBeLessThanOrEqual(TARGET_KB)
+  })
+
+  it.each(FUNCTIONS)('%s: holds only the AWS SDK clients its function calls', (name) => {
+    // Act
+    const clients = packagesIn(name)
+      .filter((pkg) => pkg.startsWith('@aws-sdk/client-'))
+      .map((pkg) => pkg.slice('@aws-sdk/'.length))
+
+    // Assess
+    expect(clients).toEqual(SDK_CLIENTS[name])
+  })
+
+  it.each(FUNCTIONS)(
+    "%s: holds the Lambda credential chain, not the SDK's default one (SSO, files, processes, IMDS)",
+    (name) => {
+      // Act
+      const packages = packagesIn(name)
+      const sources = Object.keys(outputOf(name).inputs)
+
+      // Assess
+      expect(sources).toContain('shared/adapters/lambda-credentials.ts')
+      expect(packages).toContain('@aws-sdk/credential-provider-env')
+      expect(
+        packages.filter((pkg) =>
+          /^@aws-sdk\/(credential-provider-(node|ini|sso|process|web-identity|login)|nested-clients|token-providers)$|^@smithy\/credential-provider-imds$/.test(
+            pkg,
+          ),
+        ),
+      ).toEqual([])
+    },
+  )
+
+  it.each(FUNCTIONS)('%s: holds zod and cel-js only when its function uses them', (name) => {
+    // Prepare
+    const inputs = Object.entries(outputOf(name).inputs)
+      .filter(([, input]) => input.bytesInOutput > 0)
+      .map(([path]) => path)
+
+    // Act
+    const libraries = [
+      ...(packagesIn(name).includes('@marcbachmann/cel-js') ? ['@marcbachmann/cel-js'] : []),
+      ...(inputs.some((path) => path.includes('node_modules/zod/v4/classic/'))
+        ? ['zod']
+        : inputs.some((path) => path.includes('node_modules/zod/v4/mini/'))
+          ? ['zod/mini']
+          : []),
+    ]
+
+    // Assess
+    expect(libraries).toEqual(LIBRARIES[name])
+  })
+
+  it('discovery: loads with a Lambda environment and serves the OpenID configuration without a network call', async () => {
+    // Act
+    const { answer, connections } = await probe(
+      'discovery',
+      httpEvent('GET', '/.well-known/openid-configuration'),
+    )
+
+    // Assess
+    expect(connections).toEqual([])
+    expect(answer?.statusCode).toBe(200)
+    expect(JSON.parse(answer?.body ?? '{}')).toMatchObject({
+      issuer: LAMBDA_ISSUER_URL,
+      jwks_uri: `${LAMBDA_ISSUER_URL}/.well-known/jwks.json`,
+    })
+  })
+
+  it.each([
+    ['credentials', httpEvent('GET', '/v1/credentials'), 401, 'InvalidIdentityToken'],
+    ['roles', httpEvent('GET', '/v1/roles'), 401, 'InvalidIdentityToken'],
+    ['admin', httpEvent('GET', '/v1/admin/issuers'), 401, 'Unauthorized'],
+  ] as const)(
+    '%s: loads with a Lambda environment and refuses a request without credentials before any AWS call',
+    async (name, event, status, code) => {
+      // Act
+      const { answer, connections } = await probe(name, event)
+
+      // Assess
+      expect(connections).toEqual([])
+      expect(answer?.statusCode).toBe(status)
+      expect(JSON.parse(answer?.body ?? '{}')).toMatchObject({ error: { code } })
+      expect(answer?.headers['x-request-id']).toBe('bundle-test-request')
+    },
+  )
+})
