@@ -22,7 +22,8 @@ import { tableDefinition } from '../../shared/adapters/dynamodb-table.js'
 import { createJsonLogger, type LineSink, stdoutSink } from '../../shared/adapters/json-logger.js'
 import { createSafeJsonFetcher } from '../../shared/adapters/jwks-fetch.js'
 import { createLocalSigner, loadOrCreateSigningKey } from '../../shared/adapters/local-signer.js'
-import { createStsCredentialIssuer } from '../../shared/adapters/sts.js'
+import { sdkClientLimits } from '../../shared/adapters/sdk-limits.js'
+import { createStsCredentialIssuer, stsRetryOptions } from '../../shared/adapters/sts.js'
 import type { LocalConfig } from '../../shared/config.js'
 import { type Clock, type CredentialIssuer, type JsonFetcher, systemClock } from '../../shared/core/ports.js'
 import { tokenAdminAuthenticator } from '../../shared/http/admin-auth.js'
@@ -134,13 +135,23 @@ export const startLocalStack = async (
       cleanups.push(() => close(dynamoServer))
       dynamodbEndpoint = `http://127.0.0.1:${dynamoPort}`
     }
-    const dynamodb = new DynamoDBClient({
+    const dynamodbSettings = {
       region: config.region,
       endpoint: dynamodbEndpoint,
       ...(config.endpoints.dynamodb ? {} : { credentials: LOCAL_CREDENTIALS }),
+    }
+    // Creating the table is start-up work, not the request path: the SDK's own limits.
+    const setupClient = new DynamoDBClient(dynamodbSettings)
+    try {
+      await ensureTable(setupClient, config.tableName)
+    } finally {
+      setupClient.destroy()
+    }
+    const dynamodb = new DynamoDBClient({
+      ...dynamodbSettings,
+      ...sdkClientLimits(config.timeouts, 'dynamodb'),
     })
     cleanups.push(async () => dynamodb.destroy())
-    await ensureTable(dynamodb, config.tableName)
 
     let stsEndpoint = config.endpoints.sts
     let moto: MotoServer | undefined
@@ -150,7 +161,11 @@ export const startLocalStack = async (
       cleanups.push(() => started.stop())
       stsEndpoint = moto.endpoint
     }
-    const stsClient = new STSClient({ region: config.region, endpoint: stsEndpoint, maxAttempts: 2 })
+    const stsClient = new STSClient({
+      region: config.region,
+      endpoint: stsEndpoint,
+      ...sdkClientLimits(config.timeouts, 'sts'),
+    })
     cleanups.push(async () => stsClient.destroy())
 
     let functions: FunctionTable | undefined
@@ -166,7 +181,7 @@ export const startLocalStack = async (
         'issuers may fetch their keys over http from loopback (IRSA_BROKER_ALLOW_LOOPBACK_JWKS=true)',
       )
     }
-    const sts = createStsCredentialIssuer(stsClient)
+    const sts = createStsCredentialIssuer(stsClient, stsRetryOptions(config.timeouts))
     const core = createCore(
       {
         registry: createDynamoDbRegistry(dynamodb, config.tableName),

@@ -1,10 +1,14 @@
 // CredentialIssuer port on STS AssumeRoleWithWebIdentity, with STS's errors mapped to the
 // broker's wire codes: what the caller can fix is a 4xx, what is STS's trouble a 503/429.
+// Throttling and transient failures are retried here (the SDK client makes one attempt), with
+// jittered backoff and only while the request's deadline leaves room for another attempt.
 import {
   AssumeRoleWithWebIdentityCommand,
   type AssumeRoleWithWebIdentityCommandOutput,
   type STSClient,
 } from '@aws-sdk/client-sts'
+import type { Timeouts } from '../config.js'
+import { type Deadline, NO_DEADLINE } from '../core/deadline.js'
 import {
   AccessDeniedError,
   type BrokerError,
@@ -67,39 +71,125 @@ export const mapStsError = (error: unknown): BrokerError => {
 
 const accountOf = (arn: string): string => arn.split(':')[4] ?? ''
 
-export const createStsCredentialIssuer = (client: STSClient): CredentialIssuer => ({
-  async assumeRoleWithWebIdentity(request) {
-    let output: AssumeRoleWithWebIdentityCommandOutput
-    try {
-      output = await client.send(
+export interface StsRetryOptions {
+  /** Attempts per request, the first included (IRSA_BROKER_STS_MAX_ATTEMPTS). */
+  maxAttempts: number
+  /** One attempt's limit, cut shorter by the deadline (IRSA_BROKER_STS_TIMEOUT_MS). */
+  attemptTimeoutMs: number
+  /** Full jitter: the n-th retry waits random() × min(backoffCapMs, backoffBaseMs × 2^(n-1)). */
+  backoffBaseMs: number
+  backoffCapMs: number
+  /** No attempt starts with less than this left of the deadline. */
+  minAttemptMs: number
+  random: () => number
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>
+}
+
+const abortableSleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+
+export const STS_RETRY_DEFAULTS: StsRetryOptions = Object.freeze({
+  maxAttempts: 3,
+  attemptTimeoutMs: 500,
+  backoffBaseMs: 50,
+  backoffCapMs: 250,
+  minAttemptMs: 50,
+  random: Math.random,
+  sleep: abortableSleep,
+})
+
+/**
+ * A timed-out or aborted attempt used up its share of the deadline: not worth another. The SDK
+ * also names a reset connection (ECONNRESET, EPIPE) TimeoutError; that one failed fast.
+ */
+const timedOut = (error: unknown): boolean => {
+  const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown }
+  if (name === 'AbortError') return true
+  return name === 'TimeoutError' && code !== 'ECONNRESET' && code !== 'EPIPE'
+}
+
+/** Throttling, STS 5xx and failed connections are worth another attempt; the rest is final. */
+const retryable = (error: unknown, mapped: BrokerError): boolean =>
+  mapped instanceof ThrottlingError || (mapped instanceof UpstreamUnavailableError && !timedOut(error))
+
+/** The retry settings of the configuration (IRSA_BROKER_STS_MAX_ATTEMPTS, IRSA_BROKER_STS_TIMEOUT_MS). */
+export const stsRetryOptions = (timeouts: Timeouts): Partial<StsRetryOptions> => ({
+  maxAttempts: timeouts.stsMaxAttempts,
+  attemptTimeoutMs: timeouts.stsMs,
+})
+
+export const createStsCredentialIssuer = (
+  client: STSClient,
+  retry: Partial<StsRetryOptions> = {},
+): CredentialIssuer => {
+  const options: StsRetryOptions = { ...STS_RETRY_DEFAULTS, ...retry }
+
+  const send = async (
+    command: AssumeRoleWithWebIdentityCommand,
+    deadline: Deadline,
+  ): Promise<AssumeRoleWithWebIdentityCommandOutput> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await client.send(command, {
+          abortSignal: deadline.signal,
+          requestTimeout: Math.max(1, Math.floor(Math.min(options.attemptTimeoutMs, deadline.remainingMs()))),
+        })
+      } catch (error) {
+        const mapped = mapStsError(error)
+        if (attempt >= options.maxAttempts || !retryable(error, mapped)) throw mapped
+        const delay =
+          options.random() * Math.min(options.backoffCapMs, options.backoffBaseMs * 2 ** (attempt - 1))
+        if (deadline.remainingMs() - delay < options.minAttemptMs) throw mapped
+        try {
+          await options.sleep(delay, deadline.signal)
+        } catch {
+          throw mapped
+        }
+      }
+    }
+  }
+
+  return {
+    async assumeRoleWithWebIdentity(request, { deadline = NO_DEADLINE } = {}) {
+      const output = await send(
         new AssumeRoleWithWebIdentityCommand({
           RoleArn: request.roleArn,
           RoleSessionName: request.sessionName,
           WebIdentityToken: request.webIdentityToken,
           DurationSeconds: request.durationSeconds,
         }),
+        deadline,
       )
-    } catch (error) {
-      throw mapStsError(error)
-    }
-    const credentials = output.Credentials
-    const assumedRoleArn = output.AssumedRoleUser?.Arn
-    if (
-      !credentials?.AccessKeyId ||
-      !credentials.SecretAccessKey ||
-      !credentials.SessionToken ||
-      !credentials.Expiration ||
-      !assumedRoleArn
-    ) {
-      throw new UpstreamUnavailableError('sts_incomplete_answer')
-    }
-    return {
-      accessKeyId: credentials.AccessKeyId,
-      secretAccessKey: credentials.SecretAccessKey,
-      sessionToken: credentials.SessionToken,
-      expiration: credentials.Expiration,
-      assumedRoleArn,
-      accountId: accountOf(assumedRoleArn),
-    }
-  },
-})
+      const credentials = output.Credentials
+      const assumedRoleArn = output.AssumedRoleUser?.Arn
+      if (
+        !credentials?.AccessKeyId ||
+        !credentials.SecretAccessKey ||
+        !credentials.SessionToken ||
+        !credentials.Expiration ||
+        !assumedRoleArn
+      ) {
+        throw new UpstreamUnavailableError('sts_incomplete_answer')
+      }
+      return {
+        accessKeyId: credentials.AccessKeyId,
+        secretAccessKey: credentials.SecretAccessKey,
+        sessionToken: credentials.SessionToken,
+        expiration: credentials.Expiration,
+        assumedRoleArn,
+        accountId: accountOf(assumedRoleArn),
+      }
+    },
+  }
+}

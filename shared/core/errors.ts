@@ -143,6 +143,21 @@ export class UpstreamUnavailableError extends BrokerError {
   }
 }
 
+/**
+ * The request's deadline (shared/core/deadline.ts) passed before its dependencies answered: the
+ * caller gets the same 503 as for a dependency that is down, early enough to retry in time.
+ */
+export class DeadlineExceededError extends BrokerError {
+  override readonly name = 'DeadlineExceededError'
+  readonly code = 'IDPCommunicationError'
+  constructor(budgetMs: number) {
+    super('A dependency of the broker did not answer in time; retry later.', 'deadline_exceeded', {
+      retryAfterSeconds: 1,
+      cause: new Error(`no answer within the request deadline of ${budgetMs} ms`),
+    })
+  }
+}
+
 export const isBrokerError = (value: unknown): value is BrokerError => value instanceof BrokerError
 
 /** A bug or an unexpected state: the caller sees only the request id, the log gets the cause. */

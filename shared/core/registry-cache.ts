@@ -1,50 +1,67 @@
 // In-memory cache in front of the registry for the exchange path: issuers by `iss` and
 // bindings by issuer, each for a TTL; a bounded negative cache for unknown `iss`, so a
 // flood of garbage tokens costs no registry reads; concurrent misses share one load.
+// Past the TTL an entry is reloaded; while the registry fails (DynamoDB down or hanging) the
+// entry read before is served for a bounded stale window, and after it the read fails (503).
 import type { Binding, Issuer } from './model.js'
-import type { Clock, RegistryReader } from './ports.js'
+import type { Clock, Logger, RegistryReader } from './ports.js'
 
 export interface RegistryCacheOptions {
   ttlSeconds: number
+  /** How long past the TTL an entry is still served while reloading it fails (0: never). */
+  staleSeconds?: number
+  /**
+   * How long a request waits for the reload of an expired entry before it answers from the
+   * stale one (the reload goes on and serves the next request).
+   */
+  refreshWaitMs?: number
+  /** After a failed reload, the stale entry is served without a new read for this long. */
+  retryIntervalMs?: number
   /** Most entries per map; the oldest entry is dropped past it. */
   maxEntries: number
   /** Most unknown `iss` values remembered at once. */
   negativeMaxEntries: number
   clock: Clock
+  /** Told once per failed reload that left a stale entry in use. */
+  logger?: Pick<Logger, 'warn'>
 }
 
-interface Entry<T> {
-  value: Promise<T>
-  expiresAt: number
+export const REGISTRY_CACHE_DEFAULTS = {
+  staleSeconds: 0,
+  refreshWaitMs: 100,
+  retryIntervalMs: 1000,
+} as const
+
+/** One cached read: the last value loaded, and the reload in flight. */
+interface Slot<T> {
+  value?: T
+  loadedAt: number
+  pending?: Promise<T>
+  /** When the last reload failed; cleared by the next success. */
+  failedAt?: number
 }
 
-const createTtlMap = <T>(maxEntries: number) => {
-  const entries = new Map<string, Entry<T>>()
+const createSlotMap = <T>(maxEntries: number) => {
+  const slots = new Map<string, Slot<T>>()
   return {
-    get(key: string, now: number): Promise<T> | undefined {
-      const entry = entries.get(key)
-      if (!entry) return undefined
-      if (entry.expiresAt <= now) {
-        entries.delete(key)
-        return undefined
-      }
-      return entry.value
-    },
-    set(key: string, value: Promise<T>, expiresAt: number) {
-      entries.delete(key)
-      entries.set(key, { value, expiresAt })
-      if (entries.size > maxEntries) {
-        const oldest = entries.keys().next().value
-        if (oldest !== undefined) entries.delete(oldest)
+    get: (key: string) => slots.get(key),
+    /** Inserts (or moves to the newest place) and drops the oldest past the bound. */
+    set(key: string, slot: Slot<T>) {
+      slots.delete(key)
+      slots.set(key, slot)
+      if (slots.size > maxEntries) {
+        const oldest = slots.keys().next().value
+        if (oldest !== undefined) slots.delete(oldest)
       }
     },
-    delete: (key: string) => entries.delete(key),
-    clear: () => entries.clear(),
-    get size() {
-      return entries.size
+    delete(key: string, slot: Slot<T>) {
+      if (slots.get(key) === slot) slots.delete(key)
     },
+    clear: () => slots.clear(),
   }
 }
+
+type SlotMap<T> = ReturnType<typeof createSlotMap<T>>
 
 export interface CachedRegistry extends RegistryReader {
   /** Forgets everything; called after an admin write in the same process. */
@@ -56,40 +73,142 @@ export const createRegistryCache = (
   options: RegistryCacheOptions,
 ): CachedRegistry => {
   const ttlMs = options.ttlSeconds * 1000
-  const issuers = createTtlMap<Issuer[]>(options.maxEntries)
-  const unknownIss = createTtlMap<Issuer[]>(options.negativeMaxEntries)
-  const bindings = createTtlMap<Binding[]>(options.maxEntries)
+  const staleMs = (options.staleSeconds ?? REGISTRY_CACHE_DEFAULTS.staleSeconds) * 1000
+  const refreshWaitMs = options.refreshWaitMs ?? REGISTRY_CACHE_DEFAULTS.refreshWaitMs
+  const retryIntervalMs = options.retryIntervalMs ?? REGISTRY_CACHE_DEFAULTS.retryIntervalMs
+  const issuers = createSlotMap<Issuer[]>(options.maxEntries)
+  // New `iss` values start here, so a flood of garbage can only evict other garbage.
+  const unknownIss = createSlotMap<Issuer[]>(options.negativeMaxEntries)
+  const bindings = createSlotMap<Binding[]>(options.maxEntries)
+  const now = () => options.clock.now().getTime()
+  /** Bumped by `invalidate`: a load started before must not write what it read. */
+  let generation = 0
 
-  const load = <T>(
-    map: ReturnType<typeof createTtlMap<T>>,
-    key: string,
+  const reload = <T>(
+    slot: Slot<T>,
     loader: () => Promise<T>,
+    placed: (value: T) => void,
+    forget: () => void,
+    kind: string,
   ): Promise<T> => {
-    const now = options.clock.now().getTime()
-    const cached = map.get(key, now)
-    if (cached) return cached
-    const pending = loader()
-    map.set(key, pending, now + ttlMs)
-    // A failed load is not remembered: the next request tries again.
-    pending.catch(() => map.delete(key))
+    if (slot.pending) return slot.pending
+    const startedIn = generation
+    const pending = loader().then(
+      (value) => {
+        if (startedIn === generation) {
+          slot.value = value
+          slot.loadedAt = now()
+          slot.failedAt = undefined
+          placed(value)
+        }
+        return value
+      },
+      (error: unknown) => {
+        if (startedIn === generation) {
+          slot.failedAt = now()
+          if (slot.value === undefined) forget()
+          else {
+            options.logger?.warn('registry read failed; the entry read before stays in use', {
+              kind,
+              ageSeconds: Math.round((now() - slot.loadedAt) / 1000),
+              staleUntil: new Date(slot.loadedAt + ttlMs + staleMs).toISOString(),
+              error,
+            })
+          }
+        }
+        throw error
+      },
+    )
+    slot.pending = pending
+    const clear = () => {
+      if (slot.pending === pending) slot.pending = undefined
+    }
+    pending.then(clear, clear)
     return pending
+  }
+
+  /** The reload's answer if it comes within the refresh wait; the stale value otherwise. */
+  const reloadOrStale = <T>(reloading: Promise<T>, stale: T): Promise<T> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(stale), refreshWaitMs)
+      reloading.then(
+        (value) => {
+          clearTimeout(timer)
+          resolve(value)
+        },
+        () => {
+          clearTimeout(timer)
+          resolve(stale)
+        },
+      )
+    })
+
+  const read = <T>(
+    slot: Slot<T>,
+    loader: () => Promise<T>,
+    placed: (value: T) => void,
+    forget: () => void,
+    kind: string,
+  ): Promise<T> => {
+    const at = now()
+    const { value } = slot
+    if (value !== undefined) {
+      const age = at - slot.loadedAt
+      if (age < ttlMs) return Promise.resolve(value)
+      if (age < ttlMs + staleMs) {
+        const recentlyFailed = slot.failedAt !== undefined && at - slot.failedAt < retryIntervalMs
+        if (recentlyFailed && !slot.pending) return Promise.resolve(value)
+        return reloadOrStale(reload(slot, loader, placed, forget, kind), value)
+      }
+      // Too old to serve, whatever the registry says next.
+      slot.value = undefined
+    }
+    return reload(slot, loader, placed, forget, kind)
+  }
+
+  const slotIn = <T>(map: SlotMap<T>, key: string): Slot<T> => {
+    let slot = map.get(key)
+    if (!slot) {
+      slot = { loadedAt: 0 }
+      map.set(key, slot)
+    }
+    return slot
   }
 
   return {
     findIssuersByIss(iss) {
-      const now = options.clock.now().getTime()
-      const negative = unknownIss.get(iss, now)
-      if (negative) return negative
-      return load(issuers, iss, () => source.findIssuersByIss(iss)).then((found) => {
-        if (found.length === 0) {
-          issuers.delete(iss)
-          unknownIss.set(iss, Promise.resolve(found), now + ttlMs)
-        }
-        return found
-      })
+      const slot = issuers.get(iss) ?? slotIn(unknownIss, iss)
+      return read(
+        slot,
+        () => source.findIssuersByIss(iss),
+        (found) => {
+          if (found.length === 0) {
+            issuers.delete(iss, slot)
+            unknownIss.set(iss, slot)
+          } else {
+            unknownIss.delete(iss, slot)
+            issuers.set(iss, slot)
+          }
+        },
+        () => {
+          issuers.delete(iss, slot)
+          unknownIss.delete(iss, slot)
+        },
+        'issuers',
+      )
     },
-    listBindings: (issuerId) => load(bindings, issuerId, () => source.listBindings(issuerId)),
+    listBindings(issuerId) {
+      const slot = slotIn(bindings, issuerId)
+      return read(
+        slot,
+        () => source.listBindings(issuerId),
+        () => undefined,
+        () => bindings.delete(issuerId, slot),
+        'bindings',
+      )
+    },
     invalidate() {
+      generation++
       issuers.clear()
       unknownIss.clear()
       bindings.clear()

@@ -3,6 +3,7 @@ import {
   AccessDeniedError,
   type BrokerError,
   ConflictError,
+  DeadlineExceededError,
   ExpiredTokenError,
   InternalError,
   InvalidParameterError,
@@ -48,6 +49,7 @@ describe('wire codes', () => {
     [new PayloadTooLargeError('token', 16384), 'PayloadTooLargeError', 'PayloadTooLarge', 413],
     [new ThrottlingError('x'), 'ThrottlingError', 'Throttling', 429],
     [new UpstreamUnavailableError('sts'), 'UpstreamUnavailableError', 'IDPCommunicationError', 503],
+    [new DeadlineExceededError(800), 'DeadlineExceededError', 'IDPCommunicationError', 503],
     [new InternalError(), 'InternalError', 'InternalError', 500],
   ])('gives %s the literal name %s, code %s and status %i', (error, name, code, status) => {
     // Assess

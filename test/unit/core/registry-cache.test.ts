@@ -216,3 +216,217 @@ describe('createRegistryCache: bindings and invalidation', () => {
     expect(registry.count('findIssuersByIss')).toBe(2)
   })
 })
+
+/** The memory registry behind a switch: answering, failing every read, or never answering. */
+const withOutage = (registry: ReturnType<typeof createMemoryRegistry>) => {
+  let mode: 'up' | 'failing' | 'hanging' = 'up'
+  let hanging = 0
+  const gate = <T>(read: () => Promise<T>): Promise<T> => {
+    if (mode === 'failing') {
+      registry.calls.push('failed')
+      return Promise.reject(new UpstreamUnavailableError('dynamodb'))
+    }
+    if (mode === 'hanging') {
+      hanging++
+      return new Promise<T>(() => undefined)
+    }
+    return read()
+  }
+  return {
+    source: {
+      findIssuersByIss: (iss: string) => gate(() => registry.findIssuersByIss(iss)),
+      listBindings: (issuerId: string) => gate(() => registry.listBindings(issuerId)),
+    },
+    set: (next: typeof mode) => {
+      mode = next
+    },
+    hangingReads: () => hanging,
+  }
+}
+
+const staleSetup = (options: Partial<RegistryCacheOptions> = {}) => {
+  const clock = createTestClock()
+  const registry = createMemoryRegistry()
+  registry.seed({
+    issuers: [makeIssuer({ issuerId: 'onprem-a' })],
+    bindings: [makeBinding({ issuerId: 'onprem-a' })],
+  })
+  const outage = withOutage(registry)
+  const warnings: Record<string, unknown>[] = []
+  const cache = createRegistryCache(outage.source, {
+    ttlSeconds: 30,
+    staleSeconds: 300,
+    refreshWaitMs: 5,
+    retryIntervalMs: 1000,
+    maxEntries: 100,
+    negativeMaxEntries: 100,
+    clock,
+    logger: { warn: (_message, fields) => warnings.push(fields ?? {}) },
+    ...options,
+  })
+  return { clock, registry, cache, outage, warnings }
+}
+
+describe('createRegistryCache: stale window while the registry is down', () => {
+  it('serves issuers and bindings read before when the reload fails, up to TTL + staleSeconds, then fails', async () => {
+    // Prepare
+    const { cache, clock, outage } = staleSetup()
+    const issuers = await cache.findIssuersByIss(K8S_ISSUER)
+    const bindings = await cache.listBindings('onprem-a')
+    outage.set('failing')
+    // Act
+    clock.advance(30 + 299)
+    const staleIssuers = await cache.findIssuersByIss(K8S_ISSUER)
+    const staleBindings = await cache.listBindings('onprem-a')
+    clock.advance(1)
+    const expiredIssuers = cache.findIssuersByIss(K8S_ISSUER)
+    const expiredBindings = cache.listBindings('onprem-a')
+    // Assess
+    expect(staleIssuers).toBe(issuers)
+    expect(staleBindings).toBe(bindings)
+    await expect(expiredIssuers).rejects.toMatchObject({ code: 'IDPCommunicationError', statusCode: 503 })
+    await expect(expiredBindings).rejects.toMatchObject({ code: 'IDPCommunicationError', statusCode: 503 })
+  })
+
+  it('answers from the stale entry after the refresh wait while the reload never answers', async () => {
+    // Prepare
+    const { cache, clock, outage } = staleSetup()
+    const issuers = await cache.findIssuersByIss(K8S_ISSUER)
+    outage.set('hanging')
+    clock.advance(31)
+    // Act
+    const stale = await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(stale).toBe(issuers)
+    expect(outage.hangingReads()).toBe(1)
+  })
+
+  it('shares one hanging reload among stale readers instead of piling reads on the registry', async () => {
+    // Prepare
+    const { cache, clock, outage } = staleSetup()
+    await cache.findIssuersByIss(K8S_ISSUER)
+    outage.set('hanging')
+    clock.advance(31)
+    // Act
+    const answers = await Promise.all(Array.from({ length: 10 }, () => cache.findIssuersByIss(K8S_ISSUER)))
+    await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(answers.every((answer) => answer.length === 1)).toBe(true)
+    expect(outage.hangingReads()).toBe(1)
+  })
+
+  it('takes the reloaded entry when the registry answers within the refresh wait: changes are seen after the TTL', async () => {
+    // Prepare
+    const { cache, clock, registry } = staleSetup({ refreshWaitMs: 60_000 })
+    await cache.findIssuersByIss(K8S_ISSUER)
+    registry.seed({ issuers: [makeIssuer({ issuerId: 'onprem-a', enabled: false })] })
+    clock.advance(30)
+    // Act
+    const reloaded = await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(reloaded.map((issuer) => issuer.enabled)).toEqual([false])
+  })
+
+  it('after a failed reload serves the stale entry without reading for retryIntervalMs, then reads again', async () => {
+    // Prepare
+    const { cache, clock, outage, registry } = staleSetup({ retryIntervalMs: 1000 })
+    await cache.findIssuersByIss(K8S_ISSUER)
+    outage.set('failing')
+    clock.advance(31)
+    await cache.findIssuersByIss(K8S_ISSUER)
+    const failedReads = () => registry.calls.filter((call) => call === 'failed').length
+    // Act
+    for (let i = 0; i < 20; i++) await cache.findIssuersByIss(K8S_ISSUER)
+    const readsWithinInterval = failedReads()
+    clock.advance(1)
+    await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(readsWithinInterval).toBe(1)
+    expect(failedReads()).toBe(2)
+  })
+
+  it('logs one warning per failed reload that leaves a stale entry in use, with its age and end', async () => {
+    // Prepare
+    const { cache, clock, outage, warnings } = staleSetup()
+    await cache.listBindings('onprem-a')
+    outage.set('failing')
+    clock.advance(40)
+    // Act
+    await cache.listBindings('onprem-a')
+    await cache.listBindings('onprem-a')
+    // Assess
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatchObject({
+      kind: 'bindings',
+      ageSeconds: 40,
+      staleUntil: new Date(createTestClock().now().getTime() + 330_000).toISOString(),
+    })
+  })
+
+  it('keeps an unknown iss unknown (no read) while the registry is down, within the stale window', async () => {
+    // Prepare
+    const { cache, clock, outage } = staleSetup()
+    const unknown = 'https://garbage.example'
+    await cache.findIssuersByIss(unknown)
+    outage.set('failing')
+    clock.advance(31)
+    // Act
+    const answer = await cache.findIssuersByIss(unknown)
+    // Assess
+    expect(answer).toEqual([])
+  })
+
+  it('answers 503 at once for an entry never read while the registry is down (cold cache)', async () => {
+    // Prepare
+    const { cache, outage } = staleSetup()
+    outage.set('failing')
+    // Act
+    const outcome = cache.listBindings('onprem-a')
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ code: 'IDPCommunicationError' })
+  })
+
+  it('serves nothing stale with staleSeconds 0: a failed reload after the TTL is a 503', async () => {
+    // Prepare
+    const { cache, clock, outage } = staleSetup({ staleSeconds: 0 })
+    await cache.findIssuersByIss(K8S_ISSUER)
+    outage.set('failing')
+    clock.advance(30)
+    // Act
+    const outcome = cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ code: 'IDPCommunicationError' })
+  })
+
+  it('does not store what a read started before invalidate returns', async () => {
+    // Prepare
+    const clock = createTestClock()
+    const registry = createMemoryRegistry()
+    registry.seed({ issuers: [makeIssuer({ issuerId: 'onprem-a' })] })
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let reads = 0
+    const cache = createRegistryCache(
+      {
+        findIssuersByIss: async (iss) => {
+          reads++
+          const found = await registry.findIssuersByIss(iss)
+          if (reads === 1) await gate
+          return found
+        },
+        listBindings: (issuerId) => registry.listBindings(issuerId),
+      },
+      { ttlSeconds: 30, staleSeconds: 300, maxEntries: 10, negativeMaxEntries: 10, clock },
+    )
+    const before = cache.findIssuersByIss(K8S_ISSUER)
+    // Act
+    cache.invalidate()
+    release()
+    await before
+    await cache.findIssuersByIss(K8S_ISSUER)
+    // Assess
+    expect(reads).toBe(2)
+  })
+})
