@@ -66,7 +66,48 @@ export interface BrokerSettings {
   cacheTtlSeconds: number
   negativeCacheSize: number
   brokerTokenTtlSeconds: number
+  /** Vended credentials shared between equal STS requests (shared/core/credential-cache.ts). */
+  credentialCache: {
+    /** 0 turns the cache off: every allowed request makes its own STS call. */
+    maxEntries: number
+    maxBytes: number
+    /** Cached credentials are served only while at least this much life remains (≥ 900). */
+    refreshMarginSeconds: number
+  }
+  /** Tokens whose signature verified, remembered by SHA-256 (shared/core/verified-token-cache.ts). */
+  verifiedTokenCache: {
+    /** 0 turns the cache off: every token's signature is checked on every request. */
+    maxEntries: number
+    maxBytes: number
+  }
+  /**
+   * While DynamoDB fails, issuers and bindings read before are served for this long past their
+   * TTL (0: never); after that the request is a 503.
+   */
+  cacheStaleSeconds: number
+  /** Time limits on the request path (docs/decisions.md, "Deadlines and faults"). */
+  timeouts: Timeouts
   endpoints: { sts?: string | undefined; dynamodb?: string | undefined; kms?: string | undefined }
+}
+
+export interface Timeouts {
+  /** One credentials or roles request, start to answer; what is still pending then is a 503. */
+  requestDeadlineMs: number
+  /** TCP connect of any AWS SDK call. */
+  connectMs: number
+  /** One attempt of each AWS SDK call, connect included. */
+  stsMs: number
+  kmsMs: number
+  dynamodbMs: number
+  /** STS attempts per request (throttling and transient failures), all inside the deadline. */
+  stsMaxAttempts: number
+  /** How long a request waits for a registry reload before it answers from the stale entry. */
+  registryRefreshWaitMs: number
+  /**
+   * A remote key set fetched on the request path (discovery and JWKS together) ends within this,
+   * below the request deadline; registration and refresh keep 3 s per fetch.
+   */
+  jwksRequestMs: number
 }
 
 export interface LambdaConfig extends BrokerSettings {
@@ -83,6 +124,27 @@ export interface LocalConfig extends BrokerSettings {
   explicitIssuerUrl: boolean
 }
 
+const timeouts = (env: Env): Timeouts => {
+  const requestDeadlineMs = integer(env, 'IRSA_BROKER_REQUEST_DEADLINE_MS', 800, 50, 29_000)
+  const jwksRequestMs = integer(env, 'IRSA_BROKER_JWKS_REQUEST_TIMEOUT_MS', 500, 10, 29_000)
+  if (jwksRequestMs >= requestDeadlineMs) {
+    throw new ConfigError(
+      'IRSA_BROKER_JWKS_REQUEST_TIMEOUT_MS',
+      `must be less than IRSA_BROKER_REQUEST_DEADLINE_MS (${requestDeadlineMs}), got ${jwksRequestMs}`,
+    )
+  }
+  return Object.freeze({
+    requestDeadlineMs,
+    connectMs: integer(env, 'IRSA_BROKER_CONNECT_TIMEOUT_MS', 200, 10, 29_000),
+    stsMs: integer(env, 'IRSA_BROKER_STS_TIMEOUT_MS', 500, 10, 29_000),
+    kmsMs: integer(env, 'IRSA_BROKER_KMS_TIMEOUT_MS', 300, 10, 29_000),
+    dynamodbMs: integer(env, 'IRSA_BROKER_DYNAMODB_TIMEOUT_MS', 250, 10, 29_000),
+    stsMaxAttempts: integer(env, 'IRSA_BROKER_STS_MAX_ATTEMPTS', 3, 1, 10),
+    registryRefreshWaitMs: integer(env, 'IRSA_BROKER_REGISTRY_REFRESH_WAIT_MS', 100, 0, 29_000),
+    jwksRequestMs,
+  })
+}
+
 const brokerSettings = (env: Env, issuerUrl: string, tableName: string): BrokerSettings => ({
   region: read(env, 'AWS_REGION') ?? read(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
   tableName,
@@ -90,6 +152,24 @@ const brokerSettings = (env: Env, issuerUrl: string, tableName: string): BrokerS
   cacheTtlSeconds: integer(env, 'IRSA_BROKER_CACHE_TTL_SECONDS', 30, 0, 3600),
   negativeCacheSize: integer(env, 'IRSA_BROKER_NEGATIVE_CACHE_SIZE', 1000, 1, 1_000_000),
   brokerTokenTtlSeconds: integer(env, 'IRSA_BROKER_TOKEN_TTL_SECONDS', 300, 60, 300),
+  credentialCache: Object.freeze({
+    maxEntries: integer(env, 'IRSA_BROKER_CREDENTIAL_CACHE_MAX_ENTRIES', 10_000, 0, 1_000_000),
+    maxBytes: integer(env, 'IRSA_BROKER_CREDENTIAL_CACHE_MAX_BYTES', 32 * 2 ** 20, 64 * 2 ** 10, 2 ** 30),
+    // Under 900 s an SDK could be handed credentials it already wants to refresh.
+    refreshMarginSeconds: integer(
+      env,
+      'IRSA_BROKER_CREDENTIAL_CACHE_REFRESH_MARGIN_SECONDS',
+      1200,
+      900,
+      43_200,
+    ),
+  }),
+  verifiedTokenCache: Object.freeze({
+    maxEntries: integer(env, 'IRSA_BROKER_VERIFIED_TOKEN_CACHE_MAX_ENTRIES', 10_000, 0, 1_000_000),
+    maxBytes: integer(env, 'IRSA_BROKER_VERIFIED_TOKEN_CACHE_MAX_BYTES', 32 * 2 ** 20, 64 * 2 ** 10, 2 ** 30),
+  }),
+  cacheStaleSeconds: integer(env, 'IRSA_BROKER_CACHE_STALE_SECONDS', 300, 0, 86_400),
+  timeouts: timeouts(env),
   endpoints: Object.freeze({
     sts: optionalUrl(env, 'AWS_ENDPOINT_URL_STS'),
     dynamodb: optionalUrl(env, 'AWS_ENDPOINT_URL_DYNAMODB'),

@@ -2,6 +2,7 @@
 // stack, so they differ only in the adapters handed in.
 import type { BrokerSettings } from './config.js'
 import { type Admin, createAdmin } from './core/admin.js'
+import { type CredentialCache, createCredentialCache } from './core/credential-cache.js'
 import { createExchange, type Exchange } from './core/exchange.js'
 import { createIssuerKeyResolver } from './core/keys.js'
 import type {
@@ -15,6 +16,7 @@ import type {
 } from './core/ports.js'
 import { createRegistryCache } from './core/registry-cache.js'
 import { createRemoteKeyResolver, type RemoteKeyResolver } from './core/remote-keys.js'
+import { createVerifiedTokenCache } from './core/verified-token-cache.js'
 
 export interface Adapters {
   registry: Registry
@@ -34,20 +36,38 @@ export interface Core {
   logger: Logger
   issuerUrl: string
   remoteKeys: RemoteKeyResolver
+  /** Vended credentials shared between equal STS requests (read-only figures for tests and the bench). */
+  credentialCache: Pick<CredentialCache, 'size' | 'bytes' | 'waiting'>
 }
 
-export const createCore = (adapters: Adapters, settings: BrokerSettings): Core => {
+/** What the token-taking functions (credentials, roles) need: the exchange and its caches. */
+export interface ExchangeCore extends Pick<Core, 'exchange' | 'logger' | 'remoteKeys' | 'credentialCache'> {
+  /** Drops what this process cached: registry, credentials, verified tokens (after an admin write). */
+  invalidate(): void
+}
+
+/**
+ * The exchange alone, without the admin plane (and so without the admin document schemas):
+ * the credentials and roles roots build this, `createCore` builds it and adds the rest.
+ */
+export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings): ExchangeCore => {
   const cache = createRegistryCache(adapters.registry, {
     ttlSeconds: settings.cacheTtlSeconds,
+    staleSeconds: settings.cacheStaleSeconds,
+    refreshWaitMs: settings.timeouts.registryRefreshWaitMs,
     maxEntries: 10_000,
     negativeMaxEntries: settings.negativeCacheSize,
     clock: adapters.clock,
+    logger: adapters.logger,
   })
   const remoteKeys = createRemoteKeyResolver({
     fetchJson: adapters.fetchJson,
     clock: adapters.clock,
     logger: adapters.logger,
+    requestFetchBudgetMs: settings.timeouts.jwksRequestMs,
   })
+  const credentialCache = createCredentialCache({ ...settings.credentialCache, clock: adapters.clock })
+  const verifiedTokens = createVerifiedTokenCache(settings.verifiedTokenCache)
   const exchange = createExchange({
     registry: cache,
     keysFor: createIssuerKeyResolver(remoteKeys.keysFor),
@@ -57,12 +77,31 @@ export const createCore = (adapters: Adapters, settings: BrokerSettings): Core =
     audit: adapters.audit,
     brokerIssuerUrl: settings.issuerUrl,
     brokerTokenTtlSeconds: settings.brokerTokenTtlSeconds,
+    requestDeadlineMs: settings.timeouts.requestDeadlineMs,
+    credentialCache,
+    verifiedTokens,
   })
+  return {
+    exchange,
+    logger: adapters.logger,
+    remoteKeys,
+    credentialCache,
+    invalidate: () => {
+      cache.invalidate()
+      credentialCache.invalidate()
+      verifiedTokens.invalidate()
+    },
+  }
+}
+
+export const createCore = (adapters: Adapters, settings: BrokerSettings): Core => {
+  const { exchange, remoteKeys, credentialCache, invalidate } = createExchangeCore(adapters, settings)
   const admin = createAdmin({
     registry: adapters.registry,
     clock: adapters.clock,
     audit: adapters.audit,
-    onChange: cache.invalidate,
+    // An admin write drops what this process cached; other instances follow within the registry TTL.
+    onChange: invalidate,
     keySets: remoteKeys,
   })
   return {
@@ -72,5 +111,6 @@ export const createCore = (adapters: Adapters, settings: BrokerSettings): Core =
     logger: adapters.logger,
     issuerUrl: settings.issuerUrl,
     remoteKeys,
+    credentialCache,
   }
 }

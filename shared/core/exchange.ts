@@ -3,11 +3,24 @@
 // calling STS.
 import { type BindingEvaluation, evaluateBindings, matchingBindings, selectBinding } from './bindings.js'
 import { mintBrokerToken } from './broker-token.js'
-import { type BrokerError, InternalError, isBrokerError } from './errors.js'
+import {
+  type CredentialCache,
+  type CredentialSource,
+  credentialCacheKey,
+  sha256Hex,
+} from './credential-cache.js'
+import { type Deadline, withDeadline } from './deadline.js'
+import { type BrokerError, type DeadlineExceededError, InternalError, isBrokerError } from './errors.js'
 import type { AwsCredentials, Binding, Issuer, WorkloadClaims } from './model.js'
 import type { AuditSink, Clock, CredentialIssuer, KeyResolver, RegistryReader, Signer } from './ports.js'
 import { type SessionTags, sessionNameFor, sessionTagsFor } from './session.js'
-import { readUnverifiedToken, type VerificationAttempt, verifyWorkloadToken } from './verify.js'
+import type { VerifiedTokenCache } from './verified-token-cache.js'
+import {
+  readUnverifiedToken,
+  type UnverifiedToken,
+  type VerificationAttempt,
+  verifyWorkloadToken,
+} from './verify.js'
 
 export interface ExchangeDeps {
   registry: RegistryReader
@@ -18,6 +31,22 @@ export interface ExchangeDeps {
   audit: AuditSink
   brokerIssuerUrl: string
   brokerTokenTtlSeconds: number
+  /**
+   * Shares vended credentials between requests that would make the same STS call. Looked up
+   * only after the token was verified and the bindings evaluated, so whatever the registry
+   * says now (a disabled issuer or binding) decides before any cached credential is reached.
+   */
+  credentialCache?: CredentialCache
+  /**
+   * Remembers tokens whose signature verified (by SHA-256 of the exact string), while the same
+   * issuer objects and keys are in use and the token's time claims hold (verified-token-cache.ts).
+   */
+  verifiedTokens?: VerifiedTokenCache
+  /**
+   * Budget of one credentials or roles request (shared/core/deadline.ts): by then it is answered,
+   * a 503 if a dependency is still pending. Undefined: no deadline.
+   */
+  requestDeadlineMs?: number
 }
 
 export interface ExchangeRequest {
@@ -103,6 +132,8 @@ export const createExchange = (deps: ExchangeDeps) => {
     token: unknown,
     role: string | undefined,
     durationSeconds?: number,
+    /** Only `explain` lists every claim check; a credentials request does not compute them. */
+    explain = false,
   ): Promise<Evaluation> => {
     const trace: Decision = { decision: 'deny', candidates: [], bindings: [] }
     const deny = (error: unknown, partial: Partial<Evaluation> = {}): Evaluation => {
@@ -111,18 +142,21 @@ export const createExchange = (deps: ExchangeDeps) => {
       trace.reason = brokerError.reason
       return { trace, error: brokerError, matches: [], ...partial }
     }
-    let iss: string
+    let read: UnverifiedToken
     try {
-      iss = readUnverifiedToken(token).iss
+      read = readUnverifiedToken(token)
     } catch (error) {
       return deny(error)
     }
+    const { iss } = read
     trace.iss = iss.slice(0, MAX_LOGGED_ISS)
     let result: Awaited<ReturnType<typeof verifyWorkloadToken>>
     try {
       const candidates = await deps.registry.findIssuersByIss(iss)
       trace.issuersSharingIss = candidates.map((issuer) => issuer.issuerId).sort()
-      result = await verifyWorkloadToken(token as string, candidates, deps.keysFor, deps.clock.now())
+      // `explain` always verifies afresh (the cache hands it on to verifyWorkloadToken).
+      const verify = deps.verifiedTokens?.verify ?? verifyWorkloadToken
+      result = await verify(token as string, candidates, deps.keysFor, deps.clock.now(), { read, explain })
     } catch (error) {
       return deny(error)
     }
@@ -191,7 +225,27 @@ export const createExchange = (deps: ExchangeDeps) => {
     })
   }
 
-  const issueCredentials = async (request: ExchangeRequest): Promise<IssuedCredentials> => {
+  /** Once the deadline has answered for a request, its late outcome is not audited again. */
+  const auditWithin =
+    (deadline: Deadline): typeof audit =>
+    (...args) => {
+      if (!deadline.expired) audit(...args)
+    }
+
+  const auditExpired = (
+    event: string,
+    request: { requestId: string; role?: string | undefined },
+    error: DeadlineExceededError,
+  ) =>
+    audit(
+      event,
+      request.requestId,
+      { trace: { decision: 'deny', candidates: [], bindings: [] }, error, matches: [] },
+      request.role,
+    )
+
+  const issueWithin = async (request: ExchangeRequest, deadline: Deadline): Promise<IssuedCredentials> => {
+    const audit = auditWithin(deadline)
     const evaluation = await evaluate(request.token, request.role, request.durationSeconds)
     const { trace, issuer, claims, selected } = evaluation
     if (evaluation.error || !issuer || !claims || !selected || !trace.selected) {
@@ -200,25 +254,51 @@ export const createExchange = (deps: ExchangeDeps) => {
     }
     const chosen = trace.selected
     try {
-      const webIdentityToken =
-        issuer.mode === 'passthrough'
-          ? (request.token as string)
-          : await mintBrokerToken(deps.signer, {
-              issuerUrl: deps.brokerIssuerUrl,
-              issuerId: issuer.issuerId,
-              subject: claims.sub,
-              tags: chosen.sessionTags,
-              ttlSeconds: deps.brokerTokenTtlSeconds,
-              now: deps.clock.now(),
-            })
-      const credentials = await deps.sts.assumeRoleWithWebIdentity({
-        roleArn: chosen.roleArn,
-        sessionName: chosen.sessionName,
-        webIdentityToken,
-        durationSeconds: chosen.durationSeconds,
-      })
+      const issue = async () => {
+        const webIdentityToken =
+          issuer.mode === 'passthrough'
+            ? (request.token as string)
+            : await mintBrokerToken(deps.signer, {
+                issuerUrl: deps.brokerIssuerUrl,
+                issuerId: issuer.issuerId,
+                subject: claims.sub,
+                tags: chosen.sessionTags,
+                ttlSeconds: deps.brokerTokenTtlSeconds,
+                now: deps.clock.now(),
+              })
+        return deps.sts.assumeRoleWithWebIdentity(
+          {
+            roleArn: chosen.roleArn,
+            sessionName: chosen.sessionName,
+            webIdentityToken,
+            durationSeconds: chosen.durationSeconds,
+          },
+          { deadline },
+        )
+      }
+      let credentials: AwsCredentials
+      let source: CredentialSource = 'sts'
+      if (deps.credentialCache) {
+        const key = credentialCacheKey({
+          mode: issuer.mode,
+          brokerIssuerUrl: deps.brokerIssuerUrl,
+          issuerId: issuer.issuerId,
+          subject: claims.sub,
+          roleArn: chosen.roleArn,
+          sessionName: chosen.sessionName,
+          durationSeconds: chosen.durationSeconds,
+          sessionTags: chosen.sessionTags,
+          // Passthrough hands STS the workload's own token: only that same token may share.
+          webIdentityTokenSha256:
+            issuer.mode === 'passthrough' ? sha256Hex(request.token as string) : undefined,
+        })
+        ;({ credentials, source } = await deps.credentialCache.obtain(key, issue))
+      } else {
+        credentials = await issue()
+      }
       audit('credentials', request.requestId, evaluation, request.role, {
         assumedRoleArn: credentials.assumedRoleArn,
+        ...(source === 'sts' ? {} : { cached: true }),
       })
       return { credentials, roleArn: chosen.roleArn, sessionName: chosen.sessionName }
     } catch (error) {
@@ -228,10 +308,18 @@ export const createExchange = (deps: ExchangeDeps) => {
     }
   }
 
-  /** The roles a token may use, one per profile (the first binding by bindingId wins a tie). */
-  const listRoles = async (
+  const issueCredentials = (request: ExchangeRequest): Promise<IssuedCredentials> =>
+    withDeadline(
+      deps.requestDeadlineMs,
+      (deadline) => issueWithin(request, deadline),
+      (error) => auditExpired('credentials', request, error),
+    )
+
+  const listRolesWithin = async (
     request: Omit<ExchangeRequest, 'role' | 'durationSeconds'>,
+    deadline: Deadline,
   ): Promise<RoleChoice[]> => {
+    const audit = auditWithin(deadline)
     const evaluation = await evaluate(request.token, undefined)
     // Several roles, or none, are answers here rather than failures.
     const listable =
@@ -257,8 +345,16 @@ export const createExchange = (deps: ExchangeDeps) => {
     return [...roles.values()]
   }
 
+  /** The roles a token may use, one per profile (the first binding by bindingId wins a tie). */
+  const listRoles = (request: Omit<ExchangeRequest, 'role' | 'durationSeconds'>): Promise<RoleChoice[]> =>
+    withDeadline(
+      deps.requestDeadlineMs,
+      (deadline) => listRolesWithin(request, deadline),
+      (error) => auditExpired('roles', request, error),
+    )
+
   const explain = async (request: { token: unknown; role?: string | undefined }): Promise<Decision> =>
-    (await evaluate(request.token, request.role)).trace
+    (await evaluate(request.token, request.role, undefined, true)).trace
 
   return { issueCredentials, listRoles, explain }
 }

@@ -1,6 +1,7 @@
 // The small interfaces the core needs from the outside world. Adapters (DynamoDB, STS, KMS,
 // a local key file, remote JWKS) implement them at the edges; tests pass fakes.
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose'
+import type { Deadline } from './deadline.js'
 import type { AwsCredentials, Binding, Issuer } from './model.js'
 
 export interface Clock {
@@ -34,8 +35,9 @@ export type KeyResolver = (issuer: Issuer) => JWTVerifyGetKey
 /**
  * GETs a JSON document from an issuer's discovery or JWKS URL and parses it. Rejects with a
  * KeyFetchError (shared/core/remote-keys.ts) saying why: refused target, timeout, size, type…
+ * `timeoutMs` shortens the fetcher's own deadline for this call (the request path's budget).
  */
-export type JsonFetcher = (url: string) => Promise<unknown>
+export type JsonFetcher = (url: string, options?: { timeoutMs?: number }) => Promise<unknown>
 
 /** Signs the broker's own tokens (RS256). */
 export interface Signer {
@@ -55,7 +57,11 @@ export interface AssumeRoleRequest {
 
 /** STS AssumeRoleWithWebIdentity. */
 export interface CredentialIssuer {
-  assumeRoleWithWebIdentity(request: AssumeRoleRequest): Promise<AwsCredentials>
+  /** Attempts and retries end with the request's `deadline` (shared/core/deadline.ts). */
+  assumeRoleWithWebIdentity(
+    request: AssumeRoleRequest,
+    options?: { deadline?: Deadline },
+  ): Promise<AwsCredentials>
 }
 
 export type AuditRecord = Readonly<Record<string, string | number | boolean | undefined | readonly string[]>>
@@ -67,4 +73,9 @@ export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void
   warn(message: string, fields?: Record<string, unknown>): void
   error(message: string, fields?: Record<string, unknown>): void
+  /**
+   * Counts `value` (a count) towards the metric `name`, by `dimensions`. How it reaches a metrics
+   * store is the adapter's business (the JSON logger writes CloudWatch Embedded Metric Format).
+   */
+  metric(name: string, value: number, dimensions: Readonly<Record<string, string>>): void
 }

@@ -1,6 +1,8 @@
 // Benchmark of the credential exchange on the local stack: sequential latency of
 // GET /v1/credentials split into the broker's own share and the STS call, and fixed-concurrency
 // throughput beside a bare node:http server. `npm run bench`; it prints figures, asserts nothing.
+// The credential and verified-token caches are off here (every request is a full exchange);
+// credential-cache.bench.ts measures them.
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -129,6 +131,10 @@ const startStack = async (sts: BenchSts): Promise<LocalStack> => {
     AWS_REGION: 'us-east-1',
     IRSA_BROKER_DATA_DIR: dataDir,
     IRSA_BROKER_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+    // Sections 1-4 measure the exchange without its caches: every request verifies its token
+    // and calls STS, as before they existed. The caches are measured by credential-cache.bench.ts.
+    IRSA_BROKER_CREDENTIAL_CACHE_MAX_ENTRIES: '0',
+    IRSA_BROKER_VERIFIED_TOKEN_CACHE_MAX_ENTRIES: '0',
   })
   const stack = await startLocalStack(config, { logSink: () => undefined, wrapSts: sts.wrap })
   cleanups.push(() => stack.stop())
@@ -292,7 +298,7 @@ const latencyRow = (label: string, samples: readonly number[]): string[] => {
 const printLatency = (viaMoto: LatencySamples, viaStub: LatencySamples, bare: number[]) => {
   print(
     `1+2. Sequential latency, GET /v1/credentials?role=${PROFILE}, 1 keep-alive connection, ` +
-      `${SETTINGS.latencyWarmup} warm-up requests not counted (ms)`,
+      `${SETTINGS.latencyWarmup} warm-up requests not counted, caches off (ms)`,
   )
   print()
   print(
@@ -357,7 +363,7 @@ const printThroughput = (scenarios: Scenario[]) => {
   print(
     `3+4. Throughput, ${SETTINGS.connections} keep-alive connections, ${SETTINGS.durationMs / 1000} s per run ` +
       `after ${SETTINGS.warmupMs / 1000} s warm-up, median of ${SETTINGS.repetitions} interleaved runs ` +
-      '(load client in its own process)',
+      '(load client in its own process), caches off',
   )
   print()
   print(

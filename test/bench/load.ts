@@ -3,6 +3,7 @@
 // so the client does not share the event loop of the server it measures.
 import { type ChildProcess, fork } from 'node:child_process'
 import { createKeepAliveClient } from './http-client.js'
+import { distribution } from './stats.js'
 
 export interface LoadJob {
   url: string
@@ -23,12 +24,17 @@ export interface LoadResult {
   failures: number
   elapsedMs: number
   requestsPerSecond: number
+  /** Latency of the answered requests of the measured run (nearest rank, ms). */
+  p50Ms: number
+  p99Ms: number
 }
 
 interface Tally {
   requests: number
   unexpected: number
   failures: number
+  /** Milliseconds from sending each request to its whole answer. */
+  latencies: number[]
 }
 
 const drive = async (
@@ -37,7 +43,7 @@ const drive = async (
   maxRequests: number,
 ): Promise<Tally & { elapsedMs: number }> => {
   const client = createKeepAliveClient({ connections: job.connections, timeoutMs: job.timeoutMs })
-  const tally: Tally = { requests: 0, unexpected: 0, failures: 0 }
+  const tally: Tally = { requests: 0, unexpected: 0, failures: 0, latencies: [] }
   const started = performance.now()
   const deadline = started + durationMs
   let sent = 0
@@ -45,7 +51,9 @@ const drive = async (
     while (performance.now() < deadline && sent < maxRequests) {
       sent++
       try {
+        const sentAt = performance.now()
         const { status } = await client.send('GET', job.url, job.headers)
+        tally.latencies.push(performance.now() - sentAt)
         tally.requests++
         if (status !== job.expectStatus) tally.unexpected++
       } catch {
@@ -65,12 +73,16 @@ const drive = async (
 export const runLoad = async (job: LoadJob): Promise<LoadResult> => {
   await drive(job, job.warmupMs, job.maxRequests)
   const measured = await drive(job, job.durationMs, job.maxRequests)
+  const { p50, p99 } = distribution(measured.latencies)
   return {
     requests: measured.requests,
     unexpected: measured.unexpected,
     failures: measured.failures,
     elapsedMs: measured.elapsedMs,
     requestsPerSecond: (measured.requests * 1000) / measured.elapsedMs,
+    // NaN would not survive the IPC channel (JSON): a run without answers reports 0.
+    p50Ms: Number.isFinite(p50) ? p50 : 0,
+    p99Ms: Number.isFinite(p99) ? p99 : 0,
   }
 }
 
@@ -87,7 +99,7 @@ export const isLoadJob = (value: unknown): value is LoadJob =>
 
 const isLoadResult = (value: unknown): value is LoadResult =>
   isRecord(value) &&
-  ['requests', 'unexpected', 'failures', 'elapsedMs', 'requestsPerSecond'].every(
+  ['requests', 'unexpected', 'failures', 'elapsedMs', 'requestsPerSecond', 'p50Ms', 'p99Ms'].every(
     (key) => typeof value[key] === 'number',
   )
 

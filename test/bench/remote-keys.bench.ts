@@ -21,7 +21,12 @@ const SETTINGS = { warmup: 50, samples: 1000, coldSamples: 300, budgetMs: 20_000
 const ISS = 'http://127.0.0.1'
 const AUDIENCE = 'irsa-broker'
 const print = (line = '') => process.stdout.write(`${line}\n`)
-const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined }
+const quiet: Logger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  metric: () => undefined,
+}
 
 const eksJwks = JSON.parse(
   readFileSync(

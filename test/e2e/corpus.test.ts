@@ -232,6 +232,10 @@ beforeAll(async () => {
       IRSA_BROKER_DATA_DIR: dataDir,
       IRSA_BROKER_ADMIN_TOKEN: adminToken,
       AWS_ENDPOINT_URL_STS: sts.url,
+      // Off: every accepted token must reach STS exactly once here. Accepted cases share a
+      // `sub`, and the credential cache would answer them from one call
+      // (test/integration/credential-cache.test.ts counts that).
+      IRSA_BROKER_CREDENTIAL_CACHE_MAX_ENTRIES: '0',
     }),
     { clock, logSink: capturingSink('corpus-e2e', (line) => logLines.push(line)) },
   )

@@ -30,6 +30,19 @@ describe('loadLambdaConfig', () => {
       cacheTtlSeconds: 30,
       negativeCacheSize: 1000,
       brokerTokenTtlSeconds: 300,
+      credentialCache: { maxEntries: 10_000, maxBytes: 32 * 2 ** 20, refreshMarginSeconds: 1200 },
+      verifiedTokenCache: { maxEntries: 10_000, maxBytes: 32 * 2 ** 20 },
+      cacheStaleSeconds: 300,
+      timeouts: {
+        requestDeadlineMs: 800,
+        connectMs: 200,
+        stsMs: 500,
+        kmsMs: 300,
+        dynamodbMs: 250,
+        stsMaxAttempts: 3,
+        registryRefreshWaitMs: 100,
+        jwksRequestMs: 500,
+      },
       endpoints: { sts: undefined, dynamodb: undefined, kms: undefined },
       kmsKeyId: 'alias/irsa-broker',
       kmsPreviousKeyId: undefined,
@@ -42,6 +55,9 @@ describe('loadLambdaConfig', () => {
     // Assess
     expect(Object.isFrozen(config)).toBe(true)
     expect(Object.isFrozen(config.endpoints)).toBe(true)
+    expect(Object.isFrozen(config.credentialCache)).toBe(true)
+    expect(Object.isFrozen(config.verifiedTokenCache)).toBe(true)
+    expect(Object.isFrozen(config.timeouts)).toBe(true)
     expect(() => {
       ;(config as { tableName: string }).tableName = 'other'
     }).toThrow(TypeError)
@@ -102,6 +118,15 @@ describe('loadLambdaConfig', () => {
     ['IRSA_BROKER_NEGATIVE_CACHE_SIZE', '0', 'must be between 1 and 1000000, got 0'],
     ['IRSA_BROKER_TOKEN_TTL_SECONDS', '301', 'must be between 60 and 300, got 301'],
     ['IRSA_BROKER_TOKEN_TTL_SECONDS', '-5', 'must be between 60 and 300, got -5'],
+    ['IRSA_BROKER_CREDENTIAL_CACHE_REFRESH_MARGIN_SECONDS', '899', 'must be between 900 and 43200, got 899'],
+    ['IRSA_BROKER_CREDENTIAL_CACHE_MAX_ENTRIES', '-1', 'must be between 0 and 1000000, got -1'],
+    ['IRSA_BROKER_CREDENTIAL_CACHE_MAX_BYTES', '1024', 'must be between 65536 and 1073741824, got 1024'],
+    ['IRSA_BROKER_VERIFIED_TOKEN_CACHE_MAX_ENTRIES', '1.5', 'must be an integer, got "1.5"'],
+    [
+      'IRSA_BROKER_VERIFIED_TOKEN_CACHE_MAX_BYTES',
+      '2000000000',
+      'must be between 65536 and 1073741824, got 2000000000',
+    ],
     ['AWS_ENDPOINT_URL_STS', '::5000', 'must be a URL, got "::5000"'],
     ['AWS_ENDPOINT_URL_STS', 'localhost:5000', 'must use http: or https:'],
     ['AWS_ENDPOINT_URL_DYNAMODB', 'ftp://db', 'must use http: or https:'],
@@ -121,6 +146,11 @@ describe('loadLambdaConfig', () => {
         IRSA_BROKER_CACHE_TTL_SECONDS: '0',
         IRSA_BROKER_NEGATIVE_CACHE_SIZE: '50',
         IRSA_BROKER_TOKEN_TTL_SECONDS: '60',
+        IRSA_BROKER_CREDENTIAL_CACHE_MAX_ENTRIES: '0',
+        IRSA_BROKER_CREDENTIAL_CACHE_MAX_BYTES: '65536',
+        IRSA_BROKER_CREDENTIAL_CACHE_REFRESH_MARGIN_SECONDS: '900',
+        IRSA_BROKER_VERIFIED_TOKEN_CACHE_MAX_ENTRIES: '0',
+        IRSA_BROKER_VERIFIED_TOKEN_CACHE_MAX_BYTES: '131072',
         AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:5000/',
         IRSA_BROKER_KMS_PREVIOUS_KEY_ID: 'alias/old',
       }),
@@ -131,6 +161,8 @@ describe('loadLambdaConfig', () => {
       cacheTtlSeconds: 0,
       negativeCacheSize: 50,
       brokerTokenTtlSeconds: 60,
+      credentialCache: { maxEntries: 0, maxBytes: 65536, refreshMarginSeconds: 900 },
+      verifiedTokenCache: { maxEntries: 0, maxBytes: 131072 },
       endpoints: { sts: 'http://127.0.0.1:5000' },
       kmsPreviousKeyId: 'alias/old',
     })
@@ -204,5 +236,55 @@ describe('loadLocalConfig', () => {
     // Assess
     expect(error.variable).toBe(variable)
     expect(error.message.startsWith(`${variable}: `)).toBe(true)
+  })
+})
+
+describe('deadlines, timeouts and the stale window', () => {
+  it('reads every limit of the request path from its variable', () => {
+    // Act
+    const config = loadLambdaConfig(
+      lambdaEnv({
+        IRSA_BROKER_REQUEST_DEADLINE_MS: '900',
+        IRSA_BROKER_CONNECT_TIMEOUT_MS: '100',
+        IRSA_BROKER_STS_TIMEOUT_MS: '600',
+        IRSA_BROKER_KMS_TIMEOUT_MS: '400',
+        IRSA_BROKER_DYNAMODB_TIMEOUT_MS: '150',
+        IRSA_BROKER_STS_MAX_ATTEMPTS: '1',
+        IRSA_BROKER_REGISTRY_REFRESH_WAIT_MS: '0',
+        IRSA_BROKER_JWKS_REQUEST_TIMEOUT_MS: '700',
+        IRSA_BROKER_CACHE_STALE_SECONDS: '0',
+      }),
+    )
+    // Assess
+    expect(config.timeouts).toEqual({
+      requestDeadlineMs: 900,
+      connectMs: 100,
+      stsMs: 600,
+      kmsMs: 400,
+      dynamodbMs: 150,
+      stsMaxAttempts: 1,
+      registryRefreshWaitMs: 0,
+      jwksRequestMs: 700,
+    })
+    expect(config.cacheStaleSeconds).toBe(0)
+  })
+
+  it.each([
+    ['IRSA_BROKER_REQUEST_DEADLINE_MS', '29001', 'must be between 50 and 29000, got 29001'],
+    ['IRSA_BROKER_REQUEST_DEADLINE_MS', '0', 'must be between 50 and 29000, got 0'],
+    ['IRSA_BROKER_STS_TIMEOUT_MS', '5', 'must be between 10 and 29000, got 5'],
+    ['IRSA_BROKER_DYNAMODB_TIMEOUT_MS', 'fast', 'must be an integer, got "fast"'],
+    ['IRSA_BROKER_STS_MAX_ATTEMPTS', '0', 'must be between 1 and 10, got 0'],
+    ['IRSA_BROKER_CACHE_STALE_SECONDS', '86401', 'must be between 0 and 86400, got 86401'],
+    [
+      'IRSA_BROKER_JWKS_REQUEST_TIMEOUT_MS',
+      '800',
+      'must be less than IRSA_BROKER_REQUEST_DEADLINE_MS (800), got 800',
+    ],
+  ])('fails naming %s for the value %j', (variable, value, detail) => {
+    // Act
+    const error = configErrorOf(() => loadLocalConfig({ [variable]: value }))
+    // Assess
+    expect(error.message).toBe(`${variable}: ${detail}`)
   })
 })

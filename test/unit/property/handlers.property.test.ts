@@ -13,6 +13,7 @@ import { createCredentialsHandler } from '../../../functions/credentials/app.js'
 import { createRolesHandler } from '../../../functions/roles/app.js'
 import { createJsonLogger } from '../../../shared/adapters/json-logger.js'
 import { createLocalSigner } from '../../../shared/adapters/local-signer.js'
+import { loadLocalConfig } from '../../../shared/config.js'
 import { WIRE_STATUS } from '../../../shared/core/errors.js'
 import type { AssumeRoleRequest, CredentialIssuer } from '../../../shared/core/ports.js'
 import { tokenAdminAuthenticator } from '../../../shared/http/admin-auth.js'
@@ -92,6 +93,12 @@ const core = createCore(
     cacheTtlSeconds: 30,
     negativeCacheSize: 100,
     brokerTokenTtlSeconds: 300,
+    // Off: these properties count exactly one STS call per issued answer. The sharing of
+    // calls has its own tests (credential-cache.test.ts, exchange-credential-cache.test.ts).
+    credentialCache: { maxEntries: 0, maxBytes: 1 << 20, refreshMarginSeconds: 1200 },
+    verifiedTokenCache: loadLocalConfig({}).verifiedTokenCache,
+    cacheStaleSeconds: 300,
+    timeouts: loadLocalConfig({}).timeouts,
     endpoints: {},
   },
 )

@@ -1,0 +1,200 @@
+// Remembers workload tokens whose signature already verified, keyed by the SHA-256 of the exact
+// token string, so a token presented again skips the signature check (the largest cost of a
+// request whose credentials are cached). A remembered result holds only while everything it
+// was decided on still holds: the same issuer objects from the registry (a new version or a
+// reload replaces them), the same key objects from each issuer's key set (a changed key set
+// gives new ones), and the token's time claims at the current time.
+import type { FlattenedJWSInput, JWTHeaderParameters } from 'jose'
+import { sha256Hex } from './credential-cache.js'
+import type { Issuer, WorkloadClaims } from './model.js'
+import type { KeyResolver } from './ports.js'
+import {
+  isStrictCompactJws,
+  type VerificationAttempt,
+  type VerificationResult,
+  type VerifyOptions,
+  verifyWorkloadToken,
+} from './verify.js'
+
+export interface VerifiedTokenCacheOptions {
+  /** Most tokens remembered; 0 turns the cache off. */
+  maxEntries: number
+  /** Most bytes, approximately (token-sized claims and the key-check inputs). */
+  maxBytes: number
+}
+
+export type VerifiedResult = Extract<VerificationResult, { ok: true }>
+
+/** What one issuer's key getter answered during the verification that is remembered. */
+type KeyAnswer =
+  | { issuer: Issuer; key: unknown; header: JWTHeaderParameters; input: FlattenedJWSInput }
+  | { issuer: Issuer; noMatchingKey: true; header: JWTHeaderParameters; input: FlattenedJWSInput }
+
+interface Entry {
+  result: VerifiedResult
+  /** The candidates as the registry handed them, object for object. */
+  candidates: readonly Issuer[]
+  keyAnswers: KeyAnswer[]
+  bytes: number
+}
+
+export interface VerifiedTokenCache {
+  /** verifyWorkloadToken, answered from memory when the same token verified before and nothing changed. */
+  verify(
+    token: string,
+    candidates: readonly Issuer[],
+    keysFor: KeyResolver,
+    now: Date,
+    options?: VerifyOptions,
+  ): Promise<VerificationResult & { fromCache?: boolean }>
+  invalidate(): void
+  readonly size: number
+  readonly bytes: number
+}
+
+const ENTRY_OVERHEAD_BYTES = 512
+
+const NO_MATCHING_KEY = 'ERR_JWKS_NO_MATCHING_KEY'
+
+const codeOf = (error: unknown): unknown => (error as { code?: unknown } | null)?.code
+
+/** jose's own time checks (exp, nbf with the skew) and the broker's `iat` check, at `now`. */
+const timeClaimsHold = (claims: WorkloadClaims, issuer: Issuer, now: Date): boolean => {
+  const nowSeconds = Math.floor(now.getTime() / 1000)
+  const skew = issuer.clockSkewSeconds
+  const { exp, iat, nbf } = claims
+  if (typeof exp !== 'number' || exp <= nowSeconds - skew) return false
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSeconds + skew)) return false
+  return typeof iat === 'number' && iat <= nowSeconds + skew
+}
+
+const sameCandidates = (a: readonly Issuer[], b: readonly Issuer[]): boolean =>
+  a.length === b.length && a.every((issuer, index) => issuer === b[index])
+
+/** Each recorded key getter, asked again, gives the very same key object (or still none). */
+const sameKeys = async (answers: readonly KeyAnswer[], keysFor: KeyResolver): Promise<boolean> => {
+  for (const answer of answers) {
+    let key: unknown
+    try {
+      key = await keysFor(answer.issuer)(answer.header, answer.input)
+    } catch (error) {
+      if ('noMatchingKey' in answer && codeOf(error) === NO_MATCHING_KEY) continue
+      return false
+    }
+    if (!('key' in answer) || key !== answer.key) return false
+  }
+  return true
+}
+
+/**
+ * The outcome of a verification depends on the token, the issuer objects, the key objects and
+ * the time. It is remembered only when every candidate tried before the one that verified was
+ * disabled or did not hold the key, and each key getter answered plainly (a key, or no
+ * matching key), so asking the same getters again tells whether anything changed.
+ */
+const rememberable = (result: VerifiedResult, answers: readonly KeyAnswer[]): boolean => {
+  const tried = result.attempts.slice(0, -1)
+  if (!tried.every((attempt) => attempt.outcome === 'disabled' || attempt.outcome === 'key_mismatch'))
+    return false
+  const decided = answers.find((answer) => answer.issuer === result.issuer)
+  return decided !== undefined && 'key' in decided
+}
+
+export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): VerifiedTokenCache => {
+  const entries = new Map<string, Entry>()
+  let bytes = 0
+
+  const drop = (key: string) => {
+    const entry = entries.get(key)
+    if (!entry) return
+    entries.delete(key)
+    bytes -= entry.bytes
+  }
+
+  const store = (key: string, entry: Entry) => {
+    if (entry.bytes > options.maxBytes) return
+    drop(key)
+    entries.set(key, entry)
+    bytes += entry.bytes
+    while (entries.size > options.maxEntries || bytes > options.maxBytes) {
+      const oldest = entries.keys().next().value
+      if (oldest === undefined) break
+      drop(oldest)
+    }
+  }
+
+  const verifyAndRemember = async (
+    key: string,
+    token: string,
+    candidates: readonly Issuer[],
+    keysFor: KeyResolver,
+    now: Date,
+    verifyOptions: VerifyOptions,
+  ): Promise<VerificationResult> => {
+    const answers: KeyAnswer[] = []
+    // Several answers for one issuer (jose trying each of several matching keys) make the
+    // outcome depend on more than one key: such a verification is not remembered.
+    let plain = true
+    const recording: KeyResolver = (issuer) => {
+      const getKey = keysFor(issuer)
+      return async (header, input) => {
+        if (answers.some((answer) => answer.issuer === issuer)) plain = false
+        try {
+          const found = await getKey(header, input)
+          answers.push({ issuer, key: found, header, input })
+          return found
+        } catch (error) {
+          if (codeOf(error) === NO_MATCHING_KEY) answers.push({ issuer, noMatchingKey: true, header, input })
+          else plain = false
+          throw error
+        }
+      }
+    }
+    const result = await verifyWorkloadToken(token, candidates, recording, now, verifyOptions)
+    if (result.ok && plain && rememberable(result, answers)) {
+      store(key, {
+        result,
+        candidates: [...candidates],
+        keyAnswers: answers,
+        bytes: ENTRY_OVERHEAD_BYTES + 3 * token.length,
+      })
+    }
+    return result
+  }
+
+  return {
+    async verify(token, candidates, keysFor, now, verifyOptions = {}) {
+      // `explain` wants every check computed now; a malformed token is never hashed.
+      if (options.maxEntries <= 0 || verifyOptions.explain || !isStrictCompactJws(token)) {
+        return verifyWorkloadToken(token, candidates, keysFor, now, verifyOptions)
+      }
+      const key = sha256Hex(token)
+      const entry = entries.get(key)
+      if (entry) {
+        const { issuer, claims } = entry.result
+        if (
+          sameCandidates(candidates, entry.candidates) &&
+          timeClaimsHold(claims, issuer, now) &&
+          (await sameKeys(entry.keyAnswers, keysFor))
+        ) {
+          entries.delete(key)
+          entries.set(key, entry)
+          const attempts: VerificationAttempt[] = entry.result.attempts.map((attempt) => ({ ...attempt }))
+          return { ok: true, issuer, claims, attempts, fromCache: true }
+        }
+        drop(key)
+      }
+      return verifyAndRemember(key, token, candidates, keysFor, now, verifyOptions)
+    },
+    invalidate() {
+      entries.clear()
+      bytes = 0
+    },
+    get size() {
+      return entries.size
+    },
+    get bytes() {
+      return bytes
+    },
+  }
+}
