@@ -71,7 +71,7 @@ const resolveAdminToken = (config: LocalConfig, dataDir: string) => {
   const path = join(dataDir, 'admin-token')
   if (existsSync(path))
     return { adminToken: readFileSync(path, 'utf8').trim(), adminTokenSource: 'data folder' as const }
-  const adminToken = randomBytes(32).toString('base64url')
+  const adminToken = randomBytes(32).toString('hex')
   writeSecretFile(path, `${adminToken}\n`)
   return { adminToken, adminTokenSource: 'generated' as const }
 }

@@ -71,7 +71,7 @@ const auditCount = (event: string) => broker.auditRecords().filter((record) => r
 
 beforeAll(async () => {
   requireTools(['moto_server'])
-  const adminToken = randomBytes(32).toString('base64url')
+  const adminToken = randomBytes(32).toString('hex')
   redactor.add(adminToken)
   broker = await startLocalBroker({ adminToken, redactor, tempDirs })
   issuer = await registerMlWorkload(broker, redactor)
