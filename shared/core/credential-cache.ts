@@ -2,7 +2,9 @@
 // same AssumeRoleWithWebIdentity call: concurrent misses for one key wait for one call
 // (singleflight), and an entry is served only while at least the refresh margin of its life
 // remains. Bounded by entries and approximate bytes, least recently used first out.
+
 import { createHash } from 'node:crypto'
+import { createBoundedLru } from './bounded-lru.js'
 import type { AwsCredentials, IssuerMode } from './model.js'
 import type { Clock } from './ports.js'
 import type { SessionTags } from './session.js'
@@ -112,46 +114,26 @@ const sizeOf = (key: string, credentials: AwsCredentials): number =>
 
 export const createCredentialCache = (options: CredentialCacheOptions): CredentialCache => {
   const marginMs = Math.max(options.refreshMarginSeconds, MIN_REFRESH_MARGIN_SECONDS) * 1000
-  const entries = new Map<string, Entry>()
+  const entries = createBoundedLru<Entry>(options)
   const inFlight = new Map<string, Promise<AwsCredentials>>()
-  let bytes = 0
   let waiting = 0
   /** Bumped by invalidate: a call started before it may answer its callers, never fill an entry. */
   let generation = 0
-
-  const drop = (key: string) => {
-    const entry = entries.get(key)
-    if (!entry) return
-    entries.delete(key)
-    bytes -= entry.bytes
-  }
 
   const store = (key: string, credentials: AwsCredentials) => {
     const servableUntil = credentials.expiration.getTime() - marginMs
     // Too short a session for the margin (or a nonsense expiration): never cached.
     if (!(servableUntil > options.clock.now().getTime())) return
-    const size = sizeOf(key, credentials)
-    if (size > options.maxBytes) return
-    drop(key)
-    entries.set(key, { credentials, servableUntil, bytes: size })
-    bytes += size
-    // Map order is insertion order, and a hit re-inserts: the first key is the least recently used.
-    while (entries.size > options.maxEntries || bytes > options.maxBytes) {
-      const oldest = entries.keys().next().value
-      if (oldest === undefined) break
-      drop(oldest)
-    }
+    entries.set(key, { credentials, servableUntil, bytes: sizeOf(key, credentials) })
   }
 
   const lookup = (key: string): AwsCredentials | undefined => {
     const entry = entries.get(key)
     if (!entry) return undefined
     if (options.clock.now().getTime() >= entry.servableUntil) {
-      drop(key)
+      entries.delete(key)
       return undefined
     }
-    entries.delete(key)
-    entries.set(key, entry)
     return entry.credentials
   }
 
@@ -191,13 +173,12 @@ export const createCredentialCache = (options: CredentialCacheOptions): Credenti
       generation++
       entries.clear()
       inFlight.clear()
-      bytes = 0
     },
     get size() {
       return entries.size
     },
     get bytes() {
-      return bytes
+      return entries.bytes
     },
     get waiting() {
       return waiting

@@ -4,7 +4,9 @@
 // was decided on still holds: the same issuer objects from the registry (a new version or a
 // reload replaces them), the same key objects from each issuer's key set (a changed key set
 // gives new ones), and the token's time claims at the current time.
+
 import type { FlattenedJWSInput, JWTHeaderParameters } from 'jose'
+import { createBoundedLru } from './bounded-lru.js'
 import { sha256Hex } from './credential-cache.js'
 import type { Issuer, WorkloadClaims } from './model.js'
 import type { KeyResolver } from './ports.js'
@@ -101,27 +103,7 @@ const rememberable = (result: VerifiedResult, answers: readonly KeyAnswer[]): bo
 }
 
 export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): VerifiedTokenCache => {
-  const entries = new Map<string, Entry>()
-  let bytes = 0
-
-  const drop = (key: string) => {
-    const entry = entries.get(key)
-    if (!entry) return
-    entries.delete(key)
-    bytes -= entry.bytes
-  }
-
-  const store = (key: string, entry: Entry) => {
-    if (entry.bytes > options.maxBytes) return
-    drop(key)
-    entries.set(key, entry)
-    bytes += entry.bytes
-    while (entries.size > options.maxEntries || bytes > options.maxBytes) {
-      const oldest = entries.keys().next().value
-      if (oldest === undefined) break
-      drop(oldest)
-    }
-  }
+  const entries = createBoundedLru<Entry>(options)
 
   const verifyAndRemember = async (
     key: string,
@@ -152,7 +134,7 @@ export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): Ve
     }
     const result = await verifyWorkloadToken(token, candidates, recording, now, verifyOptions)
     if (result.ok && plain && rememberable(result, answers)) {
-      store(key, {
+      entries.set(key, {
         result,
         candidates: [...candidates],
         keyAnswers: answers,
@@ -177,24 +159,21 @@ export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): Ve
           timeClaimsHold(claims, issuer, now) &&
           (await sameKeys(entry.keyAnswers, keysFor))
         ) {
-          entries.delete(key)
-          entries.set(key, entry)
           const attempts: VerificationAttempt[] = entry.result.attempts.map((attempt) => ({ ...attempt }))
           return { ok: true, issuer, claims, attempts, fromCache: true }
         }
-        drop(key)
+        entries.delete(key)
       }
       return verifyAndRemember(key, token, candidates, keysFor, now, verifyOptions)
     },
     invalidate() {
       entries.clear()
-      bytes = 0
     },
     get size() {
       return entries.size
     },
     get bytes() {
-      return bytes
+      return entries.bytes
     },
   }
 }
