@@ -167,29 +167,22 @@ export const createAdmin = (deps: AdminDeps) => {
       }
     }
     if (!deps.keySets) throw new UpstreamUnavailableError('jwks', { detail: 'no key fetcher is configured' })
-    try {
-      const status = await deps.keySets.refresh(issuer)
+    const auditRefresh = (outcome: Record<string, string | number>) =>
       deps.audit({
         type: 'audit',
         event: 'admin.issuer.refresh',
         actor: context.actor,
         requestId: context.requestId,
         issuerId,
-        outcome: 'fetched',
-        keyCount: status.keyCount,
+        ...outcome,
       })
+    try {
+      const status = await deps.keySets.refresh(issuer)
+      auditRefresh({ outcome: 'fetched', keyCount: status.keyCount })
       return status
     } catch (error) {
       if (!isKeyFetchError(error)) throw error
-      deps.audit({
-        type: 'audit',
-        event: 'admin.issuer.refresh',
-        actor: context.actor,
-        requestId: context.requestId,
-        issuerId,
-        outcome: 'failed',
-        code: error.code,
-      })
+      auditRefresh({ outcome: 'failed', code: error.code })
       throw new UpstreamUnavailableError('jwks', {
         cause: error,
         detail: `${error.message}; the keys held before stay in use while they last`,
