@@ -204,6 +204,10 @@ export const createLocalHttpServer = (functions: () => FunctionTable | undefined
       send(res, 500, json, errorBody('InternalError', 'Internal error.', requestId))
     }
   })
+  // Idle keep-alive connections outlive clients' own pools (Node's 5 s default invites a race in
+  // which a client reuses a connection the server is closing: ECONNRESET).
+  server.keepAliveTimeout = 65_000
+  server.headersTimeout = 66_000
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy()
     const status =

@@ -3,24 +3,35 @@
 // crypto it cannot avoid (one RS256 verify and one RS256 sign, timed with node:crypto in the
 // same run), and the throughput of the cached path beside a bare node:http server at 16 and 64
 // connections, with and without the verified-token cache. `npm run bench`; prints figures only.
-import { createPublicKey, generateKeyPairSync, type JsonWebKey, randomBytes, sign, verify } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:http'
-import { availableParallelism, cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os'
-import { join, relative } from 'node:path'
+import { createPublicKey, generateKeyPairSync, type JsonWebKey, sign, verify } from 'node:crypto'
+import { loadavg } from 'node:os'
 import type { Context } from 'aws-lambda'
 import type { JWK } from 'jose'
 import { createCredentialsHandler } from '../../functions/credentials/app.js'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
+import type { LocalStack } from '../../infra/local/stack.js'
 import { createJsonLogger } from '../../shared/adapters/json-logger.js'
 import { createLocalSigner } from '../../shared/adapters/local-signer.js'
 import { loadLocalConfig } from '../../shared/config.js'
-import type { AwsCredentials } from '../../shared/core/model.js'
-import { type CredentialIssuer, systemClock } from '../../shared/core/ports.js'
+import { systemClock } from '../../shared/core/ports.js'
 import type { HttpEvent } from '../../shared/http/event.js'
 import { createCore } from '../../shared/wiring.js'
 import { createMemoryRegistry } from '../support/memory-registry.js'
 import { AUDIENCE, createTestIssuer, K8S_ISSUER, type TestIssuer } from '../support/workload-issuer.js'
+import {
+  addCleanup,
+  armWatchdog,
+  type BenchSts,
+  createBenchSts,
+  latencyRow,
+  machineLines,
+  print,
+  progress,
+  registerIssuerAndBinding,
+  runBench,
+  startBareServer,
+  startBenchStack,
+  stubCredentials,
+} from './harness.js'
 import { createKeepAliveClient, type KeepAliveClient } from './http-client.js'
 import { type LoadClient, type LoadJob, type LoadResult, startLoadClient } from './load.js'
 import { distribution, median, ms, perSecond, table } from './stats.js'
@@ -48,87 +59,7 @@ const ISSUER_ID = 'bench-dp'
 const PROFILE = 'bench-reader'
 const ROLE_ARN = 'arn:aws:iam::111122223333:role/bench-reader'
 
-const print = (line = '') => process.stdout.write(`${line}\n`)
-const progress = (line: string) => process.stderr.write(`… ${line}\n`)
-
-// ── cleanup ─────────────────────────────────────────────────────────────────────────────
-
-const cleanups: (() => Promise<void> | void)[] = []
-
-const cleanUp = async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup()
-    } catch (error) {
-      process.stderr.write(`cleanup failed: ${(error as Error).message}\n`)
-    }
-  }
-}
-
-const armWatchdog = () =>
-  setTimeout(async () => {
-    process.stderr.write(`bench: still running after ${SETTINGS.hardDeadlineMs} ms, stopping\n`)
-    await cleanUp()
-    process.exit(1)
-  }, SETTINGS.hardDeadlineMs).unref()
-
-// ── STS: counted and timed, switchable to an in-process stub ───────────────────────────
-
-type StsTarget = 'moto_server' | 'stub'
-
-const stubCredentials = (): AwsCredentials => ({
-  accessKeyId: 'ASIABENCHSTUB0000000',
-  secretAccessKey: 'bench-stub-secret-access-key-not-a-real-one',
-  sessionToken: 'bench-stub-session-token',
-  expiration: new Date(Date.now() + 3600_000),
-  assumedRoleArn: 'arn:aws:sts::111122223333:assumed-role/bench-reader/bench',
-  accountId: '111122223333',
-})
-
-const createBenchSts = () => {
-  let target: StsTarget = 'moto_server'
-  let calls = 0
-  let recording: number[] | undefined
-  const stub: CredentialIssuer = { assumeRoleWithWebIdentity: async () => stubCredentials() }
-  const wrap = (real: CredentialIssuer): CredentialIssuer => ({
-    async assumeRoleWithWebIdentity(request, options) {
-      calls++
-      const started = performance.now()
-      try {
-        return await (target === 'stub' ? stub : real).assumeRoleWithWebIdentity(request, options)
-      } finally {
-        recording?.push(performance.now() - started)
-      }
-    },
-  })
-  return {
-    wrap,
-    use: (next: StsTarget) => {
-      target = next
-    },
-    calls: () => calls,
-    record: (into: number[] | undefined) => {
-      recording = into
-    },
-  }
-}
-
-type BenchSts = ReturnType<typeof createBenchSts>
-
 // ── set-up ──────────────────────────────────────────────────────────────────────────────
-
-const machineLines = (): string[] => [
-  `command:  ${
-    process.env.npm_lifecycle_event === 'bench'
-      ? `npm run bench  (${process.env.npm_lifecycle_script})`
-      : `tsx ${relative(process.cwd(), process.argv[1] ?? '')}`
-  }`,
-  `date:     ${new Date().toISOString()}`,
-  `cpu:      ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores (available parallelism ${availableParallelism()})`,
-  `memory:   ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-  `os:       ${platform()} ${release()}`,
-  `node:     ${process.version}`,
-]
 
 const loadLine = (when: string) =>
   `load:     ${loadavg()
@@ -160,80 +91,22 @@ const createAuditCounter = () => {
 
 type AuditCounter = ReturnType<typeof createAuditCounter>
 
-const startStack = async (
-  sts: BenchSts,
-  env: Record<string, string>,
-  audit?: AuditCounter,
-): Promise<LocalStack> => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-bench-cache-'))
-  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }))
-  // An explicit environment, not process.env, so the caller's shell changes nothing measured.
-  const config = loadLocalConfig({
-    PORT: '0',
-    AWS_REGION: 'us-east-1',
-    IRSA_BROKER_DATA_DIR: dataDir,
-    IRSA_BROKER_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
-    ...env,
-  })
-  const stack = await startLocalStack(config, {
-    logSink: audit ? audit.sink : () => undefined,
-    wrapSts: sts.wrap,
-  })
-  cleanups.push(() => stack.stop())
-  return stack
-}
+const startStack = (sts: BenchSts, env: Record<string, string>, audit?: AuditCounter): Promise<LocalStack> =>
+  startBenchStack({ dataDirPrefix: 'irsa-broker-bench-cache-', env, logSink: audit?.sink, wrapSts: sts.wrap })
 
-const adminPut = async (client: KeepAliveClient, stack: LocalStack, path: string, document: unknown) => {
-  const answer = await client.send(
-    'PUT',
-    `${stack.url}${path}`,
-    { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
-    JSON.stringify(document),
-  )
-  if (answer.status !== 201) throw new Error(`PUT ${path} answered ${answer.status}: ${answer.body}`)
-}
-
-const registerWorkload = async (client: KeepAliveClient, stack: LocalStack, dataPlane: TestIssuer) => {
-  await adminPut(client, stack, `/v1/admin/issuers/${ISSUER_ID}`, {
-    issuer: K8S_ISSUER,
-    audiences: [AUDIENCE],
+const registerWorkload = (client: KeepAliveClient, stack: LocalStack, dataPlane: TestIssuer) =>
+  registerIssuerAndBinding(client, stack, {
+    issuerId: ISSUER_ID,
     jwks: dataPlane.jwks,
-  })
-  await adminPut(client, stack, `/v1/admin/issuers/${ISSUER_ID}/bindings/${PROFILE}`, {
-    roleArn: ROLE_ARN,
     profile: PROFILE,
+    roleArn: ROLE_ARN,
     subjects: [
       'system:serviceaccount:ml:trainer',
       'system:serviceaccount:herd:api',
       'system:serviceaccount:bench:*',
     ],
-    sessionName: '{/kubernetes.io/namespace}.{/kubernetes.io/serviceaccount/name}',
     sessionTags: { namespace: '{/kubernetes.io/namespace}', 'data-plane': ISSUER_ID },
   })
-}
-
-const startBareServer = async (): Promise<string> => {
-  const body = JSON.stringify({ ok: true })
-  const server = createServer((req, res) => {
-    req.resume()
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
-    res.end(body)
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      }),
-  )
-  const address = server.address()
-  if (typeof address !== 'object' || !address) throw new Error('the bare server has no address')
-  return `http://127.0.0.1:${address.port}/`
-}
 
 const credentialsUrl = (stack: LocalStack) => `${stack.url}/v1/credentials?role=${PROFILE}`
 
@@ -405,11 +278,6 @@ const measureSequential = async (client: KeepAliveClient, url: string, headers: 
     samples.push(performance.now() - started)
   }
   return samples
-}
-
-const latencyRow = (label: string, samples: readonly number[]): string[] => {
-  const { count, p50, p90, p99, max } = distribution(samples)
-  return [label, String(count), ms(p50), ms(p90), ms(p99), ms(max)]
 }
 
 /**
@@ -669,13 +537,13 @@ const mintMany = (
 ) => Promise.all(Array.from({ length: count }, (_, index) => dataPlane.mint(claims(index))))
 
 const main = async () => {
-  armWatchdog()
+  armWatchdog(SETTINGS.hardDeadlineMs)
   for (const line of machineLines()) print(line)
   print(loadLine('at the start'))
   const sts = createBenchSts()
   const audit = createAuditCounter()
   const admin = createKeepAliveClient({ connections: 1, timeoutMs: SETTINGS.requestTimeoutMs })
-  cleanups.push(() => admin.close())
+  addCleanup(() => admin.close())
 
   progress('starting the local stacks (dynalite, moto_server, brokers)')
   const withCaches = await startStack(sts, {}, audit)
@@ -725,7 +593,7 @@ const main = async () => {
 
   progress('7: uncached exchanges (moto_server, then the stub), the cached path, bare, the crypto floor')
   const client = createKeepAliveClient({ connections: 1, timeoutMs: SETTINGS.requestTimeoutMs })
-  cleanups.push(() => client.close())
+  addCleanup(() => client.close())
   const viaMoto = await measureUncached(client, credentialsUrl(withCaches), oneOff.slice(0, perRun), sts)
   sts.use('stub')
   const viaStub = await measureUncached(client, credentialsUrl(withCaches), oneOff.slice(perRun), sts)
@@ -741,7 +609,7 @@ const main = async () => {
   progress('8: cached-path throughput')
   for (const stack of [withCaches, withoutTokenCache]) await expect200(admin, credentialsUrl(stack), trainer)
   const load = startLoadClient()
-  cleanups.push(() => load.stop())
+  addCleanup(() => load.stop())
   const scenarios: Scenario[] = SETTINGS.connections.flatMap((connections): Scenario[] => [
     { label: 'bare node:http, small JSON body', connections, url: bareUrl, headers: {}, results: [] },
     {
@@ -764,11 +632,4 @@ const main = async () => {
   print(loadLine('at the end'))
 }
 
-try {
-  await main()
-} catch (error) {
-  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`)
-  process.exitCode = 1
-} finally {
-  await cleanUp()
-}
+await runBench(main)

@@ -3,19 +3,26 @@
 // throughput beside a bare node:http server. `npm run bench`; it prints figures, asserts nothing.
 // The credential and verified-token caches are off here (every request is a full exchange);
 // credential-cache.bench.ts measures them.
-import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:http'
-import { availableParallelism, cpus, platform, release, tmpdir, totalmem } from 'node:os'
-import { join, relative } from 'node:path'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
-import { loadLocalConfig } from '../../shared/config.js'
-import type { AwsCredentials } from '../../shared/core/model.js'
-import type { CredentialIssuer } from '../../shared/core/ports.js'
-import { AUDIENCE, createTestIssuer, K8S_ISSUER } from '../support/workload-issuer.js'
+import type { LocalStack } from '../../infra/local/stack.js'
+import { createTestIssuer } from '../support/workload-issuer.js'
+import {
+  addCleanup,
+  armWatchdog,
+  type BenchSts,
+  createBenchSts,
+  latencyRow,
+  machineLines,
+  print,
+  progress,
+  registerIssuerAndBinding,
+  runBench,
+  type StsTarget,
+  startBareServer,
+  startBenchStack,
+} from './harness.js'
 import { createKeepAliveClient, type KeepAliveClient } from './http-client.js'
 import { type LoadClient, type LoadJob, type LoadResult, startLoadClient } from './load.js'
-import { distribution, median, ms, perSecond, table } from './stats.js'
+import { median, perSecond, table } from './stats.js'
 
 const SETTINGS = {
   latencyWarmup: 30,
@@ -38,134 +45,31 @@ const ISSUER_ID = 'bench-dp'
 const PROFILE = 'bench-reader'
 const ROLE_ARN = 'arn:aws:iam::111122223333:role/bench-reader'
 
-const print = (line = '') => process.stdout.write(`${line}\n`)
-const progress = (line: string) => process.stderr.write(`… ${line}\n`)
-
-// ── cleanup ─────────────────────────────────────────────────────────────────────────────
-// Everything started registers its own stop here; the watchdog and the normal end share it,
-// so a hung run still stops moto_server and dynalite instead of leaving them behind.
-
-const cleanups: (() => Promise<void> | void)[] = []
-
-const cleanUp = async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup()
-    } catch (error) {
-      process.stderr.write(`cleanup failed: ${(error as Error).message}\n`)
-    }
-  }
-}
-
-const armWatchdog = () =>
-  setTimeout(async () => {
-    process.stderr.write(`bench: still running after ${SETTINGS.hardDeadlineMs} ms, stopping\n`)
-    await cleanUp()
-    process.exit(1)
-  }, SETTINGS.hardDeadlineMs).unref()
-
-// ── STS: timed, and switchable to an in-process stub ────────────────────────────────────
-
-type StsTarget = 'moto_server' | 'stub'
-
-/** Fixed fake credentials: what the broker costs when STS costs (almost) nothing. */
-const stubCredentials = (): AwsCredentials => ({
-  accessKeyId: 'ASIABENCHSTUB0000000',
-  secretAccessKey: 'bench-stub-secret-access-key-not-a-real-one',
-  sessionToken: 'bench-stub-session-token',
-  expiration: new Date(Date.now() + 3600_000),
-  assumedRoleArn: 'arn:aws:sts::111122223333:assumed-role/bench-reader/bench',
-  accountId: '111122223333',
-})
-
-const createBenchSts = () => {
-  let target: StsTarget = 'moto_server'
-  let recording: number[] | undefined
-  const stub: CredentialIssuer = { assumeRoleWithWebIdentity: async () => stubCredentials() }
-  const wrap = (real: CredentialIssuer): CredentialIssuer => ({
-    async assumeRoleWithWebIdentity(request) {
-      const started = performance.now()
-      try {
-        return await (target === 'stub' ? stub : real).assumeRoleWithWebIdentity(request)
-      } finally {
-        recording?.push(performance.now() - started)
-      }
-    },
-  })
-  return {
-    wrap,
-    use: (next: StsTarget) => {
-      target = next
-    },
-    /** Each STS call's duration goes into `into` until called again with undefined. */
-    record: (into: number[] | undefined) => {
-      recording = into
-    },
-  }
-}
-
-type BenchSts = ReturnType<typeof createBenchSts>
-
 // ── set-up ──────────────────────────────────────────────────────────────────────────────
 
-const machineLines = (): string[] => [
-  `command:  ${
-    process.env.npm_lifecycle_event
-      ? `npm run ${process.env.npm_lifecycle_event}  (${process.env.npm_lifecycle_script})`
-      : `tsx ${relative(process.cwd(), process.argv[1] ?? '')}`
-  }`,
-  `date:     ${new Date().toISOString()}`,
-  `cpu:      ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores (available parallelism ${availableParallelism()})`,
-  `memory:   ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-  `os:       ${platform()} ${release()}`,
-  `node:     ${process.version}`,
-]
-
-const startStack = async (sts: BenchSts): Promise<LocalStack> => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-bench-'))
-  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }))
-  // An explicit environment, not process.env: an AWS_ENDPOINT_URL_STS in the caller's shell
-  // would otherwise change what is measured.
-  const config = loadLocalConfig({
-    PORT: '0',
-    AWS_REGION: 'us-east-1',
-    IRSA_BROKER_DATA_DIR: dataDir,
-    IRSA_BROKER_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+const startStack = (sts: BenchSts): Promise<LocalStack> =>
+  startBenchStack({
+    dataDirPrefix: 'irsa-broker-bench-',
     // Sections 1-4 measure the exchange without its caches: every request verifies its token
     // and calls STS, as before they existed. The caches are measured by credential-cache.bench.ts.
-    IRSA_BROKER_CREDENTIAL_CACHE_MAX_ENTRIES: '0',
-    IRSA_BROKER_VERIFIED_TOKEN_CACHE_MAX_ENTRIES: '0',
+    env: {
+      IRSA_BROKER_CREDENTIAL_CACHE_MAX_ENTRIES: '0',
+      IRSA_BROKER_VERIFIED_TOKEN_CACHE_MAX_ENTRIES: '0',
+    },
+    wrapSts: sts.wrap,
   })
-  const stack = await startLocalStack(config, { logSink: () => undefined, wrapSts: sts.wrap })
-  cleanups.push(() => stack.stop())
-  return stack
-}
-
-const adminPut = async (client: KeepAliveClient, stack: LocalStack, path: string, document: unknown) => {
-  const answer = await client.send(
-    'PUT',
-    `${stack.url}${path}`,
-    { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
-    JSON.stringify(document),
-  )
-  if (answer.status !== 201) throw new Error(`PUT ${path} answered ${answer.status}: ${answer.body}`)
-}
 
 /** Registers one data plane and one binding, and returns an allowed and a denied token. */
 const registerWorkload = async (client: KeepAliveClient, stack: LocalStack) => {
   const dataPlane = await createTestIssuer()
   // Same `iss`, a key the broker was never given: the negative path up to the signature check.
   const stranger = await createTestIssuer()
-  await adminPut(client, stack, `/v1/admin/issuers/${ISSUER_ID}`, {
-    issuer: K8S_ISSUER,
-    audiences: [AUDIENCE],
+  await registerIssuerAndBinding(client, stack, {
+    issuerId: ISSUER_ID,
     jwks: dataPlane.jwks,
-  })
-  await adminPut(client, stack, `/v1/admin/issuers/${ISSUER_ID}/bindings/${PROFILE}`, {
-    roleArn: ROLE_ARN,
     profile: PROFILE,
+    roleArn: ROLE_ARN,
     subjects: ['system:serviceaccount:ml:trainer'],
-    sessionName: '{/kubernetes.io/namespace}.{/kubernetes.io/serviceaccount/name}',
     sessionTags: { namespace: '{/kubernetes.io/namespace}', 'data-plane': ISSUER_ID },
   })
   return { allowed: await dataPlane.mint(), denied: await stranger.mint() }
@@ -182,29 +86,6 @@ const expectStatus = async (
   if (answer.status !== status || !answer.body.includes(bodyHas)) {
     throw new Error(`GET ${url} answered ${answer.status} ${answer.body.slice(0, 300)}; expected ${status}`)
   }
-}
-
-const startBareServer = async (): Promise<string> => {
-  const body = JSON.stringify({ ok: true })
-  const server = createServer((req, res) => {
-    req.resume()
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
-    res.end(body)
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      }),
-  )
-  const address = server.address()
-  if (typeof address !== 'object' || !address) throw new Error('the bare server has no address')
-  return `http://127.0.0.1:${address.port}/`
 }
 
 // ── 1 + 2: sequential latency ───────────────────────────────────────────────────────────
@@ -288,11 +169,6 @@ const measureRoundTrips = async (client: KeepAliveClient, url: string): Promise<
   const totals: number[] = []
   await sequential(client, url, {}, { status: 200, bodyHas: 'ok' }, { after: (total) => totals.push(total) })
   return totals
-}
-
-const latencyRow = (label: string, samples: readonly number[]): string[] => {
-  const { count, p50, p90, p99, max } = distribution(samples)
-  return [label, String(count), ms(p50), ms(p90), ms(p99), ms(max)]
 }
 
 const printLatency = (viaMoto: LatencySamples, viaStub: LatencySamples, bare: number[]) => {
@@ -460,28 +336,22 @@ const runLatency = async (sts: BenchSts, client: KeepAliveClient, targets: Targe
 
 const runThroughput = async (sts: BenchSts, targets: Targets) => {
   const load = startLoadClient()
-  cleanups.push(() => load.stop())
+  addCleanup(() => load.stop())
   const scenarios = throughputScenarios(targets)
   await measureThroughput(load, scenarios, sts)
   printThroughput(scenarios)
 }
 
 const main = async () => {
-  armWatchdog()
+  armWatchdog(SETTINGS.hardDeadlineMs)
   for (const line of machineLines()) print(line)
-  const sts = createBenchSts()
+  // Without the broker's per-call options (its STS deadline), as this bench always called STS.
+  const sts = createBenchSts({ forwardOptions: false })
   const client = createKeepAliveClient({ connections: 1, timeoutMs: SETTINGS.requestTimeoutMs })
-  cleanups.push(() => client.close())
+  addCleanup(() => client.close())
   const targets = await setUp(sts, client)
   await runLatency(sts, client, targets)
   await runThroughput(sts, targets)
 }
 
-try {
-  await main()
-} catch (error) {
-  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`)
-  process.exitCode = 1
-} finally {
-  await cleanUp()
-}
+await runBench(main)

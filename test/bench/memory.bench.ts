@@ -7,17 +7,22 @@
 // bounded by count and time. `npm run bench`; exits 1 when the RSS ends above the cap.
 import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { availableParallelism, cpus, platform, release, tmpdir, totalmem } from 'node:os'
-import { join, relative } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
-import { loadLocalConfig } from '../../shared/config.js'
+import type { LocalStack } from '../../infra/local/stack.js'
 import type { AwsCredentials } from '../../shared/core/model.js'
 import type { CredentialIssuer } from '../../shared/core/ports.js'
-import { AUDIENCE, K8S_ISSUER } from '../support/workload-issuer.js'
-import { createKeepAliveClient, type KeepAliveClient } from './http-client.js'
+import {
+  addCleanup,
+  armWatchdog,
+  machineLines,
+  print,
+  progress,
+  registerIssuerAndBinding,
+  runBench,
+  startBenchStack,
+} from './harness.js'
+import { createKeepAliveClient } from './http-client.js'
 import type { IdentityLoadJob, IdentityLoadMessage } from './identity-load-client.js'
 import { table } from './stats.js'
 
@@ -48,24 +53,11 @@ const ROLE_ARN = 'arn:aws:iam::111122223333:role/memory-reader'
 /** Every one of the child's service accounts: system:serviceaccount:mem-<n>:sa-<i>. */
 const SUBJECT_GLOB = 'system:serviceaccount:mem-*:sa-*'
 
-const print = (line = '') => process.stdout.write(`${line}\n`)
-const progress = (line: string) => process.stderr.write(`… ${line}\n`)
 const mb = (bytes: number) => bytes / 2 ** 20
 
 // A full collection on demand, to tell what the broker keeps from garbage not yet collected.
 setFlagsFromString('--expose-gc')
 const collectGarbage = runInNewContext('gc') as () => void
-
-const cleanups: (() => Promise<void> | void)[] = []
-const cleanUp = async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup()
-    } catch (error) {
-      process.stderr.write(`cleanup failed: ${(error as Error).message}\n`)
-    }
-  }
-}
 
 /** Counts calls; each answers fresh credentials of STS's sizes (a session token is about 1 KB). */
 const createStsStub = () => {
@@ -86,44 +78,13 @@ const createStsStub = () => {
   return { stub, calls: () => calls }
 }
 
-const machineLines = (): string[] => [
-  `command:  ${
-    process.env.npm_lifecycle_event && process.env.npm_lifecycle_event !== 'npx'
-      ? `npm run ${process.env.npm_lifecycle_event}  (${process.env.npm_lifecycle_script})`
-      : `tsx ${relative(process.cwd(), process.argv[1] ?? '')}`
-  }`,
-  `date:     ${new Date().toISOString()}`,
-  `cpu:      ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores (available parallelism ${availableParallelism()})`,
-  `memory:   ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-  `os:       ${platform()} ${release()}`,
-  `node:     ${process.version}`,
-]
-
-const startStack = async (sts: CredentialIssuer): Promise<LocalStack> => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-memory-'))
-  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }))
-  const config = loadLocalConfig({
-    PORT: '0',
-    AWS_REGION: 'us-east-1',
-    IRSA_BROKER_DATA_DIR: dataDir,
-    IRSA_BROKER_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+const startStack = (sts: CredentialIssuer): Promise<LocalStack> =>
+  startBenchStack({
+    dataDirPrefix: 'irsa-broker-memory-',
     // A closed loopback port, never called (the stub answers): no moto_server is started.
-    AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9',
+    env: { AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9' },
+    wrapSts: () => sts,
   })
-  const stack = await startLocalStack(config, { logSink: () => undefined, wrapSts: () => sts })
-  cleanups.push(() => stack.stop())
-  return stack
-}
-
-const adminPut = async (client: KeepAliveClient, stack: LocalStack, path: string, document: unknown) => {
-  const answer = await client.send(
-    'PUT',
-    `${stack.url}${path}`,
-    { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
-    JSON.stringify(document),
-  )
-  if (answer.status !== 201) throw new Error(`PUT ${path} answered ${answer.status}: ${answer.body}`)
-}
 
 interface Sample {
   label: string
@@ -169,7 +130,7 @@ const startChild = () => {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   })
-  cleanups.push(() => {
+  addCleanup(() => {
     if (child.connected) child.disconnect()
     if (child.exitCode === null) child.kill()
   })
@@ -194,12 +155,8 @@ const startChild = () => {
 }
 
 const main = async () => {
-  const watchdog = setTimeout(async () => {
-    process.stderr.write(`bench: still running after ${SETTINGS.hardDeadlineMs} ms, stopping\n`)
-    await cleanUp()
-    process.exit(1)
-  }, SETTINGS.hardDeadlineMs).unref()
-  cleanups.push(() => clearTimeout(watchdog))
+  const watchdog = armWatchdog(SETTINGS.hardDeadlineMs)
+  addCleanup(() => clearTimeout(watchdog))
   for (const line of machineLines()) print(line)
 
   progress(`minting ${SETTINGS.identities.toLocaleString('en-US')} tokens in the load client`)
@@ -210,7 +167,7 @@ const main = async () => {
   const stack = await startStack(sts.stub)
   const samples: Sample[] = [sample('broker started, nothing registered', 0, NO_LOAD, true)]
   const admin = createKeepAliveClient({ connections: 1, timeoutMs: SETTINGS.requestTimeoutMs })
-  cleanups.push(() => admin.close())
+  addCleanup(() => admin.close())
 
   const jwks = await minted
   if (jwks.type !== 'jwks') throw new Error('expected the JWKS')
@@ -219,16 +176,12 @@ const main = async () => {
       `${jwks.identities.toLocaleString('en-US')} tokens minted in ${(jwks.mintMs / 1000).toFixed(1)} s`,
   )
   print()
-  await adminPut(admin, stack, `/v1/admin/issuers/${ISSUER_ID}`, {
-    issuer: K8S_ISSUER,
-    audiences: [AUDIENCE],
+  await registerIssuerAndBinding(admin, stack, {
+    issuerId: ISSUER_ID,
     jwks: jwks.jwks,
-  })
-  await adminPut(admin, stack, `/v1/admin/issuers/${ISSUER_ID}/bindings/${PROFILE}`, {
-    roleArn: ROLE_ARN,
     profile: PROFILE,
+    roleArn: ROLE_ARN,
     subjects: [SUBJECT_GLOB],
-    sessionName: '{/kubernetes.io/namespace}.{/kubernetes.io/serviceaccount/name}',
     sessionTags: {
       namespace: '{/kubernetes.io/namespace}',
       'service-account': '{/kubernetes.io/serviceaccount/name}',
@@ -326,11 +279,4 @@ const main = async () => {
   if (problems.length > 0) throw new Error(problems.join('; '))
 }
 
-try {
-  await main()
-} catch (error) {
-  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`)
-  process.exitCode = 1
-} finally {
-  await cleanUp()
-}
+await runBench(main)
