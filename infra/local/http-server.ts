@@ -78,8 +78,16 @@ const send = (res: ServerResponse, statusCode: number, headers: Record<string, s
   res.end(body)
 }
 
-const readBody = (req: IncomingMessage): Promise<Buffer | 'too-large'> =>
-  new Promise((resolve, reject) => {
+const NO_BODY = Buffer.alloc(0)
+
+const readBody = (req: IncomingMessage): Promise<Buffer | 'too-large'> | Buffer => {
+  // HTTP/1.1: a request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3),
+  // as every GET from an SDK. Drained, not waited for.
+  if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+    req.resume()
+    return NO_BODY
+  }
+  return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
     let tooLarge = false
@@ -91,6 +99,7 @@ const readBody = (req: IncomingMessage): Promise<Buffer | 'too-large'> =>
     req.on('end', () => resolve(tooLarge ? 'too-large' : Buffer.concat(chunks)))
     req.on('error', reject)
   })
+}
 
 const toEvent = (
   req: IncomingMessage,

@@ -29,28 +29,37 @@ export const withDeadline = async <T>(
   onExpired: (error: DeadlineExceededError) => void = () => undefined,
 ): Promise<T> => {
   if (budgetMs === undefined) return work(NO_DEADLINE)
-  const controller = new AbortController()
+  // The AbortController is made only when an adapter asks for the signal: most requests (cached
+  // credentials, refusals) call no dependency, and making one costs more than the rest of the
+  // deadline. A signal asked for after the budget ended is aborted already.
+  let controller: AbortController | undefined
+  let expiry: DeadlineExceededError | undefined
   const startedAt = performance.now()
-  let expired = false
   const deadline: Deadline = {
-    signal: controller.signal,
+    get signal() {
+      if (!controller) {
+        controller = new AbortController()
+        if (expiry) controller.abort(expiry)
+      }
+      return controller.signal
+    },
     remainingMs: () => Math.max(0, budgetMs - (performance.now() - startedAt)),
     get expired() {
-      return expired
+      return expiry !== undefined
     },
   }
   let timer: ReturnType<typeof setTimeout> | undefined
-  const expiry = new Promise<never>((_resolve, reject) => {
+  const expired = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
-      expired = true
       const error = new DeadlineExceededError(budgetMs)
+      expiry = error
       onExpired(error)
       reject(error)
-      controller.abort(error)
+      controller?.abort(error)
     }, budgetMs)
   })
   try {
-    return await Promise.race([work(deadline), expiry])
+    return await Promise.race([work(deadline), expired])
   } finally {
     clearTimeout(timer)
   }

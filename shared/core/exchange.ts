@@ -142,21 +142,32 @@ export const createExchange = (deps: ExchangeDeps) => {
       trace.reason = brokerError.reason
       return { trace, error: brokerError, matches: [], ...partial }
     }
-    let read: UnverifiedToken
-    try {
-      read = readUnverifiedToken(token)
-    } catch (error) {
-      return deny(error)
+    // A token string that verified before passed every check on its form then; it is not read
+    // again (`explain` always reads and verifies afresh).
+    const recalled = explain ? undefined : deps.verifiedTokens?.recall(token)
+    let read: UnverifiedToken | undefined
+    if (!recalled) {
+      try {
+        read = readUnverifiedToken(token)
+      } catch (error) {
+        return deny(error)
+      }
     }
-    const { iss } = read
+    const iss = recalled?.iss ?? (read as UnverifiedToken).iss
     trace.iss = iss.slice(0, MAX_LOGGED_ISS)
     let result: Awaited<ReturnType<typeof verifyWorkloadToken>>
     try {
       const candidates = await deps.registry.findIssuersByIss(iss)
       trace.issuersSharingIss = candidates.map((issuer) => issuer.issuerId).sort()
       // `explain` always verifies afresh (the cache hands it on to verifyWorkloadToken).
-      const verify = deps.verifiedTokens?.verify ?? verifyWorkloadToken
-      result = await verify(token as string, candidates, deps.keysFor, deps.clock.now(), { read, explain })
+      const now = deps.clock.now()
+      result = deps.verifiedTokens
+        ? await deps.verifiedTokens.verify(token as string, candidates, deps.keysFor, now, {
+            read,
+            explain,
+            recalled,
+          })
+        : await verifyWorkloadToken(token as string, candidates, deps.keysFor, now, { read, explain })
     } catch (error) {
       return deny(error)
     }

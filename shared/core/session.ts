@@ -8,8 +8,26 @@ export interface SessionTags {
   transitiveTagKeys: string[]
 }
 
+/**
+ * Parsed templates by their text: the same few binding templates render on every request, and
+ * parsing them (JSON Pointers included) cost more than rendering. Bounded: past the limit the
+ * memo starts over, so any number of distinct templates costs at most this many entries.
+ */
+const MAX_PARSED_TEMPLATES = 1024
+const parsed = new Map<string, ReturnType<typeof parseTemplate>>()
+
+const parsedTemplate = (text: string): ReturnType<typeof parseTemplate> => {
+  let template = parsed.get(text)
+  if (template === undefined) {
+    if (parsed.size >= MAX_PARSED_TEMPLATES) parsed.clear()
+    template = parseTemplate(text)
+    parsed.set(text, template)
+  }
+  return template
+}
+
 const render = (text: string, claims: WorkloadClaims): string => {
-  const template = parseTemplate(text)
+  const template = parsedTemplate(text)
   // Templates are checked at registration; a stored one that no longer parses renders as nothing.
   return typeof template === 'string' ? '' : renderTemplate(template, claims)
 }

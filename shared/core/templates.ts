@@ -57,5 +57,8 @@ export const TAG_VALUE_MAX = 256
 export const MAX_SESSION_TAGS = 50
 
 /** STS tag value: at most 256 characters of letters, spaces, digits and `_.:/=+-@`. */
-export const sanitizeTagValue = (raw: string): string =>
-  Array.from(raw.replace(TAG_VALUE_DISALLOWED, '-')).slice(0, TAG_VALUE_MAX).join('')
+export const sanitizeTagValue = (raw: string): string => {
+  const value = raw.replace(TAG_VALUE_DISALLOWED, '-')
+  // A string of at most TAG_VALUE_MAX UTF-16 units has at most that many characters.
+  return value.length <= TAG_VALUE_MAX ? value : Array.from(value).slice(0, TAG_VALUE_MAX).join('')
+}

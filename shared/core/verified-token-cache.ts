@@ -12,6 +12,7 @@ import type { Issuer, WorkloadClaims } from './model.js'
 import type { KeyResolver } from './ports.js'
 import {
   isStrictCompactJws,
+  MAX_TOKEN_BYTES,
   type VerificationAttempt,
   type VerificationResult,
   type VerifyOptions,
@@ -40,14 +41,29 @@ interface Entry {
   bytes: number
 }
 
+/** A token this cache remembers: its verified `iss`, and the key it is remembered under. */
+export interface RecalledToken {
+  iss: string
+  key: string
+}
+
 export interface VerifiedTokenCache {
-  /** verifyWorkloadToken, answered from memory when the same token verified before and nothing changed. */
+  /**
+   * Whether this exact token string verified before (its entry may still turn out stale: verify
+   * checks). A remembered string passed every check on its form then (size, compact form, JSON
+   * shape, `iss`), and the same string passes them again, so a caller may skip reading it.
+   */
+  recall(token: unknown): RecalledToken | undefined
+  /**
+   * verifyWorkloadToken, answered from memory when the same token verified before and nothing
+   * changed. `recalled`: what recall() answered for this token, so it is not hashed twice.
+   */
   verify(
     token: string,
     candidates: readonly Issuer[],
     keysFor: KeyResolver,
     now: Date,
-    options?: VerifyOptions,
+    options?: VerifyOptions & { recalled?: RecalledToken | undefined },
   ): Promise<VerificationResult & { fromCache?: boolean }>
   invalidate(): void
   readonly size: number
@@ -145,12 +161,23 @@ export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): Ve
   }
 
   return {
-    async verify(token, candidates, keysFor, now, verifyOptions = {}) {
+    recall(token) {
+      // Longer than MAX_TOKEN_BYTES characters is longer in bytes too: never remembered, not hashed.
+      if (options.maxEntries <= 0 || typeof token !== 'string' || token.length > MAX_TOKEN_BYTES)
+        return undefined
+      const key = sha256Hex(token)
+      const entry = entries.get(key)
+      return entry ? { iss: entry.result.claims.iss, key } : undefined
+    },
+    async verify(token, candidates, keysFor, now, { recalled, ...verifyOptions } = {}) {
       // `explain` wants every check computed now; a malformed token is never hashed.
-      if (options.maxEntries <= 0 || verifyOptions.explain || !isStrictCompactJws(token)) {
+      if (options.maxEntries <= 0 || verifyOptions.explain) {
         return verifyWorkloadToken(token, candidates, keysFor, now, verifyOptions)
       }
-      const key = sha256Hex(token)
+      if (!recalled && !isStrictCompactJws(token)) {
+        return verifyWorkloadToken(token, candidates, keysFor, now, verifyOptions)
+      }
+      const key = recalled?.key ?? sha256Hex(token)
       const entry = entries.get(key)
       if (entry) {
         const { issuer, claims } = entry.result

@@ -667,6 +667,32 @@ describe('request limits and malformed requests', () => {
     })
   })
 
+  it('reads a POST body sent chunked (no Content-Length) as it reads one with a length', async () => {
+    // Prepare: a streamed body makes fetch send Transfer-Encoding: chunked
+    const token = await mint(cluster)
+    const chunks = [Buffer.from('{"role":'), Buffer.from('"nope"}')]
+    const body = new ReadableStream({
+      pull(controller) {
+        const next = chunks.shift()
+        if (next) controller.enqueue(next)
+        else controller.close()
+      },
+    })
+
+    // Act
+    const response = await fetch(`${stack.url}/v1/credentials`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...withToken(token) },
+      body,
+      duplex: 'half',
+    } as RequestInit)
+    const answer = (await response.json()) as { error: { code: string } }
+
+    // Assess: the body was read whole (a missing body would be {} and answer 200)
+    expect(response.status).toBe(403)
+    expect(answer.error.code).toBe('AccessDenied')
+  })
+
   it('answers 400 InvalidParameterValue naming the body to a POST whose body is not JSON', async () => {
     // Prepare
     const token = await mint(cluster)

@@ -60,6 +60,21 @@ describe('withDeadline', () => {
     }
   })
 
+  it('hands out an already aborted signal when it is first asked for after the deadline ended', async () => {
+    // Prepare
+    let captured: Deadline | undefined
+    // Act
+    const error = await withDeadline(1, (deadline) => {
+      captured = deadline
+      return never()
+    }).catch((failure: unknown) => failure)
+    // Assess: the signal did not exist before the deadline ended (no adapter asked for it)
+    expect(error).toBeInstanceOf(DeadlineExceededError)
+    expect(captured?.expired).toBe(true)
+    expect(captured?.signal.aborted).toBe(true)
+    expect(captured?.signal.reason).toBe(error)
+  })
+
   it('drops a late rejection of the work after the deadline answered (no unhandled rejection)', async () => {
     // Prepare
     let fail: (error: Error) => void = () => undefined

@@ -85,6 +85,53 @@ describe('createVerifiedTokenCache: hits', () => {
   })
 })
 
+describe('createVerifiedTokenCache: recall', () => {
+  it('recalls a token that verified, with its verified iss, and nothing for a token it never verified', async () => {
+    // Prepare
+    const cache = setup()
+    const keysFor = createInlineKeyResolver()
+    const token = await mint()
+    const unseen = await mint({ jti: 'never-verified' })
+    // Act
+    const before = cache.recall(token)
+    await cache.verify(token, [issuerA], keysFor, NOW)
+    const after = cache.recall(token)
+    // Assess
+    expect(before).toBeUndefined()
+    expect(after?.iss).toBe(issuerA.issuer)
+    expect(cache.recall(unseen)).toBeUndefined()
+  })
+
+  it('recalls nothing for what is not a string, for a string over the token size limit, or with the cache off', async () => {
+    // Prepare
+    const off = setup({ maxEntries: 0 })
+    const token = await mint()
+    await off.verify(token, [issuerA], createInlineKeyResolver(), NOW)
+    // Act + Assess
+    expect(off.recall(token)).toBeUndefined()
+    expect(setup().recall(undefined)).toBeUndefined()
+    expect(setup().recall(42)).toBeUndefined()
+    expect(setup().recall('a'.repeat(16 * 1024 + 1))).toBeUndefined()
+  })
+
+  it('still refuses a recalled token once its issuer object changed: recall only skips re-reading the string', async () => {
+    // Prepare: remembered under issuerA, then the registry hands out a disabled replacement
+    const cache = setup()
+    const keysFor = createInlineKeyResolver()
+    const token = await mint()
+    await cache.verify(token, [issuerA], keysFor, NOW)
+    const recalled = cache.recall(token)
+    const disabled = { ...issuerA, enabled: false, version: issuerA.version + 1 }
+    // Act
+    const result = await cache.verify(token, [disabled], keysFor, NOW, { recalled })
+    // Assess
+    expect(recalled).toBeDefined()
+    expect(result.ok).toBe(false)
+    expect(result.fromCache).toBeUndefined()
+    expect(result.attempts).toEqual([{ issuerId: issuerA.issuerId, outcome: 'disabled' }])
+  })
+})
+
 describe('createVerifiedTokenCache: what ends a remembered result', () => {
   it('the token expiring: past exp plus the skew it is verified again, and refused', async () => {
     // Prepare: exp = NOW + 600, skew 60
