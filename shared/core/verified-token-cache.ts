@@ -160,12 +160,24 @@ export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): Ve
     return result
   }
 
+  // The last token hashed and its hash: a token recall() did not find is verified next, and
+  // hashing it once is enough.
+  let lastToken: string | undefined
+  let lastKey = ''
+  const keyOf = (token: string): string => {
+    if (token !== lastToken) {
+      lastKey = sha256Hex(token)
+      lastToken = token
+    }
+    return lastKey
+  }
+
   return {
     recall(token) {
       // Longer than MAX_TOKEN_BYTES characters is longer in bytes too: never remembered, not hashed.
       if (options.maxEntries <= 0 || typeof token !== 'string' || token.length > MAX_TOKEN_BYTES)
         return undefined
-      const key = sha256Hex(token)
+      const key = keyOf(token)
       const entry = entries.get(key)
       return entry ? { iss: entry.result.claims.iss, key } : undefined
     },
@@ -177,7 +189,7 @@ export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): Ve
       if (!recalled && !isStrictCompactJws(token)) {
         return verifyWorkloadToken(token, candidates, keysFor, now, verifyOptions)
       }
-      const key = recalled?.key ?? sha256Hex(token)
+      const key = recalled?.key ?? keyOf(token)
       const entry = entries.get(key)
       if (entry) {
         const { issuer, claims } = entry.result
