@@ -7,6 +7,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type FunctionName, ROUTES, routeKey } from '../../functions/routes.js'
 import { tableDefinition } from '../../shared/adapters/dynamodb-table.js'
+import { ConfigError, loadLambdaConfig } from '../../shared/config.js'
 import { buildTrustPolicy } from '../../shared/core/trust-policy.js'
 import { parseCloudFormationYaml } from '../support/cloudformation-yaml.js'
 import { type FunctionRun, sdkCallsPerFunction } from '../support/lambda-sdk-calls.js'
@@ -575,6 +576,53 @@ describe('generated CloudFormation template (.serverless/)', () => {
       expect(environment.IRSA_BROKER_TABLE).toEqual({ Ref: 'RegistryTable' })
       expect(environment.IRSA_BROKER_KMS_KEY_ID).toBeTruthy()
       expect(environment.IRSA_BROKER_ISSUER_URL).toBeTruthy()
+    },
+  )
+
+  it.each(FUNCTIONS)(
+    'gives %s every tunable setting as a stage parameter whose default is the code default, each read by loadLambdaConfig',
+    (name) => {
+      // Prepare: the references CloudFormation resolves at deploy time, as plain values
+      const deployed: Record<string, string> = {
+        AWS_REGION: 'eu-west-1',
+        IRSA_BROKER_TABLE: 'irsa-broker-dev-RegistryTable',
+        IRSA_BROKER_ISSUER_URL: 'https://abcdefghij.execute-api.eu-west-1.amazonaws.com',
+        IRSA_BROKER_KMS_KEY_ID: 'arn:aws:kms:eu-west-1:111122223333:key/0f1e2d3c',
+      }
+      const settings = Object.entries(environmentOf(name)).filter(
+        (entry): entry is [string, string] =>
+          typeof entry[1] === 'string' && entry[0].startsWith('IRSA_BROKER_'),
+      )
+
+      // Act
+      const withStageDefaults = loadLambdaConfig({ ...deployed, ...Object.fromEntries(settings) })
+      const withCodeDefaults = loadLambdaConfig(deployed)
+      const unread = settings
+        .map(([key]) => key)
+        .filter((key) => {
+          try {
+            loadLambdaConfig({ ...deployed, [key]: 'not-a-value' })
+            return true
+          } catch (error) {
+            return !(error instanceof ConfigError && error.variable === key)
+          }
+        })
+
+      // Assess: the deadlines and cache bounds of issue 7 are among them
+      expect(settings.map(([key]) => key)).toEqual(
+        expect.arrayContaining([
+          'IRSA_BROKER_REQUEST_DEADLINE_MS',
+          'IRSA_BROKER_STS_TIMEOUT_MS',
+          'IRSA_BROKER_KMS_TIMEOUT_MS',
+          'IRSA_BROKER_DYNAMODB_TIMEOUT_MS',
+          'IRSA_BROKER_CREDENTIAL_CACHE_MAX_ENTRIES',
+          'IRSA_BROKER_CREDENTIAL_CACHE_REFRESH_MARGIN_SECONDS',
+          'IRSA_BROKER_VERIFIED_TOKEN_CACHE_MAX_ENTRIES',
+          'IRSA_BROKER_CACHE_STALE_SECONDS',
+        ]),
+      )
+      expect(withStageDefaults).toEqual(withCodeDefaults)
+      expect(unread).toEqual([])
     },
   )
 
