@@ -6,12 +6,13 @@
 import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { beforeAll, describe, expect, test } from 'vitest'
 import {
   ACCOUNT,
   BOTOCORE_PAUSE_SECONDS,
   type CallerIdentity,
   containerEnv,
+  expectRefreshedTwice,
   type Identities,
   JS_CLOCK_JUMP_SECONDS,
   JS_PAUSE_SECONDS,
@@ -26,17 +27,16 @@ import {
 } from '../support/e2e-workload.js'
 import {
   BROKER_START_TIMEOUT_MS,
-  BROKER_STOP_TIMEOUT_MS,
   cleanEnv,
   createRedactor,
   describeRun,
   type LocalBroker,
   makeTempDir,
   type ProcessResult,
-  removeTempDirs,
   requireTools,
   runProcess,
   startLocalBroker,
+  stopAfterAll,
   TEST_TIMEOUT_MS,
   writeTokenFile,
 } from '../support/local-broker.js'
@@ -95,13 +95,7 @@ beforeAll(async () => {
   deniedTokenFile = writeTokenFile(tokenDir, 'denied-token', deniedToken)
 }, BROKER_START_TIMEOUT_MS + 30_000)
 
-afterAll(async () => {
-  try {
-    await broker?.stop()
-  } finally {
-    removeTempDirs(tempDirs)
-  }
-}, BROKER_STOP_TIMEOUT_MS + 10_000)
+stopAfterAll(() => broker, tempDirs)
 
 describe('unmodified AWS clients get role credentials from the local broker', () => {
   test(
@@ -245,14 +239,11 @@ describe('credentials near expiry are refreshed through the container provider',
         ),
       )
       expect(result?.credentialMethod).toBe('container-role')
-      const [first, second] = result?.calls ?? []
-      expect([first?.Arn, second?.Arn]).toEqual([SHORT_SESSION_ARN, SHORT_SESSION_ARN])
-      expect(first?.signingKey).toMatch(/^[0-9a-f]{16}$/)
-      expect(second?.signingKey).toMatch(/^[0-9a-f]{16}$/)
-      expect(second?.signingKey, 'the second call is signed with refreshed credentials').not.toBe(
-        first?.signingKey,
-      )
-      expect(issuedCount('ml-short', 'refresher') - before).toBe(2)
+      expect(result?.calls.map((call) => call.signingKey)).toEqual([
+        expect.stringMatching(/^[0-9a-f]{16}$/),
+        expect.stringMatching(/^[0-9a-f]{16}$/),
+      ])
+      expectRefreshedTwice(result?.calls, issuedCount('ml-short', 'refresher') - before)
     },
     TEST_TIMEOUT_MS + BOTOCORE_PAUSE_SECONDS * 1000,
   )
@@ -285,12 +276,7 @@ describe('credentials near expiry are refreshed through the container provider',
           cleanEnv({ AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' }),
         ),
       )
-      const [first, second] = result.calls
-      expect([first?.Arn, second?.Arn]).toEqual([SHORT_SESSION_ARN, SHORT_SESSION_ARN])
-      expect(second?.signingKey, 'the second call is signed with refreshed credentials').not.toBe(
-        first?.signingKey,
-      )
-      expect(issuedCount('ml-short', 'refresher') - before).toBe(2)
+      expectRefreshedTwice(result.calls, issuedCount('ml-short', 'refresher') - before)
     },
     TEST_TIMEOUT_MS + JS_PAUSE_SECONDS * 1000,
   )

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { beforeAll, describe, expect, test } from 'vitest'
 import { stringify } from 'yaml'
 import { freePort } from '../../infra/local/processes.js'
 import {
@@ -16,7 +16,6 @@ import {
 } from '../support/e2e-workload.js'
 import {
   BROKER_START_TIMEOUT_MS,
-  BROKER_STOP_TIMEOUT_MS,
   cleanEnv,
   createRedactor,
   describeRun,
@@ -24,11 +23,11 @@ import {
   makeTempDir,
   type ProcessResult,
   ROOT,
-  removeTempDirs,
   requireTools,
   runCli,
   runProcess,
   startLocalBroker,
+  stopAfterAll,
   TEST_TIMEOUT_MS,
   writeTokenFile,
 } from '../support/local-broker.js'
@@ -84,13 +83,7 @@ beforeAll(async () => {
   deniedTokenFile = writeTokenFile(dir, 'denied-token', denied)
 }, BROKER_START_TIMEOUT_MS + 30_000)
 
-afterAll(async () => {
-  try {
-    await broker?.stop()
-  } finally {
-    removeTempDirs(tempDirs)
-  }
-}, BROKER_STOP_TIMEOUT_MS + 10_000)
+stopAfterAll(() => broker, tempDirs)
 
 describe('admin verbs with the local admin token', () => {
   let registered: Record<string, unknown> = {}

@@ -8,10 +8,11 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { beforeAll, describe, expect, test } from 'vitest'
 import {
   BOTOCORE_PAUSE_SECONDS,
   type CallerIdentity,
+  expectRefreshedTwice,
   type Identities,
   JS_CLOCK_JUMP_SECONDS,
   JS_PAUSE_SECONDS,
@@ -28,18 +29,17 @@ import {
 } from '../support/e2e-workload.js'
 import {
   BROKER_START_TIMEOUT_MS,
-  BROKER_STOP_TIMEOUT_MS,
   CLI_BIN,
   createRedactor,
   describeRun,
   type LocalBroker,
   makeTempDir,
   type ProcessResult,
-  removeTempDirs,
   requireTools,
   runCli,
   runProcess,
   startLocalBroker,
+  stopAfterAll,
   TEST_TIMEOUT_MS,
   writeTokenFile,
 } from '../support/local-broker.js'
@@ -163,13 +163,7 @@ beforeAll(async () => {
   refresherConfigFile = join(base, 'refresher-config')
 }, BROKER_START_TIMEOUT_MS + 30_000)
 
-afterAll(async () => {
-  try {
-    await broker?.stop()
-  } finally {
-    removeTempDirs(tempDirs)
-  }
-}, BROKER_STOP_TIMEOUT_MS + 10_000)
+stopAfterAll(() => broker, tempDirs)
 
 describe('irsa-broker configure writes one profile per role into the AWS config', () => {
   test(
@@ -361,12 +355,7 @@ describe('credentials near expiry are refreshed through credential_process', () 
         ),
       )
       expect(result?.credentialMethod).toBe('custom-process')
-      const [first, second] = result?.calls ?? []
-      expect([first?.Arn, second?.Arn]).toEqual([SHORT_SESSION_ARN, SHORT_SESSION_ARN])
-      expect(second?.signingKey, 'the second call is signed with refreshed credentials').not.toBe(
-        first?.signingKey,
-      )
-      expect(issuedCount('ml-short', 'refresher') - before).toBe(2)
+      expectRefreshedTwice(result?.calls, issuedCount('ml-short', 'refresher') - before)
     },
     TEST_TIMEOUT_MS + BOTOCORE_PAUSE_SECONDS * 1000,
   )
@@ -397,12 +386,7 @@ describe('credentials near expiry are refreshed through credential_process', () 
           profileEnv(refresherConfigFile),
         ),
       )
-      const [first, second] = result.calls
-      expect([first?.Arn, second?.Arn]).toEqual([SHORT_SESSION_ARN, SHORT_SESSION_ARN])
-      expect(second?.signingKey, 'the second call is signed with refreshed credentials').not.toBe(
-        first?.signingKey,
-      )
-      expect(issuedCount('ml-short', 'refresher') - before).toBe(2)
+      expectRefreshedTwice(result.calls, issuedCount('ml-short', 'refresher') - before)
     },
     TEST_TIMEOUT_MS + JS_PAUSE_SECONDS * 1000,
   )

@@ -2,6 +2,7 @@
 // test time) whose namespace `ml` is bound to two roles, ml-reader and ml-writer, and the
 // environments an unmodified AWS client runs with in a pod.
 
+import { expect } from 'vitest'
 import { adminPut, cleanEnv, type LocalBroker, type Redactor } from './local-broker.js'
 import type { TestIssuer } from './workload-issuer.js'
 import { createTestIssuer } from './workload-issuer.js'
@@ -28,6 +29,20 @@ export interface CallerIdentity {
 export interface Identities {
   credentialMethod?: string | null
   calls: (CallerIdentity & { signingKey: string })[]
+}
+
+/**
+ * A client's two calls across a credential refresh: both as the short-lived session, the second
+ * signed with other credentials than the first, and the broker asked twice in between
+ * (`brokerRequests`: issued records for the workload since before the client ran).
+ */
+export const expectRefreshedTwice = (calls: Identities['calls'] | undefined, brokerRequests: number) => {
+  const [first, second] = calls ?? []
+  expect([first?.Arn, second?.Arn]).toEqual([SHORT_SESSION_ARN, SHORT_SESSION_ARN])
+  expect(second?.signingKey, 'the second call is signed with refreshed credentials').not.toBe(
+    first?.signingKey,
+  )
+  expect(brokerRequests).toBe(2)
 }
 
 /**

@@ -7,7 +7,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { expect } from 'vitest'
+import { afterAll, expect } from 'vitest'
 import { freePort } from '../../infra/local/processes.js'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -266,6 +266,16 @@ export const removeTempDirs = (tempDirs: string[]) => {
 }
 
 /** `node bin/irsa-broker.js ARGS` as a user runs it, with an environment free of AWS and broker settings. */
+/** Stops the suite's broker (when it started) and removes its temporary folders, after all its tests. */
+export const stopAfterAll = (broker: () => LocalBroker | undefined, tempDirs: string[]) =>
+  afterAll(async () => {
+    try {
+      await broker()?.stop()
+    } finally {
+      removeTempDirs(tempDirs)
+    }
+  }, BROKER_STOP_TIMEOUT_MS + 10_000)
+
 export const runCli = (
   args: string[],
   options: { redactor: Redactor; env?: Record<string, string>; cwd?: string },
