@@ -22,20 +22,69 @@ export const functionNames = (root = ROOT) =>
     .sort()
 
 /**
+ * The SDK clients import their whole package.json (`import packageInfo from "../package.json"`)
+ * for one field, `version`, which goes into the User-Agent header; a JSON default import cannot
+ * be tree-shaken, so each client brought about 2 KB of scripts, dependencies and exports maps.
+ * This hands esbuild only `name` and `version` of the package.json files of @aws-sdk/* and
+ * @smithy/* packages: the User-Agent keeps the real version (test/unit/bundles.test.ts).
+ */
+const sdkPackageJsonNameAndVersion = {
+  name: 'sdk-package-json-name-and-version',
+  setup(build) {
+    build.onLoad(
+      { filter: /[\\/]node_modules[\\/]@(aws-sdk|smithy)[\\/][^\\/]+[\\/]package\.json$/ },
+      (args) => {
+        const { name, version } = JSON.parse(readFileSync(args.path, 'utf8'))
+        return { contents: JSON.stringify({ name, version }), loader: 'json' }
+      },
+    )
+  },
+}
+
+/**
+ * Two parts of the AWS SDK that the Lambda bundles would carry but never run are replaced by
+ * shared/adapters/lambda-sdk-stubs.ts (whose exports throw, should one ever be reached):
+ * - @smithy/core/event-streams (the event-stream codec and its CRC32, about 19 KB): the
+ *   protocols import it (dynamically, which esbuild inlines) only for an operation with an
+ *   event stream, and none of our STS, KMS or DynamoDB operations has one;
+ * - Sha256Js, which @smithy/core's Sha256Node imports as its fallback where node:crypto has
+ *   no sha256 (about 3 KB): every Node has it.
+ * test/unit/bundles.test.ts checks that neither is in a bundle and that each bundle answers.
+ */
+const sdkPartsLambdaNeverRuns = (root) => ({
+  name: 'sdk-parts-lambda-never-runs',
+  setup(build) {
+    const stubs = join(root, 'shared', 'adapters', 'lambda-sdk-stubs.ts')
+    const sha256Node =
+      /[\\/]@smithy[\\/]core[\\/]dist-es[\\/]submodules[\\/]checksum[\\/]sha256[\\/]Sha256Node\.js$/
+    build.onResolve({ filter: /^@smithy\/core\/event-streams$/ }, () => ({ path: stubs }))
+    build.onResolve({ filter: /^\.\/Sha256Js$/ }, (args) =>
+      sha256Node.test(args.importer) ? { path: stubs } : undefined,
+    )
+  },
+})
+
+/**
  * What only the Lambda bundles get:
  * - `alias`: the SDK clients' default credential chain is replaced by the one Lambda can use
  *   (shared/adapters/lambda-credentials.ts: environment, then a container endpoint), which
  *   leaves out about 90 KB of providers that never apply there (docs/decisions.md).
+ * - `plugins`: the SDK parts above that never run, and only `name` and `version` of the SDK
+ *   packages' package.json.
  * - `sourcesContent: false`, and maps trimmed to our own sources afterwards (source-maps.mjs):
  *   they still turn stack traces into file:line of our sources (NODE_OPTIONS=
  *   --enable-source-maps in serverless.yml), without the copy of every source and the
  *   mappings into node_modules that Node would otherwise read and decode at every cold start.
  */
-const lambdaOptions = (root) => ({
-  ...sharedBuildOptions({ root, target: 'node22' }),
-  alias: { '@aws-sdk/credential-provider-node': './shared/adapters/lambda-credentials.ts' },
-  sourcesContent: false,
-})
+export const lambdaOptions = (root) => {
+  const shared = sharedBuildOptions({ root, target: 'node22' })
+  return {
+    ...shared,
+    plugins: [...shared.plugins, sdkPartsLambdaNeverRuns(root), sdkPackageJsonNameAndVersion],
+    alias: { '@aws-sdk/credential-provider-node': './shared/adapters/lambda-credentials.ts' },
+    sourcesContent: false,
+  }
+}
 
 /**
  * One self-contained bundle per function (no code shared between them: each is zipped alone).

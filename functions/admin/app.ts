@@ -1,5 +1,5 @@
 // The admin API: issuers, bindings and `explain`, dispatched by the HTTP API route key.
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { NotFoundError } from '../../shared/core/errors.js'
 import { explainBodySchema, parseInput } from '../../shared/core/schemas.js'
 import type { AdminAuthenticator } from '../../shared/http/admin-auth.js'
@@ -17,15 +17,18 @@ import type { Core } from '../../shared/wiring.js'
 
 const noQuery = z.strictObject({})
 const deleteQuery = z.strictObject({
-  version: z
-    .string()
-    .regex(/^[1-9][0-9]{0,15}$/, 'must be a positive integer')
-    .transform(Number)
-    .optional(),
-  cascade: z
-    .enum(['true', 'false'])
-    .transform((value) => value === 'true')
-    .optional(),
+  version: z.optional(
+    z.pipe(
+      z.string().check(z.regex(/^[1-9][0-9]{0,15}$/, 'must be a positive integer')),
+      z.transform(Number),
+    ),
+  ),
+  cascade: z.optional(
+    z.pipe(
+      z.enum(['true', 'false']),
+      z.transform((value) => value === 'true'),
+    ),
+  ),
 })
 
 const etag = (version: number) => ({ etag: `"${version}"` })
@@ -87,7 +90,7 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
       return json(created ? 201 : 200, object, etag(object.version))
     },
     'DELETE /v1/admin/issuers/{issuerId}/bindings/{bindingId}': async (event, actor) => {
-      const query = parseInput(deleteQuery.omit({ cascade: true }), queryParameters(event))
+      const query = parseInput(z.omit(deleteQuery, { cascade: true }), queryParameters(event))
       await admin.deleteBinding(
         pathParameter(event, 'issuerId'),
         pathParameter(event, 'bindingId'),

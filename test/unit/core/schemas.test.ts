@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { InvalidParameterError } from '../../../shared/core/errors.js'
+import * as z from 'zod/mini'
+import { InternalError, InvalidParameterError } from '../../../shared/core/errors.js'
 import {
   bindingDocumentSchema,
   credentialsBodySchema,
@@ -518,5 +519,48 @@ describe('request schemas', () => {
     const error = refusal(credentialsBodySchema, { durationSeconds: 1 }, 'body')
     // Assess
     expect(error.field).toBe('body.durationSeconds')
+  })
+})
+
+describe('parseInput', () => {
+  it('names the first unknown field of a zod strict object, under the prefix', () => {
+    // Act
+    const error = refusal(explainBodySchema, { token: 't', b: 1, a: 2 }, 'body')
+    // Assess
+    expect(error).toMatchObject({ field: 'body.b', message: 'body.b: is not a known field' })
+  })
+
+  it('names array members by index', () => {
+    // Act
+    const error = refusal(issuerDocumentSchema, issuerDoc({ audiences: ['ok', ''] }))
+    // Assess
+    expect(error).toMatchObject({
+      field: 'audiences[1]',
+      message: 'audiences[1]: Too small: expected string to have >=1 characters',
+    })
+  })
+
+  it('answers a check that throws as an internal error, leaving no unhandled rejection behind', async () => {
+    // Prepare
+    const throwing = z.string().check(
+      z.refine(() => {
+        throw new Error('bug in a refinement')
+      }),
+    )
+    const unhandled: unknown[] = []
+    const record = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', record)
+
+    // Act
+    const act = () => parseInput(throwing, 'x')
+
+    // Assess
+    try {
+      expect(act).toThrow(InternalError)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', record)
+    }
   })
 })
