@@ -42,13 +42,15 @@ const sdkPackageJsonNameAndVersion = {
 }
 
 /**
- * Two parts of the AWS SDK that the Lambda bundles would carry but never run are replaced by
+ * Three parts of the AWS SDK that the Lambda bundles would carry but never run are replaced by
  * shared/adapters/lambda-sdk-stubs.ts (whose exports throw, should one ever be reached):
  * - @smithy/core/event-streams (the event-stream codec and its CRC32, about 19 KB): the
  *   protocols import it (dynamically, which esbuild inlines) only for an operation with an
  *   event stream, and none of our STS, KMS or DynamoDB operations has one;
  * - Sha256Js, which @smithy/core's Sha256Node imports as its fallback where node:crypto has
- *   no sha256 (about 3 KB): every Node has it.
+ *   no sha256 (about 3 KB): every Node has it;
+ * - @aws-sdk/endpoint-cache (with mnemonist, about 7 KB): DynamoDB's cache of discovered
+ *   endpoints, always empty since shared/aws.ts turns endpoint discovery off.
  * test/unit/bundles.test.ts checks that neither is in a bundle and that each bundle answers.
  */
 const sdkPartsLambdaNeverRuns = (root) => ({
@@ -58,6 +60,7 @@ const sdkPartsLambdaNeverRuns = (root) => ({
     const sha256Node =
       /[\\/]@smithy[\\/]core[\\/]dist-es[\\/]submodules[\\/]checksum[\\/]sha256[\\/]Sha256Node\.js$/
     build.onResolve({ filter: /^@smithy\/core\/event-streams$/ }, () => ({ path: stubs }))
+    build.onResolve({ filter: /^@aws-sdk\/endpoint-cache$/ }, () => ({ path: stubs }))
     build.onResolve({ filter: /^\.\/Sha256Js$/ }, (args) =>
       sha256Node.test(args.importer) ? { path: stubs } : undefined,
     )
@@ -126,7 +129,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   rmSync(join(ROOT, 'dist'), { recursive: true, force: true })
   const { bundles } = await buildFunctions()
   for (const { name, bytes } of bundles)
-    console.log(`dist/${name}/index.mjs  ${(bytes / 1024).toFixed(1)} KiB (without its map)`)
+    console.log(`dist/${name}/index.mjs  ${bytes} bytes = ${(bytes / 1000).toFixed(1)} KB (without its map)`)
 
   // The command-line client (cli/) into dist/cli/; see scripts/build-cli.mjs.
   const cli = await buildCli({ root: ROOT })

@@ -28,7 +28,12 @@ const clientSettings = (config: LambdaConfig, dependency: AwsDependency) => {
 
 /** The registry on DynamoDB (roles, admin, credentials). */
 export const awsRegistry = (config: LambdaConfig): Registry =>
-  createDynamoDbRegistry(new DynamoDBClient(clientSettings(config, 'dynamodb')), config.tableName)
+  createDynamoDbRegistry(
+    // Endpoint discovery off, whatever AWS_ENABLE_ENDPOINT_DISCOVERY says: DynamoDB does not need
+    // it, and the Lambda bundles carry an always-empty endpoint cache (lambda-sdk-stubs.ts).
+    new DynamoDBClient({ ...clientSettings(config, 'dynamodb'), endpointDiscoveryEnabled: false }),
+    config.tableName,
+  )
 
 /** STS AssumeRoleWithWebIdentity (credentials only). */
 export const awsCredentialIssuer = (config: LambdaConfig): CredentialIssuer =>

@@ -5,7 +5,11 @@
 //   the operations the broker calls (STS AssumeRole*, KMS Sign and GetPublicKey, DynamoDB
 //   items) has one;
 // - Sha256Js, the SDK's SHA-256 in JavaScript (about 3 KB): its Sha256Node uses it only where
-//   node:crypto has no sha256, which no Node release is.
+//   node:crypto has no sha256, which no Node release is;
+// - @aws-sdk/endpoint-cache, DynamoDB's cache of discovered endpoints with its LRU library
+//   (mnemonist, about 7 KB): the DynamoDB client makes one when it is constructed, but none of
+//   its operations the broker sends uses endpoint discovery, and shared/aws.ts turns discovery
+//   off besides; the cache stays empty.
 // Should either ever be reached, the call fails with this error rather than the bundle
 // quietly growing back.
 const leftOut = (what: string): never => {
@@ -25,4 +29,22 @@ export class Sha256Js {
   constructor() {
     leftOut('Sha256Js')
   }
+}
+
+/** DynamoDB's endpoint cache as it is with endpoint discovery off: empty. Only discovery writes to it. */
+export class EndpointCache {
+  getEndpoint(_key: string): undefined {
+    return undefined
+  }
+  get(_key: string): undefined {
+    return undefined
+  }
+  has(_key: string): boolean {
+    return false
+  }
+  set(_key: string, _endpoints: unknown): never {
+    return leftOut('@aws-sdk/endpoint-cache (endpoint discovery)')
+  }
+  delete(_key: string): void {}
+  clear(): void {}
 }

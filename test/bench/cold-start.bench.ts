@@ -33,7 +33,7 @@ const SETTINGS = {
   childTimeoutMs: 15_000,
   /** The whole run; past it the bench stops and exits 1. */
   hardDeadlineMs: 300_000,
-  /** Over this many KB a bundle misses the issue 7 target. */
+  /** Over this many KB (1,000 bytes each) a bundle misses the issue 7 target. */
   targetKb: 400,
   /** Module init target, median, ms. */
   targetInitMs: 60,
@@ -103,7 +103,8 @@ const subject = (fields: Omit<Subject, 'samples'>): Subject => ({
   samples: { importMs: [], readyMs: [], wallMs: [], rssMb: [] },
 })
 
-const kb = (bytes: number) => bytes / 1024
+/** KB of 1,000 bytes, the stricter reading of the target (esbuild's own figures are KiB). */
+const kb = (bytes: number) => bytes / 1000
 const fileKb = (file: string) => kb(statSync(file).size)
 
 const bundleSubjects = (dir: string, labelSuffix = ''): Subject[] =>
