@@ -1,7 +1,9 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createBoundedLru } from '../../../shared/core/bounded-lru.js'
 
 const entry = (bytes: number, name = 'x') => ({ name, bytes })
+const KEYS = fc.constantFrom('a', 'b', 'c', 'd')
 
 describe('createBoundedLru', () => {
   it('evicts the least recently used entry past maxEntries, a get counting as a use', () => {
@@ -53,5 +55,47 @@ describe('createBoundedLru', () => {
     // Assess
     expect(afterDelete).toBe(20)
     expect([lru.size, lru.bytes]).toEqual([0, 0])
+  })
+  it('evicts the least recently used whatever the order of hits, repeated hits on the newest key included (checked against a model)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          // clear and delete are rare: each one resets what the sets and gets built up
+          fc.oneof(
+            { weight: 4, arbitrary: fc.record({ op: fc.constant('set' as const), key: KEYS }) },
+            { weight: 4, arbitrary: fc.record({ op: fc.constant('get' as const), key: KEYS }) },
+            { weight: 1, arbitrary: fc.record({ op: fc.constant('delete' as const), key: KEYS }) },
+            { weight: 1, arbitrary: fc.record({ op: fc.constant('clear' as const), key: fc.constant('') }) },
+          ),
+          { minLength: 20, maxLength: 80 },
+        ),
+        (ops) => {
+          // Prepare: the model is an array, most recently used last
+          const lru = createBoundedLru<ReturnType<typeof entry>>({ maxEntries: 3, maxBytes: 1000 })
+          let model: string[] = []
+          // Act
+          for (const { op, key } of ops) {
+            if (op === 'set') {
+              lru.set(key, entry(10, key))
+              model = [...model.filter((k) => k !== key), key].slice(-3)
+            } else if (op === 'get') {
+              const found = lru.get(key)
+              expect(found?.name).toBe(model.includes(key) ? key : undefined)
+              if (model.includes(key)) model = [...model.filter((k) => k !== key), key]
+            } else if (op === 'delete') {
+              lru.delete(key)
+              model = model.filter((k) => k !== key)
+            } else {
+              lru.clear()
+              model = []
+            }
+          }
+          // Assess: every get above found exactly what the model holds (so evictions took the
+          // model's least recently used), and the sizes agree
+          expect(lru.size).toBe(model.length)
+        },
+      ),
+      { numRuns: 300 },
+    )
   })
 })
