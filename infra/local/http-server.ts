@@ -57,14 +57,17 @@ export const matchRoute = (
   return { methodNotAllowed: pathMatched }
 }
 
-/** Request line and headers as the parser counts them, without the `Authorization` value. */
+/**
+ * Request line and headers as the parser counts them, without the `Authorization` value. Node
+ * reads the request line and headers as latin1, one character per byte: their lengths are bytes.
+ */
 const headerBytes = (req: IncomingMessage): number => {
-  let size = Buffer.byteLength(req.method ?? '') + Buffer.byteLength(req.url ?? '')
+  let size = (req.method ?? '').length + (req.url ?? '').length
   const raw = req.rawHeaders
   for (let index = 0; index + 1 < raw.length; index += 2) {
     const name = raw[index] ?? ''
-    size += Buffer.byteLength(name)
-    if (name.toLowerCase() !== 'authorization') size += Buffer.byteLength(raw[index + 1] ?? '')
+    size += name.length
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') size += (raw[index + 1] ?? '').length
   }
   return size
 }
@@ -109,9 +112,10 @@ const toEvent = (
   body: Buffer,
   requestId: string,
 ): HttpEvent => {
+  // Node's header names are lowercase already; only set-cookie comes as an array.
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value
   }
   const query: Record<string, string> = {}
   for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value
