@@ -127,7 +127,42 @@ const workloadFields = (claims: WorkloadClaims | undefined): Record<string, stri
   }
 }
 
+/** A binding's session for one workload's claims, and the credential-cache keys made from it. */
+interface RenderedSession {
+  sessionName: string
+  sessionTags: SessionTags
+  /** The credential-cache keys, by requested duration, for the issuer object they were made with. */
+  cacheKeys: Map<number, string>
+  keysIssuer?: Issuer
+}
+
 export const createExchange = (deps: ExchangeDeps) => {
+  /**
+   * Session name, tags and credential-cache key are pure functions of the claims and the binding
+   * (and the duration). A remembered token hands out the same claims object on every request
+   * (verified-token-cache.ts) and the registry cache the same binding objects until they change,
+   * so for a token presented again they are computed once. Fresh claims objects miss, and are
+   * forgotten with them (WeakMap).
+   */
+  const rendered = new WeakMap<WorkloadClaims, WeakMap<Binding, RenderedSession>>()
+  const sessionOf = (binding: Binding, claims: WorkloadClaims): RenderedSession => {
+    let byBinding = rendered.get(claims)
+    if (!byBinding) {
+      byBinding = new WeakMap()
+      rendered.set(claims, byBinding)
+    }
+    let session = byBinding.get(binding)
+    if (!session) {
+      session = {
+        sessionName: sessionNameFor(binding, claims),
+        sessionTags: sessionTagsFor(binding, claims),
+        cacheKeys: new Map(),
+      }
+      byBinding.set(binding, session)
+    }
+    return session
+  }
+
   const evaluate = async (
     token: unknown,
     role: string | undefined,
@@ -198,12 +233,13 @@ export const createExchange = (deps: ExchangeDeps) => {
       return deny(error, { issuer, claims, matches })
     }
     trace.decision = 'allow'
+    const session = sessionOf(selected, claims)
     trace.selected = {
       bindingId: selected.bindingId,
       profile: selected.profile,
       roleArn: selected.roleArn,
-      sessionName: sessionNameFor(selected, claims),
-      sessionTags: sessionTagsFor(selected, claims),
+      sessionName: session.sessionName,
+      sessionTags: session.sessionTags,
       durationSeconds: Math.min(durationSeconds ?? selected.durationSeconds, selected.durationSeconds),
       mode: issuer.mode,
     }
@@ -290,19 +326,30 @@ export const createExchange = (deps: ExchangeDeps) => {
       let credentials: AwsCredentials
       let source: CredentialSource = 'sts'
       if (deps.credentialCache) {
-        const key = credentialCacheKey({
-          mode: issuer.mode,
-          brokerIssuerUrl: deps.brokerIssuerUrl,
-          issuerId: issuer.issuerId,
-          subject: claims.sub,
-          roleArn: chosen.roleArn,
-          sessionName: chosen.sessionName,
-          durationSeconds: chosen.durationSeconds,
-          sessionTags: chosen.sessionTags,
-          // Passthrough hands STS the workload's own token: only that same token may share.
-          webIdentityTokenSha256:
-            issuer.mode === 'passthrough' ? sha256Hex(request.token as string) : undefined,
-        })
+        // The same claims and binding objects, so the same shape for one duration (sessionOf).
+        const session = sessionOf(selected, claims)
+        if (session.keysIssuer !== issuer) {
+          session.keysIssuer = issuer
+          session.cacheKeys.clear()
+        }
+        const { cacheKeys } = session
+        let key = cacheKeys.get(chosen.durationSeconds)
+        if (key === undefined) {
+          key = credentialCacheKey({
+            mode: issuer.mode,
+            brokerIssuerUrl: deps.brokerIssuerUrl,
+            issuerId: issuer.issuerId,
+            subject: claims.sub,
+            roleArn: chosen.roleArn,
+            sessionName: chosen.sessionName,
+            durationSeconds: chosen.durationSeconds,
+            sessionTags: chosen.sessionTags,
+            // Passthrough hands STS the workload's own token: only that same token may share.
+            webIdentityTokenSha256:
+              issuer.mode === 'passthrough' ? sha256Hex(request.token as string) : undefined,
+          })
+          cacheKeys.set(chosen.durationSeconds, key)
+        }
         ;({ credentials, source } = await deps.credentialCache.obtain(key, issue))
       } else {
         credentials = await issue()

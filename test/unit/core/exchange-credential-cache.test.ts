@@ -426,6 +426,22 @@ describe('exchange with the verified-token cache: the same token presented again
     expect(outcome).toBe('InvalidIdentityToken')
   })
 
+  it('gets the session of now: a session template changed elsewhere and reloaded names the next STS call, the same token presented', async () => {
+    // Prepare: the same token twice, the second time after its binding got a new session name
+    const { exchange, fake, registry, clock } = setup({ issuers: [issuerA], bindings: [readers] })
+    const token = await podToken(1, { lifetimeSeconds: 3600 })
+    const first = await exchange.issueCredentials(request(token))
+    registry.seed({
+      bindings: [{ ...readers, sessionName: 'renamed-{/kubernetes.io/namespace}', version: 2 }],
+    })
+    // Act
+    clock.advance(30)
+    const second = await exchange.issueCredentials(request(token))
+    // Assess: a new call under the new name, not the session (or the cache key) of the first
+    expect(fake.requests.map((sent) => sent.sessionName)).toEqual([first.sessionName, 'renamed-ml'])
+    expect(second.sessionName).toBe('renamed-ml')
+  })
+
   it('gets the binding decision of now: 403 once its binding is disabled elsewhere and reloaded', async () => {
     // Prepare
     const { exchange, registry, clock } = setup({ issuers: [issuerA], bindings: [readers] })
