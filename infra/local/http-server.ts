@@ -26,12 +26,18 @@ interface CompiledRoute {
 }
 
 const compiled: CompiledRoute[] = ROUTES.map((route) => ({ route, segments: route.path.split('/') }))
+/** Routes without path parameters, by method and path: the workload routes are found in one lookup. */
+const literal = new Map(
+  ROUTES.filter((route) => !route.path.includes('{')).map((route) => [routeKey(route), route]),
+)
 
 /** Finds the route for a method and path, with its path parameters (decoded like API Gateway). */
 export const matchRoute = (
   method: string,
   path: string,
 ): { route: Route; pathParameters: Record<string, string> } | { methodNotAllowed: boolean } => {
+  const exact = literal.get(`${method} ${path}`)
+  if (exact) return { route: exact, pathParameters: {} }
   const segments = path.split('/')
   let pathMatched = false
   for (const { route, segments: template } of compiled) {
@@ -151,22 +157,35 @@ const toEvent = (
   }
 }
 
-const lambdaContext = (name: FunctionName, requestId: string): Context => {
-  const started = Date.now()
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: `irsa-broker-local-${name}`,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:irsa-broker-local-${name}`,
-    memoryLimitInMB: '512',
-    awsRequestId: requestId,
-    logGroupName: `/aws/lambda/irsa-broker-local-${name}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, API_GATEWAY_TIMEOUT_MS - (Date.now() - started)),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
+/**
+ * The Lambda context of one local invocation. A class rather than an object of closures: one is
+ * made per request, and its methods need not be made again each time.
+ */
+class LocalContext implements Context {
+  readonly callbackWaitsForEmptyEventLoop = false
+  readonly functionVersion = '$LATEST'
+  readonly memoryLimitInMB = '512'
+  readonly logStreamName = 'local'
+  readonly functionName: string
+  readonly invokedFunctionArn: string
+  readonly logGroupName: string
+  private readonly started = Date.now()
+
+  constructor(
+    name: FunctionName,
+    readonly awsRequestId: string,
+  ) {
+    this.functionName = `irsa-broker-local-${name}`
+    this.invokedFunctionArn = `arn:aws:lambda:local:000000000000:function:${this.functionName}`
+    this.logGroupName = `/aws/lambda/${this.functionName}`
   }
+
+  getRemainingTimeInMillis(): number {
+    return Math.max(0, API_GATEWAY_TIMEOUT_MS - (Date.now() - this.started))
+  }
+  done(): void {}
+  fail(): void {}
+  succeed(): void {}
 }
 
 export const createLocalHttpServer = (functions: () => FunctionTable | undefined): Server => {
@@ -210,7 +229,7 @@ export const createLocalHttpServer = (functions: () => FunctionTable | undefined
       const event = toEvent(req, url, match.route, match.pathParameters, body, requestId)
       const response = await table[match.route.function](
         event,
-        lambdaContext(match.route.function, requestId),
+        new LocalContext(match.route.function, requestId),
       )
       send(res, response.statusCode, response.headers, typeof response.body === 'string' ? response.body : '')
     } catch {

@@ -15,6 +15,7 @@ export const MAX_BODY_BYTES = 64 * 1024
 export const header = (event: HttpEvent, name: string): string | undefined => {
   const headers = event.headers ?? {}
   const wanted = name.toLowerCase()
+  if (Object.hasOwn(headers, wanted)) return headers[wanted]
   for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === wanted) return value
   return undefined
 }
@@ -67,8 +68,9 @@ export const jsonBody = (event: HttpEvent): unknown => {
 export const workloadToken = (event: HttpEvent): string | undefined => {
   const value = header(event, 'authorization')?.trim()
   if (!value) return undefined
-  const bearer = /^Bearer\s+(.*)$/i.exec(value)
-  return bearer ? bearer[1]?.trim() : value
+  // The scheme alone is matched: the token after it can be 16 KiB.
+  const bearer = /^Bearer\s+/i.exec(value)
+  return bearer ? value.slice(bearer[0].length) : value
 }
 
 export const requestIdOf = (event: HttpEvent): string => event.requestContext?.requestId ?? 'unknown'
