@@ -17,7 +17,7 @@ import {
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { type CompactJwtVerifyOptions, verifyCompactJwt } from '../../../shared/core/jws-verify.js'
 import { SIGNING_ALGORITHMS } from '../../../shared/core/model.js'
-import { attackCorpus, k8sJwks, k8sPairs, k8sToken, targetJwks } from '../../support/corpus.js'
+import { attackCorpus, CORPUS_DIR, k8sJwks, k8sPairs, k8sToken, targetJwks } from '../../support/corpus.js'
 import { AUDIENCE, K8S_ISSUER } from '../../support/workload-issuer.js'
 import { NOW, NOW_SECONDS } from '../fixtures.js'
 
@@ -119,18 +119,7 @@ afterEach(() => {
 
 // ── the corpora ──────────────────────────────────────────────────────────────────────────
 
-const wycheproof = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  '..',
-  '..',
-  'shared',
-  'corpus',
-  'vectors',
-  'wycheproof',
-  'testvectors_v1',
-)
+const wycheproof = join(CORPUS_DIR, 'vectors', 'wycheproof', 'testvectors_v1')
 interface Vector {
   tcId: number
   jws: string
@@ -542,6 +531,10 @@ const signAsFor = (signer: KeyName, alg: string): string => {
   return family(alg) === family(own) ? (alg === 'Ed25519' ? 'EdDSA' : alg) : own
 }
 
+/** The payload segment of a token the broker accepts for one minute from NOW. */
+const minuteClaims = () =>
+  encodeJson({ iss: K8S_ISSUER, aud: AUDIENCE, sub: 's', iat: NOW_SECONDS, exp: NOW_SECONDS + 60 })
+
 describe('verifyCompactJwt gives jwtVerify’s verdict for every key a getter may hand over', () => {
   it('agrees on each CryptoKey × header algorithm, signed as that algorithm whenever the key type can', async () => {
     const mismatches: unknown[] = []
@@ -551,13 +544,7 @@ describe('verifyCompactJwt gives jwtVerify’s verdict for every key a getter ma
         // RSA-1024 is too small for PS512's salt: it signs as its own algorithm then.
         const signAs = from === 'rsa1024' && alg === 'PS512' ? 'RS256' : signAsFor(from, alg)
         const h = encodeJson({ alg })
-        const p = encodeJson({
-          iss: K8S_ISSUER,
-          aud: AUDIENCE,
-          sub: 's',
-          iat: NOW_SECONDS,
-          exp: NOW_SECONDS + 60,
-        })
+        const p = minuteClaims()
         const hash = signAs === 'EdDSA' ? '' : (HASH[alg.slice(2)] ?? 'sha256')
         const signature = signWith(signAs, hash, pool[from].privateKey, `${h}.${p}`).toString('base64url')
         const { ours, jose } = await bothVerdicts(
@@ -580,13 +567,7 @@ describe('verifyCompactJwt gives jwtVerify’s verdict for every header variant'
     'header $label, signed by the registered key, the signature intact or not',
     async ({ extras }) => {
       const h = encodeJson({ alg: 'RS256', kid: KIDS.rsa, ...extras })
-      const p = encodeJson({
-        iss: K8S_ISSUER,
-        aud: AUDIENCE,
-        sub: 's',
-        iat: NOW_SECONDS,
-        exp: NOW_SECONDS + 60,
-      })
+      const p = minuteClaims()
       const signature = signWith('RS256', 'sha256', pool.rsa.privateKey, `${h}.${p}`).toString('base64url')
       for (const token of [`${h}.${p}.${signature}`, `${h}.${p}.${flipBit(signature)}`]) {
         const { ours, jose } = await bothVerdicts(

@@ -17,20 +17,10 @@ import { checkJwks } from '../../../shared/core/jwks.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import { type Issuer, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../../shared/core/model.js'
 import { isStrictCompactJws, verifyWorkloadToken } from '../../../shared/core/verify.js'
+import { CORPUS_DIR } from '../../support/corpus.js'
 import { makeIssuer, NOW } from '../fixtures.js'
 
-const vectors = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  '..',
-  '..',
-  'shared',
-  'corpus',
-  'vectors',
-  'wycheproof',
-  'testvectors_v1',
-)
+const vectors = join(CORPUS_DIR, 'vectors', 'wycheproof', 'testvectors_v1')
 
 interface Vector {
   tcId: number
