@@ -181,14 +181,16 @@ export const createExchange = (deps: ExchangeDeps) => {
     // again (`explain` always reads and verifies afresh).
     const recalled = explain ? undefined : deps.verifiedTokens?.recall(token)
     let read: UnverifiedToken | undefined
-    if (!recalled) {
+    let iss: string
+    if (recalled) iss = recalled.iss
+    else {
       try {
         read = readUnverifiedToken(token)
       } catch (error) {
         return deny(error)
       }
+      iss = read.iss
     }
-    const iss = recalled?.iss ?? (read as UnverifiedToken).iss
     trace.iss = iss.slice(0, MAX_LOGGED_ISS)
     let result: Awaited<ReturnType<typeof verifyWorkloadToken>>
     try {

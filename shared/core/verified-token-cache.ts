@@ -182,11 +182,9 @@ export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): Ve
       return entry ? { iss: entry.result.claims.iss, key } : undefined
     },
     async verify(token, candidates, keysFor, now, { recalled, ...verifyOptions } = {}) {
-      // `explain` wants every check computed now; a malformed token is never hashed.
-      if (options.maxEntries <= 0 || verifyOptions.explain) {
-        return verifyWorkloadToken(token, candidates, keysFor, now, verifyOptions)
-      }
-      if (!recalled && !isStrictCompactJws(token)) {
+      // `explain` wants every check computed now; a malformed token is never hashed (a recalled
+      // one is the very string that verified before).
+      if (options.maxEntries <= 0 || verifyOptions.explain || (!recalled && !isStrictCompactJws(token))) {
         return verifyWorkloadToken(token, candidates, keysFor, now, verifyOptions)
       }
       const key = recalled?.key ?? keyOf(token)
