@@ -124,6 +124,26 @@ const registerBinding = async (issuerId: string, bindingId: string, document: Js
 
 const issOf = (name: string) => `https://${name}.clusters.example.test`
 
+/**
+ * Issuer `name` (iss issOf(name)) with one binding `only` for namespace ml, a token of it, and
+ * that token's GET /v1/credentials answer while both are enabled.
+ */
+const workloadWhileEnabled = async (name: string) => {
+  const plane = await createTestIssuer({ iss: issOf(name) })
+  await registerIssuer(name, plane, issOf(name))
+  await registerBinding(name, 'only', { roleArn: READER_ARN, subjects: ['system:serviceaccount:ml:*'] })
+  const token = await mint(plane)
+  const enabled = received(await call('GET', '/v1/credentials', { headers: withToken(token, false) }))
+  return { token, enabled }
+}
+
+/** PUTs the admin document at `path` back as it is, with `enabled: false`. */
+const disable = async (path: string) => {
+  const current = await asAdmin('GET', path)
+  const disabling = await asAdmin('PUT', path, { ...current.body, enabled: false })
+  expect(disabling.status).toBe(200)
+}
+
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-http-api-'))
   stack = await startLocalStack(
@@ -604,20 +624,8 @@ describe('workload API: credentials and roles', () => {
 
   it('treats a disabled binding as no binding: 200 while enabled, 403 AccessDenied once disabled', async () => {
     // Prepare
-    const plane = await createTestIssuer({ iss: issOf('toggle-binding') })
-    await registerIssuer('toggle-binding', plane, issOf('toggle-binding'))
-    await registerBinding('toggle-binding', 'only', {
-      roleArn: READER_ARN,
-      subjects: ['system:serviceaccount:ml:*'],
-    })
-    const token = await mint(plane)
-    const enabled = received(await call('GET', '/v1/credentials', { headers: withToken(token, false) }))
-    const binding = await asAdmin('GET', '/v1/admin/issuers/toggle-binding/bindings/only')
-    const disabling = await asAdmin('PUT', '/v1/admin/issuers/toggle-binding/bindings/only', {
-      ...binding.body,
-      enabled: false,
-    })
-    expect(disabling.status).toBe(200)
+    const { token, enabled } = await workloadWhileEnabled('toggle-binding')
+    await disable('/v1/admin/issuers/toggle-binding/bindings/only')
 
     // Act
     const answer = await call('GET', '/v1/credentials', { headers: withToken(token, false) })
@@ -629,20 +637,8 @@ describe('workload API: credentials and roles', () => {
 
   it('treats a disabled issuer as an unknown one: 200 while enabled, 401 InvalidIdentityToken once disabled', async () => {
     // Prepare
-    const plane = await createTestIssuer({ iss: issOf('toggle-issuer') })
-    await registerIssuer('toggle-issuer', plane, issOf('toggle-issuer'))
-    await registerBinding('toggle-issuer', 'only', {
-      roleArn: READER_ARN,
-      subjects: ['system:serviceaccount:ml:*'],
-    })
-    const token = await mint(plane)
-    const enabled = received(await call('GET', '/v1/credentials', { headers: withToken(token, false) }))
-    const issuer = await asAdmin('GET', '/v1/admin/issuers/toggle-issuer')
-    const disabling = await asAdmin('PUT', '/v1/admin/issuers/toggle-issuer', {
-      ...issuer.body,
-      enabled: false,
-    })
-    expect(disabling.status).toBe(200)
+    const { token, enabled } = await workloadWhileEnabled('toggle-issuer')
+    await disable('/v1/admin/issuers/toggle-issuer')
 
     // Act
     const get = await call('GET', '/v1/credentials', { headers: withToken(token, false) })

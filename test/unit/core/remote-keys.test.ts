@@ -99,6 +99,22 @@ const createLogger = () => {
 /** One turn of the event loop: every fetch a request was going to start has started. */
 const nextTurn = () => new Promise((done) => setImmediate(done))
 
+/**
+ * Starts verifying every token at once while the endpoint holds its answers, lets each reach the
+ * key set, then releases the endpoint: concurrent requests meeting one fetch.
+ */
+const verifyAllWhileHeld = async <T>(
+  endpoint: { hold(): () => void },
+  tokens: readonly string[],
+  verify: (token: string) => Promise<T>,
+): Promise<T[]> => {
+  const release = endpoint.hold()
+  const pending = Promise.all(tokens.map((token) => verify(token)))
+  await nextTurn()
+  release()
+  return pending
+}
+
 const setup = (options: Partial<RemoteKeyOptions> = {}) => {
   const endpoint = createEndpoint()
   const clock = createTestClock()
@@ -432,12 +448,8 @@ describe('remote keys: rotation and the unknown-kid refetch', () => {
     clock.advance(30)
     endpoint.serve(JWKS_URL, jwksOf(keyOne, keyTwo))
     const tokens = await Promise.all(Array.from({ length: 20 }, () => tokenOf(keyTwo, clock)))
-    const release = endpoint.hold()
     // Act
-    const pending = Promise.all(tokens.map((token) => verify(token)))
-    await new Promise((done) => setImmediate(done))
-    release()
-    const results = await pending
+    const results = await verifyAllWhileHeld(endpoint, tokens, verify)
     // Assess
     expect(results.map(outcome)).toEqual(Array(20).fill(VERIFIED))
     expect(endpoint.calls).toHaveLength(2)
@@ -448,12 +460,8 @@ describe('remote keys: rotation and the unknown-kid refetch', () => {
     const { endpoint, clock, verify } = setup()
     endpoint.serve(JWKS_URL, jwksOf(keyOne))
     const tokens = await Promise.all(Array.from({ length: 20 }, () => tokenOf(keyOne, clock)))
-    const release = endpoint.hold()
     // Act
-    const pending = Promise.all(tokens.map((token) => verify(token)))
-    await new Promise((done) => setImmediate(done))
-    release()
-    const results = await pending
+    const results = await verifyAllWhileHeld(endpoint, tokens, verify)
     // Assess
     expect(results.map(outcome)).toEqual(Array(20).fill(VERIFIED))
     expect(endpoint.calls).toHaveLength(1)
