@@ -34,6 +34,28 @@ describe('architecture', () => {
     expect(offending).toEqual([])
   })
 
+  it("keeps the webhook's core (dataplane/core) as pure as shared/core: no HTTP, Kubernetes client, fs or env", () => {
+    // yaml and zod, and shared/core's own modules, which the test above holds pure.
+    const allowed = /^(\.\/[\w.-]+\.js$|\.\.\/\.\.\/shared\/core\/[\w.-]+\.js$|yaml$|zod(\/mini|\/locales)?$)/
+    const files = sourceFiles('dataplane/core')
+    expect(files.length).toBeGreaterThan(0)
+    const reexportsOf = (file: string) =>
+      [...readFileSync(file, 'utf8').matchAll(/^export[^'"]*from\s*['"]([^'"]+)['"]/gm)].map(
+        (match) => match[1] ?? '',
+      )
+    const offending = files.flatMap((file) =>
+      [...importsOf(file), ...reexportsOf(file)]
+        .filter((specifier) => !allowed.test(specifier))
+        .map((specifier) => `${file}: ${specifier}`),
+    )
+    expect(offending).toEqual([])
+    // Nor reached without an import: no environment, no dynamic import, no require.
+    const globals = files.filter((file) =>
+      /process\.|\brequire\(|\bimport\(/.test(readFileSync(file, 'utf8')),
+    )
+    expect(globals).toEqual([])
+  })
+
   it('reads process.env only in composition roots and local entry points', () => {
     const readers = ['shared', 'functions', 'infra']
       .flatMap(sourceFiles)
