@@ -25,54 +25,38 @@ export type Where = 'Pod' | 'ServiceAccount'
 /** What one source says about one setting: nothing, something unusable (warned), or a value. */
 export type Reading<T> = { kind: 'absent' } | { kind: 'invalid' } | { kind: 'set'; value: T }
 
-const ABSENT = { kind: 'absent' } as const
-const INVALID = { kind: 'invalid' } as const
+/** A value, or the problem with it ("is not …"), from the trimmed annotation value. */
+type Parse<T> = (value: string) => { value: T } | { problem: string }
 
-export const readRole = (
-  annotations: ReadonlyMap<string, string>,
-  where: Where,
-  warnings: string[],
-): Reading<string> => {
-  const value = annotations.get(ANNOTATIONS.role)
-  if (value === undefined) return ABSENT
-  const role = value.trim()
-  if (isRoleName(role)) return { kind: 'set', value: role }
-  warnings.push(
-    warning(`${where} ${ANNOTATIONS.role} ${shown(value)} is not a profile name or role ARN; ignored`),
-  )
-  return INVALID
-}
+const reader =
+  <T>(key: string, parse: Parse<T>) =>
+  (annotations: ReadonlyMap<string, string>, where: Where, warnings: string[]): Reading<T> => {
+    const value = annotations.get(key)
+    if (value === undefined) return { kind: 'absent' }
+    const parsed = parse(value.trim())
+    if ('value' in parsed) return { kind: 'set', value: parsed.value }
+    warnings.push(warning(`${where} ${key} ${shown(value)} ${parsed.problem}; ignored`))
+    return { kind: 'invalid' }
+  }
 
-export const readProfiles = (
-  annotations: ReadonlyMap<string, string>,
-  where: Where,
-  warnings: string[],
-): Reading<boolean> => {
-  const value = annotations.get(ANNOTATIONS.profiles)
-  if (value === undefined) return ABSENT
-  const normalized = value.trim().toLowerCase()
-  if (normalized === 'true' || normalized === 'false') return { kind: 'set', value: normalized === 'true' }
-  warnings.push(warning(`${where} ${ANNOTATIONS.profiles} ${shown(value)} is not "true" or "false"; ignored`))
-  return INVALID
-}
+export const readRole = reader(ANNOTATIONS.role, (role) =>
+  isRoleName(role) ? { value: role } : { problem: 'is not a profile name or role ARN' },
+)
 
-export const readTokenExpiration = (
-  annotations: ReadonlyMap<string, string>,
-  where: Where,
-  warnings: string[],
-): Reading<number> => {
-  const value = annotations.get(ANNOTATIONS.tokenExpiration)
-  if (value === undefined) return ABSENT
-  const digits = value.trim()
+export const readProfiles = reader(ANNOTATIONS.profiles, (text) => {
+  const normalized = text.toLowerCase()
+  return normalized === 'true' || normalized === 'false'
+    ? { value: normalized === 'true' }
+    : { problem: 'is not "true" or "false"' }
+})
+
+export const readTokenExpiration = reader(ANNOTATIONS.tokenExpiration, (digits) => {
   const seconds = /^\d{1,9}$/.test(digits) ? Number(digits) : Number.NaN
-  let problem: string | undefined
-  if (Number.isNaN(seconds)) problem = 'is not a whole number of seconds'
-  else if (seconds < MIN_TOKEN_EXPIRATION_SECONDS) problem = `is below ${MIN_TOKEN_EXPIRATION_SECONDS}`
-  else if (seconds > MAX_TOKEN_EXPIRATION_SECONDS) problem = `is above ${MAX_TOKEN_EXPIRATION_SECONDS}`
-  if (problem === undefined) return { kind: 'set', value: seconds }
-  warnings.push(warning(`${where} ${ANNOTATIONS.tokenExpiration} ${shown(value)} ${problem}; ignored`))
-  return INVALID
-}
+  if (Number.isNaN(seconds)) return { problem: 'is not a whole number of seconds' }
+  if (seconds < MIN_TOKEN_EXPIRATION_SECONDS) return { problem: `is below ${MIN_TOKEN_EXPIRATION_SECONDS}` }
+  if (seconds > MAX_TOKEN_EXPIRATION_SECONDS) return { problem: `is above ${MAX_TOKEN_EXPIRATION_SECONDS}` }
+  return { value: seconds }
+})
 
 /** A ServiceAccount or Pod asks for wiring with a role annotation (any value) or `profiles: "true"`. */
 export const asksForWiring = (annotations: ReadonlyMap<string, string>): boolean =>

@@ -294,14 +294,8 @@ const validPod = fc
     annotations: fc.dictionary(
       // role and profiles most often, the containers lists (which may name no container) less
       fc.constantFrom(
-        'irsa-broker.io/role',
-        'irsa-broker.io/profiles',
-        'irsa-broker.io/role',
-        'irsa-broker.io/profiles',
-        'irsa-broker.io/token-expiration',
-        'irsa-broker.io/containers',
-        'irsa-broker.io/skip-containers',
-        'irsa-broker.io/injected',
+        ...OUR_ANNOTATIONS.slice(0, 2),
+        ...OUR_ANNOTATIONS.filter((key) => key !== 'kubernetes.io/config.mirror'),
         'example.com/a~b',
       ),
       ANNOTATION_VALUES,
