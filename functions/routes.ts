@@ -1,5 +1,7 @@
 // Every HTTP route and the Lambda function behind it. serverless.yml declares the same
-// routes for API Gateway; the local server routes with this table.
+// routes for API Gateway; the local server routes with this table. The paths themselves are in
+// shared/http/paths.ts, which the CLI fills in.
+import { PATHS } from '../shared/http/paths.js'
 
 export type FunctionName = 'credentials' | 'roles' | 'discovery' | 'admin'
 
@@ -12,36 +14,22 @@ export interface Route {
 }
 
 export const ROUTES: readonly Route[] = [
-  { method: 'GET', path: '/v1/credentials', function: 'credentials' },
-  { method: 'POST', path: '/v1/credentials', function: 'credentials' },
-  { method: 'GET', path: '/v1/roles', function: 'roles' },
-  { method: 'GET', path: '/.well-known/openid-configuration', function: 'discovery' },
-  { method: 'GET', path: '/.well-known/jwks.json', function: 'discovery' },
-  { method: 'GET', path: '/v1/admin/issuers', function: 'admin', admin: true },
-  { method: 'PUT', path: '/v1/admin/issuers/{issuerId}', function: 'admin', admin: true },
-  { method: 'GET', path: '/v1/admin/issuers/{issuerId}', function: 'admin', admin: true },
-  { method: 'DELETE', path: '/v1/admin/issuers/{issuerId}', function: 'admin', admin: true },
-  { method: 'POST', path: '/v1/admin/issuers/{issuerId}/refresh', function: 'admin', admin: true },
-  { method: 'GET', path: '/v1/admin/issuers/{issuerId}/bindings', function: 'admin', admin: true },
-  {
-    method: 'PUT',
-    path: '/v1/admin/issuers/{issuerId}/bindings/{bindingId}',
-    function: 'admin',
-    admin: true,
-  },
-  {
-    method: 'GET',
-    path: '/v1/admin/issuers/{issuerId}/bindings/{bindingId}',
-    function: 'admin',
-    admin: true,
-  },
-  {
-    method: 'DELETE',
-    path: '/v1/admin/issuers/{issuerId}/bindings/{bindingId}',
-    function: 'admin',
-    admin: true,
-  },
-  { method: 'POST', path: '/v1/admin/explain', function: 'admin', admin: true },
+  { method: 'GET', path: PATHS.credentials, function: 'credentials' },
+  { method: 'POST', path: PATHS.credentials, function: 'credentials' },
+  { method: 'GET', path: PATHS.roles, function: 'roles' },
+  { method: 'GET', path: PATHS.openIdConfiguration, function: 'discovery' },
+  { method: 'GET', path: PATHS.jwks, function: 'discovery' },
+  { method: 'GET', path: PATHS.healthz, function: 'discovery' },
+  { method: 'GET', path: PATHS.issuers, function: 'admin', admin: true },
+  { method: 'PUT', path: PATHS.issuer, function: 'admin', admin: true },
+  { method: 'GET', path: PATHS.issuer, function: 'admin', admin: true },
+  { method: 'DELETE', path: PATHS.issuer, function: 'admin', admin: true },
+  { method: 'POST', path: PATHS.issuerRefresh, function: 'admin', admin: true },
+  { method: 'GET', path: PATHS.bindings, function: 'admin', admin: true },
+  { method: 'PUT', path: PATHS.binding, function: 'admin', admin: true },
+  { method: 'GET', path: PATHS.binding, function: 'admin', admin: true },
+  { method: 'DELETE', path: PATHS.binding, function: 'admin', admin: true },
+  { method: 'POST', path: PATHS.explain, function: 'admin', admin: true },
 ]
 
 export const routeKey = (route: Pick<Route, 'method' | 'path'>): string => `${route.method} ${route.path}`

@@ -1,7 +1,10 @@
-// The broker as an OIDC issuer: the discovery document and the JWKS that STS fetches.
+// The broker as an OIDC issuer: the discovery document and the JWKS that STS fetches; and
+// /healthz, which load balancers and probes call: public and cheap like the other two, so it
+// lives here (it answers without touching KMS: it says the function runs, not that AWS does).
 import { BROKER_AUDIENCE } from '../../shared/core/broker-token.js'
 import { NotFoundError } from '../../shared/core/errors.js'
 import { httpFunction } from '../../shared/http/middleware.js'
+import { PATHS } from '../../shared/http/paths.js'
 import { json } from '../../shared/http/response.js'
 import type { Core } from '../../shared/wiring.js'
 
@@ -21,10 +24,12 @@ export const createDiscoveryHandler = (core: Pick<Core, 'signer' | 'logger' | 'i
   const document = openIdConfiguration(core.issuerUrl)
   return httpFunction(core.logger, async (event) => {
     switch (event.rawPath) {
-      case '/.well-known/openid-configuration':
+      case PATHS.openIdConfiguration:
         return json(200, document, PUBLIC_CACHE)
-      case '/.well-known/jwks.json':
+      case PATHS.jwks:
         return json(200, await core.signer.publicJwks(), PUBLIC_CACHE)
+      case PATHS.healthz:
+        return json(200, { status: 'ok' })
       default:
         throw new NotFoundError('No such document.')
     }

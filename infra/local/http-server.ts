@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Context } from 'aws-lambda'
 import { type FunctionName, ROUTES, type Route, routeKey } from '../../functions/routes.js'
+import { statusOf } from '../../shared/core/errors.js'
 import { MAX_TOKEN_BYTES } from '../../shared/core/verify.js'
 import { type HttpEvent, MAX_BODY_BYTES } from '../../shared/http/event.js'
 import type { HttpResponse } from '../../shared/http/response.js'
@@ -35,11 +36,11 @@ const literal = new Map(
 export const matchRoute = (
   method: string,
   path: string,
-): { route: Route; pathParameters: Record<string, string> } | { methodNotAllowed: boolean } => {
+): { route: Route; pathParameters: Record<string, string> } | { allowed: Route['method'][] } => {
   const exact = literal.get(`${method} ${path}`)
   if (exact) return { route: exact, pathParameters: {} }
   const segments = path.split('/')
-  let pathMatched = false
+  const allowed: Route['method'][] = []
   for (const { route, segments: template } of compiled) {
     if (template.length !== segments.length) continue
     const pathParameters: Record<string, string> = {}
@@ -57,10 +58,10 @@ export const matchRoute = (
       return part === actual
     })
     if (!matches) continue
-    pathMatched = true
     if (route.method === method) return { route, pathParameters }
+    allowed.push(route.method)
   }
-  return { methodNotAllowed: pathMatched }
+  return { allowed }
 }
 
 /**
@@ -201,14 +202,15 @@ export const createLocalHttpServer = (functions: () => FunctionTable | undefined
         return send(res, 431, { connection: 'close' }, '')
       }
       if (!('route' in match)) {
-        const status = match.methodNotAllowed ? 405 : 404
-        const code = match.methodNotAllowed ? 'InvalidParameterValue' : 'NotFound'
-        return send(
-          res,
-          status,
-          json,
-          errorBody(code, status === 405 ? 'Method not allowed.' : 'No such route.', requestId),
-        )
+        // A known path with another method: 405 with the methods it does serve (RFC 9110 §15.5.6).
+        if (match.allowed.length > 0)
+          return send(
+            res,
+            statusOf('MethodNotAllowed'),
+            { ...json, allow: match.allowed.join(', ') },
+            errorBody('MethodNotAllowed', `${req.method} is not served on this path.`, requestId),
+          )
+        return send(res, statusOf('NotFound'), json, errorBody('NotFound', 'No such route.', requestId))
       }
       if (body === 'too-large') {
         return send(

@@ -71,6 +71,17 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
     return items
   }
 
+  const bindingsOf = async (issuerId: string, consistent: boolean): Promise<Binding[]> => {
+    const items = await queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': { S: issuerPk(issuerId) }, ':prefix': { S: BINDING_PREFIX } },
+      ...(consistent ? { ConsistentRead: true } : {}),
+    })
+    return items
+      .map((item) => docOf<Binding>(item))
+      .filter((binding): binding is Binding => binding !== undefined)
+  }
+
   return {
     findIssuersByIss: (iss) =>
       guarded(async () => {
@@ -84,16 +95,14 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
           .filter((issuer): issuer is Issuer => issuer !== undefined)
       }),
 
-    listBindings: (issuerId) =>
-      guarded(async () => {
-        const items = await queryAll({
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': { S: issuerPk(issuerId) }, ':prefix': { S: BINDING_PREFIX } },
-        })
-        return items
-          .map((item) => docOf<Binding>(item))
-          .filter((binding): binding is Binding => binding !== undefined)
-      }),
+    listBindings: (issuerId) => guarded(() => bindingsOf(issuerId, false)),
+
+    // The issuer's partition holds its bindings: one consistent Query, searched here. (An index
+    // by profile can replace it without changing the port.)
+    findBindingByProfile: (issuerId, profile) =>
+      guarded(async () =>
+        (await bindingsOf(issuerId, true)).find((binding) => binding.profile === profile),
+      ),
 
     getIssuer: (issuerId) =>
       guarded(async () => {

@@ -236,11 +236,13 @@ export const createAdmin = (deps: AdminDeps) => {
     const what = `Binding "${issuerId}/${bindingId}"`
     const previous = await current(() => registry.getBinding(issuerId, bindingId), expected, what)
     const { version: _v, createdAt: _c, updatedAt: _u, updatedBy: _b, ...spec } = doc
+    const profile = doc.profile ?? bindingId
+    await requireFreeProfile(issuerId, bindingId, profile)
     const binding: Binding = {
       ...spec,
       issuerId,
       bindingId,
-      profile: doc.profile ?? bindingId,
+      profile,
       ...stamp(previous, context.actor),
     }
     await registry.putBinding(binding, expected)
@@ -255,6 +257,19 @@ export const createAdmin = (deps: AdminDeps) => {
       context,
     )
     return { object: binding, created: previous === undefined }
+  }
+
+  /**
+   * Workloads ask for a role by profile and `configure` writes one AWS profile per name: two
+   * bindings of one issuer under one profile would make one of them unreachable.
+   */
+  const requireFreeProfile = async (issuerId: string, bindingId: string, profile: string) => {
+    const holder = await registry.findBindingByProfile(issuerId, profile)
+    if (holder && holder.bindingId !== bindingId)
+      throw new ConflictError(
+        `Profile "${profile}" is the profile of binding "${issuerId}/${holder.bindingId}" already; a profile names one binding of its issuer.`,
+        'duplicate_profile',
+      )
   }
 
   const deleteBinding = async (

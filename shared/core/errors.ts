@@ -8,6 +8,8 @@ export const WIRE_STATUS = {
   Unauthorized: 401,
   AccessDenied: 403,
   NotFound: 404,
+  /** A known path asked with a method it does not serve; only the local front answers it (API Gateway says 404). */
+  MethodNotAllowed: 405,
   Conflict: 409,
   PayloadTooLarge: 413,
   Throttling: 429,

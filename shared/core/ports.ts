@@ -25,6 +25,11 @@ export interface Registry extends RegistryReader {
   putIssuer(issuer: Issuer, expectedVersion: number | undefined): Promise<void>
   deleteIssuer(issuerId: string, expectedVersion: number | undefined): Promise<void>
   getBinding(issuerId: string, bindingId: string): Promise<Binding | undefined>
+  /**
+   * The issuer's binding whose `profile` is `profile`, if any: the admin plane keeps profiles
+   * unique within an issuer with it. A store may answer from an index kept by putBinding.
+   */
+  findBindingByProfile(issuerId: string, profile: string): Promise<Binding | undefined>
   putBinding(binding: Binding, expectedVersion: number | undefined): Promise<void>
   deleteBinding(issuerId: string, bindingId: string, expectedVersion: number | undefined): Promise<void>
 }

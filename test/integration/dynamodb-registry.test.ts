@@ -140,6 +140,25 @@ describe('DynamoDB registry: reads and writes', () => {
     expect(ofNobody).toEqual([])
   })
 
+  it("finds a binding by its profile within its issuer only, and nothing for a profile no binding has", async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('profile-x'), undefined)
+    await registry.putIssuer(issuerOf('profile-y'), undefined)
+    const reader = bindingOf('profile-x', 'reader', { profile: 'ml' })
+    await registry.putBinding(reader, undefined)
+    await registry.putBinding(bindingOf('profile-x', 'writer', { profile: 'ml-writer' }), undefined)
+
+    // Act
+    const found = await registry.findBindingByProfile('profile-x', 'ml')
+    const otherIssuer = await registry.findBindingByProfile('profile-y', 'ml')
+    const noSuchProfile = await registry.findBindingByProfile('profile-x', 'nobody')
+
+    // Assess
+    expect(found).toEqual(reader)
+    expect(otherIssuer).toBeUndefined()
+    expect(noSuchProfile).toBeUndefined()
+  })
+
   it('finds every issuer sharing one iss through the byIss index, and none of another iss', async () => {
     // Prepare
     const sharedIss = 'https://shared-iss.example.test'

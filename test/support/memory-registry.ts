@@ -101,6 +101,13 @@ export const createMemoryRegistry = (): MemoryRegistry => {
       const binding = bindings.get(bindingKey(issuerId, bindingId))
       return binding && structuredClone(binding)
     },
+    async findBindingByProfile(issuerId, profile) {
+      enter('findBindingByProfile', `${issuerId}/${profile}`)
+      const binding = [...bindings.values()].find(
+        (candidate) => candidate.issuerId === issuerId && candidate.profile === profile,
+      )
+      return binding && structuredClone(binding)
+    },
     async putBinding(binding, expectedVersion) {
       enter('putBinding', `${binding.issuerId}/${binding.bindingId}`)
       const key = bindingKey(binding.issuerId, binding.bindingId)

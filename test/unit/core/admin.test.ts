@@ -485,6 +485,54 @@ describe('admin bindings', () => {
     expect(await registry.getBinding('onprem-a', 'readers')).toEqual(before)
   })
 
+  it('answers 409 to a binding whose profile another binding of the issuer has, naming that binding, and stores nothing', async () => {
+    // Prepare
+    const { admin, registry } = await withIssuer()
+    await admin.putBinding('onprem-a', 'readers', bindingBody({ profile: 'ml' }), alice)
+    await admin.putBinding('onprem-a', 'writers', bindingBody({ profile: 'ml-writer' }), alice)
+    const writers = await registry.getBinding('onprem-a', 'writers')
+    // Act
+    const created = await rejectionOf(
+      admin.putBinding('onprem-a', 'others', bindingBody({ profile: 'ml' }), bob),
+    )
+    const renamed = await rejectionOf(
+      admin.putBinding('onprem-a', 'writers', bindingBody({ profile: 'ml', version: 1 }), bob),
+    )
+    // A profile defaulting to the binding id counts too.
+    const defaulted = await rejectionOf(
+      admin.putBinding('onprem-a', 'ml-writer', bindingBody(), bob),
+    )
+    // Assess
+    for (const error of [created, renamed])
+      expect(error).toMatchObject({
+        code: 'Conflict',
+        reason: 'duplicate_profile',
+        message: expect.stringContaining('binding "onprem-a/readers"'),
+      })
+    expect(defaulted.message).toContain('binding "onprem-a/writers"')
+    expect(await registry.getBinding('onprem-a', 'others')).toBeUndefined()
+    expect(await registry.getBinding('onprem-a', 'ml-writer')).toBeUndefined()
+    expect(await registry.getBinding('onprem-a', 'writers')).toEqual(writers)
+  })
+
+  it('lets a binding keep its own profile on update, and another issuer use the same profile', async () => {
+    // Prepare
+    const { admin } = await withIssuer()
+    await admin.putIssuer('onprem-b', issuerBody({ issuer: 'https://oidc.onprem-b.example.com' }), alice)
+    await admin.putBinding('onprem-a', 'readers', bindingBody({ profile: 'ml' }), alice)
+    // Act
+    const updated = await admin.putBinding(
+      'onprem-a',
+      'readers',
+      bindingBody({ profile: 'ml', durationSeconds: 900, version: 1 }),
+      bob,
+    )
+    const elsewhere = await admin.putBinding('onprem-b', 'readers', bindingBody({ profile: 'ml' }), bob)
+    // Assess
+    expect(updated.object).toMatchObject({ profile: 'ml', version: 2 })
+    expect(elsewhere.created).toBe(true)
+  })
+
   it('updates with If-Match and refuses a stale version without changing anything', async () => {
     // Prepare
     const { admin, registry } = await withIssuer()

@@ -30,6 +30,7 @@ describe('wire codes', () => {
       Unauthorized: 401,
       AccessDenied: 403,
       NotFound: 404,
+      MethodNotAllowed: 405,
       Conflict: 409,
       PayloadTooLarge: 413,
       Throttling: 429,
