@@ -127,6 +127,44 @@ export const setConfigValue = (file: ConfigFile, section: string, key: string, v
   return 'added'
 }
 
+/** Where `section` is: its header's index, and the index after its last line (blank lines included). */
+export const sectionRange = (file: ConfigFile, section: string): { start: number; end: number } | undefined => {
+  const start = file.lines.findIndex((line) => sameSection(line, section))
+  if (start < 0) return undefined
+  const next = file.lines.findIndex((line, index) => index > start && line.kind === 'section')
+  return { start, end: next < 0 ? file.lines.length : next }
+}
+
+/** Removes `section` whole, and the blank line that set it apart when it was the last one. */
+export const removeSection = (file: ConfigFile, section: string): boolean => {
+  const range = sectionRange(file, section)
+  if (!range) return false
+  file.lines.splice(range.start, range.end - range.start)
+  while (range.start === file.lines.length && file.lines.at(-1)?.kind === 'blank') file.lines.pop()
+  return true
+}
+
+/** The index of `key`'s line in `section`, or -1. */
+export const keyIndex = (file: ConfigFile, section: string, key: string): number => {
+  const range = sectionRange(file, section)
+  if (!range) return -1
+  for (let index = range.start + 1; index < range.end; index++) {
+    const line = file.lines[index]
+    if (line?.kind === 'key' && line.key?.toLowerCase() === key.toLowerCase()) return index
+  }
+  return -1
+}
+
+/** Removes `key` (with its continuation lines) from `section`. */
+export const removeConfigValue = (file: ConfigFile, section: string, key: string): boolean => {
+  const index = keyIndex(file, section, key)
+  if (index < 0) return false
+  let end = index + 1
+  while (file.lines[end]?.kind === 'continuation') end++
+  file.lines.splice(index, end - index)
+  return true
+}
+
 /** The value of `key` in `section`, continuation lines not included. */
 export const getConfigValue = (file: ConfigFile, section: string, key: string): string | undefined => {
   const start = file.lines.findIndex((line) => sameSection(line, section))

@@ -1,7 +1,8 @@
 // `configure`: asks the broker which roles the workload's token may use and writes one
 // `[profile <profile>]` per role with a credential_process line that runs this CLI, merged
-// into the AWS config file. The file is replaced atomically (temp file + rename), so a
-// reader never sees half of it, and a re-run with the same answer changes nothing.
+// into the AWS config file; the profiles it wrote earlier for roles no longer allowed go. The
+// file is replaced atomically (temp file + rename), so a reader never sees half of it, and a
+// re-run with the same answer changes nothing.
 import { randomBytes } from 'node:crypto'
 import {
   chmodSync,
@@ -19,12 +20,18 @@ import {
 } from 'node:fs'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { PROFILE_PATTERN } from '../shared/core/patterns.js'
+import { PATHS } from '../shared/http/paths.js'
 import {
   type ConfigFile,
+  type ConfigLine,
+  keyIndex,
   parseAwsConfig,
   profileSection,
+  removeConfigValue,
+  removeSection,
   renderAwsConfig,
   type SetOutcome,
+  sectionRange,
   setConfigValue,
   shellQuote,
   unsafeInConfigValue,
@@ -42,7 +49,8 @@ export interface RoleChoice {
 
 export interface ConfigureResult {
   path: string
-  profiles: { profile: string; roleArn: string; outcome: SetOutcome }[]
+  /** The allowed roles' profiles in the broker's order, then the ones removed. */
+  profiles: { profile: string; roleArn: string | undefined; outcome: SetOutcome | 'removed' }[]
   text: string
   changed: boolean
 }
@@ -152,6 +160,100 @@ export const writeFileAtomically = (path: string, text: string, mode: number): v
   }
 }
 
+/**
+ * How `configure` marks what it wrote, so that a later run can take back the profiles of roles
+ * the broker no longer allows and never touch a profile it did not write. A profile it created
+ * carries the first marker under its header (the whole section is configure's); a profile that
+ * was there before (a user's, with settings of its own) gets only its credential_process line,
+ * marked by the line above it. Markers name the endpoint and token file: runs for another
+ * broker or another token leave each other's profiles alone.
+ */
+const MARKER = /^# irsa-broker configure: (profile|credential_process) of endpoint=(\S+) token-file=(.+)$/
+
+type MarkerKind = 'profile' | 'credential_process'
+
+const markerText = (kind: MarkerKind, scope: { endpoint: string; tokenFile: string }) =>
+  `# irsa-broker configure: ${kind} of endpoint=${scope.endpoint} token-file=${scope.tokenFile}`
+
+interface Marked {
+  section: string
+  profile: string
+  kind: MarkerKind
+  line: number
+  endpoint: string
+  tokenFile: string
+}
+
+/** Every marker in the file, with the profile it marks. */
+const markersOf = (file: ConfigFile): Marked[] => {
+  const found: Marked[] = []
+  let section: string | undefined
+  file.lines.forEach((line, index) => {
+    if (line.kind === 'section') section = line.section
+    const match = line.kind === 'comment' ? MARKER.exec(line.text.trim()) : null
+    if (!match || section === undefined) return
+    found.push({
+      section,
+      profile: section === 'default' ? 'default' : section.replace(/^profile /, ''),
+      kind: match[1] as MarkerKind,
+      line: index,
+      endpoint: match[2] ?? '',
+      tokenFile: match[3] ?? '',
+    })
+  })
+  return found
+}
+
+const sectionText = (file: ConfigFile, section: string): string | undefined => {
+  const range = sectionRange(file, section)
+  return range && file.lines.slice(range.start, range.end).map((line) => line.text).join('\n')
+}
+
+const isMarker = (line: ConfigLine | undefined): line is ConfigLine =>
+  line?.kind === 'comment' && MARKER.test(line.text.trim())
+
+/** Sets the marker at `index` when one (of any scope) is there, else puts it in before that line. */
+const placeMarker = (file: ConfigFile, index: number, text: string) => {
+  const there = file.lines[index]
+  if (isMarker(there)) there.text = text
+  else file.lines.splice(index, 0, { text, kind: 'comment' })
+}
+
+/** Writes one role's profile: the whole section when it is configure's (or new), else one line. */
+const writeProfile = (
+  file: ConfigFile,
+  role: RoleChoice,
+  line: string,
+  scope: { endpoint: string; tokenFile: string },
+  region: string | undefined,
+): SetOutcome => {
+  const section = profileSection(role.profile)
+  const before = sectionText(file, section)
+  const ours = before === undefined || markersOf(file).some((m) => m.section === section && m.kind === 'profile')
+  setConfigValue(file, section, 'credential_process', line)
+  if (ours) {
+    placeMarker(file, (sectionRange(file, section)?.start ?? 0) + 1, markerText('profile', scope))
+    if (region !== undefined) setConfigValue(file, section, 'region', region)
+  } else {
+    const at = keyIndex(file, section, 'credential_process')
+    placeMarker(file, isMarker(file.lines[at - 1]) ? at - 1 : at, markerText('credential_process', scope))
+  }
+  const after = sectionText(file, section)
+  return before === undefined ? 'added' : before === after ? 'unchanged' : 'updated'
+}
+
+/** Takes back what configure wrote for this scope for a profile no longer allowed. */
+const dropProfile = (file: ConfigFile, marked: Marked) => {
+  if (marked.kind === 'profile') {
+    removeSection(file, marked.section)
+    return
+  }
+  file.lines.splice(marked.line, 1)
+  removeConfigValue(file, marked.section, 'credential_process')
+}
+
+export type ProfileOutcome = SetOutcome | 'removed'
+
 export const configure = async (
   context: Pick<CliContext, 'env' | 'cwd' | 'homedir' | 'self'>,
   options: {
@@ -160,28 +262,34 @@ export const configure = async (
     tokenFile: string
     configFile?: string | undefined
     durationSeconds?: number | undefined
+    /** Written into the profiles configure owns, when known. */
+    region?: string | undefined
     dryRun: boolean
   },
 ): Promise<ConfigureResult> => {
   const path = configFilePath(context, options.configFile)
   const tokenFile = resolve(context.cwd, options.tokenFile)
   const script = resolve(context.cwd, context.self.script)
+  const scope = { endpoint: options.endpoint.base, tokenFile }
+  for (const value of [scope.endpoint, scope.tokenFile, options.region ?? '']) {
+    const problem = unsafeInConfigValue(value)
+    if (problem) throw new UsageError(`cannot write "${value}" into ${path}: it contains ${problem}`)
+  }
   // Parse before asking the broker: a file that cannot be merged fails without any request.
   const existing = readExisting(path)
   const file: ConfigFile = parseAwsConfig(existing.text, path)
 
-  const answer = await options.client.call({ method: 'GET', path: '/v1/roles', retry: true })
+  const answer = await options.client.call({ method: 'GET', path: PATHS.roles, retry: true })
   const roles = parseRolesAnswer(answer.body, options.endpoint.url.origin)
   if (roles.length === 0)
     throw new InputError('NoRoles', `the broker allows this token no role, so there is no profile to write`)
 
-  const profiles = roles.map((role) => ({
+  const profiles: ConfigureResult['profiles'] = roles.map((role) => ({
     profile: role.profile,
     roleArn: role.roleArn,
-    outcome: setConfigValue(
+    outcome: writeProfile(
       file,
-      profileSection(role.profile),
-      'credential_process',
+      role,
       credentialProcessLine({
         node: context.self.node,
         script,
@@ -190,8 +298,18 @@ export const configure = async (
         profile: role.profile,
         durationSeconds: options.durationSeconds,
       }),
+      scope,
+      options.region,
     ),
   }))
+  const allowed = new Set(roles.map((role) => role.profile))
+  // From the end, so that removing lines does not move the markers still to visit.
+  for (const marked of markersOf(file).reverse()) {
+    if (allowed.has(marked.profile) || marked.endpoint !== scope.endpoint || marked.tokenFile !== scope.tokenFile)
+      continue
+    dropProfile(file, marked)
+    profiles.push({ profile: marked.profile, roleArn: undefined, outcome: 'removed' })
+  }
   const text = renderAwsConfig(file)
   const changed = text !== existing.text
   if (changed && !options.dryRun) writeFileAtomically(path, text, existing.mode ?? 0o600)

@@ -1,14 +1,16 @@
-// Admin documents from a JSON or YAML file (`--file`, `-` for stdin) and/or flags. Flags win
-// over the file field by field; the broker's schema has the last word on what is valid.
+// Admin documents from a JSON or YAML file (`--file`, `-` for stdin) and/or flags: the flags
+// that set a field of an issuer or a binding, and the part of a document they make. The
+// broker's schema has the last word on what is valid.
 import { readFileSync } from 'node:fs'
-import { flag, flags, type Parsed } from './args.js'
+import { choiceFlag, type FlagValues, parsedFlag, switchFlag, textFlag } from './command.js'
 import { InputError, UsageError } from './errors.js'
 
 export type Document = Record<string, unknown>
 
+/** One issuer or binding: far above any real one. */
 const MAX_DOCUMENT_BYTES = 1024 * 1024
 
-const isObject = (value: unknown): value is Document =>
+export const isObject = (value: unknown): value is Document =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
 export const parseDocumentText = async (text: string, source: string): Promise<Document> => {
@@ -38,7 +40,11 @@ export const parseDocumentText = async (text: string, source: string): Promise<D
   return value
 }
 
-export const readDocumentFile = async (path: string, readStdin: () => string): Promise<Document> => {
+export const readDocumentFile = async (
+  path: string,
+  readStdin: () => string,
+  maxBytes = MAX_DOCUMENT_BYTES,
+): Promise<Document> => {
   const source = path === '-' ? 'standard input' : path
   let text: string
   try {
@@ -48,115 +54,113 @@ export const readDocumentFile = async (path: string, readStdin: () => string): P
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a directory' : 'cannot be read'
     throw new InputError('DocumentFile', `${source} ${why}`)
   }
-  if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES)
-    throw new InputError('DocumentFile', `${source} is larger than ${MAX_DOCUMENT_BYTES} bytes`)
+  if (Buffer.byteLength(text) > maxBytes)
+    throw new InputError('DocumentFile', `${source} is larger than ${maxBytes} bytes`)
   return parseDocumentText(text, source)
 }
 
-const integer = (name: string, value: string | undefined, command: string): number | undefined => {
-  if (value === undefined) return undefined
-  if (!/^\d{1,9}$/.test(value)) throw new UsageError(`--${name} must be a whole number`, command)
-  return Number(value)
+/** What a document field flag is given as: digits, checked for range by the broker's schema. */
+const wholeNumber = (text: string, name: string): number => {
+  if (!/^\d{1,9}$/.test(text)) throw new UsageError(`--${name} must be a whole number`)
+  return Number(text)
 }
 
-/** `--name KEY=VALUE`, repeatable, into an object; the first `=` splits. */
-const pairs = (parsed: Parsed, name: string, command: string): [string, string][] =>
-  flags(parsed, name).map((pair) => {
-    const at = pair.indexOf('=')
-    if (at <= 0) throw new UsageError(`--${name} takes KEY=VALUE, got "${pair}"`, command)
-    return [pair.slice(0, at), pair.slice(at + 1)]
-  })
+/** `KEY=VALUE`, split at the first `=`. */
+const pair = (text: string, name: string): [string, string] => {
+  const at = text.indexOf('=')
+  if (at <= 0) throw new UsageError(`--${name} takes KEY=VALUE, got "${text}"`)
+  return [text.slice(0, at), text.slice(at + 1)]
+}
 
-const enabledFlag = (parsed: Parsed, command: string): boolean | undefined => {
-  const enabled = parsed.values.enabled === true
-  const disabled = parsed.values.disabled === true
-  if (enabled && disabled) throw new UsageError('--enabled and --disabled exclude each other', command)
-  return enabled ? true : disabled ? false : undefined
+const ENABLED_FLAGS = {
+  enabled: switchFlag('enable it (the default for a new object)', { excludes: ['disabled'] }),
+  disabled: switchFlag('disable it: it is kept, but counts for nothing'),
+  description: textFlag('free text for people'),
 }
 
 const defined = (object: Document): Document =>
-  Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined))
+  Object.fromEntries(
+    Object.entries(object).filter(([, value]) => value !== undefined && !(Array.isArray(value) && value.length === 0)),
+  )
+
+const enabledOf = (values: FlagValues<typeof ENABLED_FLAGS>): boolean | undefined =>
+  values.enabled ? true : values.disabled ? false : undefined
 
 export const ISSUER_FLAGS = {
-  issuer: { type: 'string' },
-  audience: { type: 'string', multiple: true },
-  'jwks-file': { type: 'string' },
-  'jwks-uri': { type: 'string' },
-  discovery: { type: 'boolean' },
-  algorithm: { type: 'string', multiple: true },
-  'max-token-lifetime-seconds': { type: 'string' },
-  'clock-skew-seconds': { type: 'string' },
-  mode: { type: 'string' },
-  enabled: { type: 'boolean' },
-  disabled: { type: 'boolean' },
-  description: { type: 'string' },
-} as const
-
-export const issuerFromFlags = async (
-  parsed: Parsed,
-  command: string,
-  readStdin: () => string,
-): Promise<Document> => {
-  const jwksFile = flag(parsed, 'jwks-file')
-  const audiences = flags(parsed, 'audience')
-  const algorithms = flags(parsed, 'algorithm')
-  return defined({
-    issuer: flag(parsed, 'issuer'),
-    audiences: audiences.length > 0 ? audiences : undefined,
-    jwks: jwksFile === undefined ? undefined : await readDocumentFile(jwksFile, readStdin),
-    jwksUri: flag(parsed, 'jwks-uri'),
-    discovery: parsed.values.discovery === true ? true : undefined,
-    algorithms: algorithms.length > 0 ? algorithms : undefined,
-    maxTokenLifetimeSeconds: integer(
-      'max-token-lifetime-seconds',
-      flag(parsed, 'max-token-lifetime-seconds'),
-      command,
-    ),
-    clockSkewSeconds: integer('clock-skew-seconds', flag(parsed, 'clock-skew-seconds'), command),
-    mode: flag(parsed, 'mode'),
-    enabled: enabledFlag(parsed, command),
-    description: flag(parsed, 'description'),
-  })
+  issuer: textFlag('the "iss" of the data plane\'s tokens', { value: 'URL' }),
+  audience: textFlag('an accepted "aud"', { value: 'AUD', repeatable: true }),
+  'jwks-file': textFlag('the data plane\'s public keys ({"keys": [...]}, JSON or YAML)', { value: 'FILE' }),
+  'jwks-uri': textFlag('fetch the keys from this https URL instead', { value: 'URL' }),
+  discovery: switchFlag("fetch the keys through the issuer's OIDC discovery document"),
+  algorithm: textFlag('an allowed signing algorithm (by default RS256 and ES256)', {
+    value: 'ALG',
+    repeatable: true,
+  }),
+  'max-token-lifetime-seconds': parsedFlag('the longest token lifetime (exp - iat) accepted', wholeNumber, {
+    value: 'N',
+  }),
+  'clock-skew-seconds': parsedFlag('leeway for exp, nbf and iat', wholeNumber, { value: 'N' }),
+  mode: choiceFlag('broker (the broker signs the token STS sees) or passthrough', ['broker', 'passthrough']),
+  ...ENABLED_FLAGS,
 }
 
-export const BINDING_FLAGS = {
-  'role-arn': { type: 'string' },
-  profile: { type: 'string' },
-  subject: { type: 'string', multiple: true },
-  claim: { type: 'string', multiple: true },
-  condition: { type: 'string' },
-  'allow-any-workload': { type: 'boolean' },
-  'session-name': { type: 'string' },
-  'session-tag': { type: 'string', multiple: true },
-  'transitive-tag-key': { type: 'string', multiple: true },
-  'duration-seconds': { type: 'string' },
-  enabled: { type: 'boolean' },
-  disabled: { type: 'boolean' },
-  description: { type: 'string' },
-} as const
+/** The fields of an issuer that its flags set; a flag not given sets nothing. */
+export const issuerFromFlags = async (
+  values: FlagValues<typeof ISSUER_FLAGS>,
+  readStdin: () => string,
+): Promise<Document> =>
+  defined({
+    issuer: values.issuer,
+    audiences: values.audience,
+    jwks: values['jwks-file'] === undefined ? undefined : await readDocumentFile(values['jwks-file'], readStdin),
+    jwksUri: values['jwks-uri'],
+    discovery: values.discovery ? true : undefined,
+    algorithms: values.algorithm,
+    maxTokenLifetimeSeconds: values['max-token-lifetime-seconds'],
+    clockSkewSeconds: values['clock-skew-seconds'],
+    mode: values.mode,
+    enabled: enabledOf(values),
+    description: values.description,
+  })
 
-export const bindingFromFlags = (parsed: Parsed, command: string): Document => {
-  const subjects = flags(parsed, 'subject')
+export const BINDING_FLAGS = {
+  'role-arn': textFlag('the IAM role to assume', { value: 'ARN' }),
+  profile: textFlag('the profile name workloads select it by (default: the binding id)', { value: 'NAME' }),
+  subject: textFlag('a "sub" glob the workload must match', { value: 'PATTERN', repeatable: true }),
+  claim: parsedFlag('a claim rule, e.g. /kubernetes.io/namespace=ml-*', pair, {
+    value: 'POINTER=PATTERN',
+    repeatable: true,
+  }),
+  condition: textFlag('a CEL condition over the claims', { value: 'CEL' }),
+  'allow-any-workload': switchFlag('confirm that the binding matches every workload of the issuer'),
+  'session-name': textFlag('e.g. {/kubernetes.io/namespace}.{/kubernetes.io/serviceaccount/name}', {
+    value: 'TEMPLATE',
+  }),
+  'session-tag': parsedFlag('a session tag', pair, { value: 'KEY=TEMPLATE', repeatable: true }),
+  'transitive-tag-key': textFlag('a session tag that stays through role chaining', {
+    value: 'KEY',
+    repeatable: true,
+  }),
+  'duration-seconds': parsedFlag('the longest session handed out (900-43200)', wholeNumber, { value: 'N' }),
+  ...ENABLED_FLAGS,
+}
+
+/** The fields of a binding that its flags set: subjects in order, claim rules grouped by pointer. */
+export const bindingFromFlags = (values: FlagValues<typeof BINDING_FLAGS>): Document => {
   const claims: Record<string, string[]> = {}
-  for (const [pointer, pattern] of pairs(parsed, 'claim', command)) {
-    const patterns = claims[pointer] ?? []
-    patterns.push(pattern)
-    claims[pointer] = patterns
-  }
-  const tags = pairs(parsed, 'session-tag', command)
-  const transitive = flags(parsed, 'transitive-tag-key')
+  for (const [pointer, pattern] of values.claim) claims[pointer] = [...(claims[pointer] ?? []), pattern]
   return defined({
-    roleArn: flag(parsed, 'role-arn'),
-    profile: flag(parsed, 'profile'),
-    subjects: subjects.length > 0 ? subjects : undefined,
+    roleArn: values['role-arn'],
+    profile: values.profile,
+    subjects: values.subject,
     claims: Object.keys(claims).length > 0 ? claims : undefined,
-    condition: flag(parsed, 'condition'),
-    allowAnyWorkload: parsed.values['allow-any-workload'] === true ? true : undefined,
-    sessionName: flag(parsed, 'session-name'),
-    sessionTags: tags.length > 0 ? Object.fromEntries(tags) : undefined,
-    transitiveTagKeys: transitive.length > 0 ? transitive : undefined,
-    durationSeconds: integer('duration-seconds', flag(parsed, 'duration-seconds'), command),
-    enabled: enabledFlag(parsed, command),
-    description: flag(parsed, 'description'),
+    condition: values.condition,
+    allowAnyWorkload: values['allow-any-workload'] ? true : undefined,
+    sessionName: values['session-name'],
+    sessionTags: values['session-tag'].length > 0 ? Object.fromEntries(values['session-tag']) : undefined,
+    transitiveTagKeys: values['transitive-tag-key'],
+    durationSeconds: values['duration-seconds'],
+    enabled: enabledOf(values),
+    description: values.description,
   })
 }

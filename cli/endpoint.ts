@@ -22,7 +22,8 @@ export const isLoopbackHost = (hostname: string): boolean => {
 export const executeApiRegion = (hostname: string): string | undefined =>
   EXECUTE_API_HOST.exec(hostname.toLowerCase())?.[1]
 
-export const parseEndpoint = (value: string, command: string): Endpoint => {
+/** `command` names the --help to read; left out, the command that runs is named. */
+export const parseEndpoint = (value: string, command = ''): Endpoint => {
   let url: URL
   try {
     url = new URL(value)

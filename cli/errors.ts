@@ -29,7 +29,7 @@ export class InputError extends CliError {
   readonly code: string
   readonly exitCode = EXIT.denied
   constructor(
-    code: 'TokenFile' | 'DocumentFile' | 'ConfigFile' | 'NoRoles' | 'InvalidInput',
+    code: 'TokenFile' | 'DocumentFile' | 'ConfigFile' | 'NoRoles' | 'InvalidInput' | 'Conflict' | 'NotFound',
     message: string,
   ) {
     super(message)

@@ -75,11 +75,23 @@ const causeCode = (error: unknown): string => {
   return error instanceof Error ? error.message : String(error)
 }
 
+/**
+ * The admin API's messages speak to API callers (shared/core/admin.ts): they name the body's
+ * "version" and the query's ?cascade=true. A CLI user gives flags, so the CLI says those instead.
+ */
+const CLI_WORDING: readonly (readonly [string, string])[] = [
+  ['send its "version" to update it', 'give --if-version N (its version) to update it'],
+  ['pass ?cascade=true', 'give --cascade'],
+]
+
+export const inCliWords = (message: string): string =>
+  CLI_WORDING.reduce((text, [api, cli]) => text.split(api).join(cli), message)
+
 /** Maps an answer that is not a success to the error the user sees. */
 export const errorForAnswer = (origin: string, status: number, body: unknown): Error => {
   const wire = wireError(body)
   const detail = wire
-    ? `${wire.code}: ${oneLine(wire.message)} (HTTP ${status}${wire.requestId ? `, request id ${wire.requestId}` : ''})`
+    ? `${wire.code}: ${oneLine(inCliWords(wire.message))} (HTTP ${status}${wire.requestId ? `, request id ${wire.requestId}` : ''})`
     : `HTTP ${status}${typeof body === 'string' && body ? `: ${oneLine(body, 200)}` : ''}`
   if (status === 429 || status >= 500)
     return new BrokerUnavailableError(
@@ -194,3 +206,28 @@ export const createBrokerClient = (
 export const bearer =
   (token: string): Authorizer =>
   async () => ({ authorization: `Bearer ${token}` })
+
+/**
+ * GETs a list, following `nextToken` while the broker answers one (DESIGN §9: lists are paged
+ * by `limit`/`nextToken`), and returns the items of every page.
+ */
+export const listAll = async (client: BrokerClient, path: string, field: string): Promise<unknown[]> => {
+  const items: unknown[] = []
+  const seen = new Set<string>()
+  let nextToken: string | undefined
+  do {
+    const answer = await client.call({ method: 'GET', path, query: { nextToken }, retry: true })
+    const body = answer.body as Record<string, unknown> | undefined
+    const page = body?.[field]
+    if (!Array.isArray(page))
+      throw new BrokerUnavailableError('UnexpectedAnswer', `the broker's answer to GET ${path} has no "${field}" list`)
+    items.push(...page)
+    const next = body?.nextToken
+    nextToken = typeof next === 'string' && next !== '' ? next : undefined
+    // A broker that hands back a token it gave before would page forever.
+    if (nextToken !== undefined && seen.has(nextToken))
+      throw new BrokerUnavailableError('UnexpectedAnswer', `the broker's answer to GET ${path} repeats a nextToken`)
+    if (nextToken !== undefined) seen.add(nextToken)
+  } while (nextToken !== undefined)
+  return items
+}

@@ -1,41 +1,11 @@
 // `irsa-broker`: finds the command in argv, runs it, and turns the outcome into an exit code
 // (DESIGN §7) with at most one line on stderr. bin/irsa-broker.js calls `run`.
-import {
-  bindingsDeleteCommand,
-  bindingsGetCommand,
-  bindingsListCommand,
-  bindingsPutCommand,
-  explainCommand,
-  issuersDeleteCommand,
-  issuersGetCommand,
-  issuersListCommand,
-  issuersPutCommand,
-  issuersRefreshCommand,
-  trustPolicyCommand,
-} from './admin-commands.js'
-import { parseCommandLine } from './args.js'
-import type { Command } from './command.js'
+import type { Command, Section } from './command.js'
+import { COMMANDS } from './commands/index.js'
 import { type ContextOptions, createContext } from './context.js'
-import { EXIT, isCliError, UsageError } from './errors.js'
-import { configureCommand, credentialProcessCommand } from './workload-commands.js'
+import { EXIT, type ExitCode, isCliError, UsageError } from './errors.js'
 
 export const CLI_VERSION = '0.1.0'
-
-const COMMANDS: readonly Command[] = [
-  credentialProcessCommand,
-  configureCommand,
-  issuersListCommand,
-  issuersGetCommand,
-  issuersPutCommand,
-  issuersDeleteCommand,
-  issuersRefreshCommand,
-  bindingsListCommand,
-  bindingsGetCommand,
-  bindingsPutCommand,
-  bindingsDeleteCommand,
-  explainCommand,
-  trustPolicyCommand,
-]
 
 /** The groups (`issuers`, `bindings`) and their verbs, as the command table names them. */
 const verbsOf = (group: string): string[] =>
@@ -52,20 +22,24 @@ const GROUPS: readonly string[] = [
 const alternatives = (words: readonly string[]): string =>
   words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : words.join('')
 
+const SECTIONS: Record<Section, string> = {
+  workload: 'In a workload:',
+  'data-plane': 'In a cluster (the data plane):',
+  admin: 'Administration (admin token locally, SigV4 with your AWS credentials against AWS):',
+}
+
 const overview = (): string => {
   const width = Math.max(...COMMANDS.map((command) => command.name.length))
   const line = (command: Command) => `  ${command.name.padEnd(width)}  ${command.summary}`
-  const workload = COMMANDS.filter((c) => c.name === 'credential-process' || c.name === 'configure')
-  const admin = COMMANDS.filter((c) => !workload.includes(c))
+  const sections = (Object.keys(SECTIONS) as Section[])
+    .map((section) => [section, COMMANDS.filter((command) => command.section === section)] as const)
+    .filter(([, commands]) => commands.length > 0)
+    .map(([section, commands]) => `${SECTIONS[section]}\n${commands.map(line).join('\n')}`)
   return `usage: irsa-broker <command> [options]
 
 IRSA-style AWS credentials for Kubernetes workloads outside EKS, from an irsa-broker.
 
-In a workload:
-${workload.map(line).join('\n')}
-
-Administration (admin token locally, SigV4 with your AWS credentials against AWS):
-${admin.map(line).join('\n')}
+${sections.join('\n\n')}
 
   irsa-broker <command> --help    options of one command
   irsa-broker --version           the version of this client
@@ -87,22 +61,26 @@ ${commands.map((c) => `  ${c.name.padEnd(16)}  ${c.summary}`).join('\n')}
 
 const wantsHelp = (argv: readonly string[]): boolean => argv.includes('--help') || argv.includes('-h')
 
-const dispatch = async (argv: string[], context: ReturnType<typeof createContext>): Promise<void> => {
+const dispatch = async (argv: string[], context: ReturnType<typeof createContext>): Promise<ExitCode | undefined> => {
   const [first, second] = argv
-  if (first === undefined) throw new UsageError('missing command')
+  if (first === undefined) {
+    // Usage where a command was expected: on stderr, like every other usage error.
+    context.stderr(overview())
+    return EXIT.usage
+  }
   if (first === '--help' || first === '-h' || first === 'help') {
     context.stdout(overview())
-    return
+    return undefined
   }
   if (first === '--version' || first === 'version') {
     context.stdout(`irsa-broker ${CLI_VERSION}\n`)
-    return
+    return undefined
   }
   const isGroup = GROUPS.includes(first)
   if (isGroup && (second === undefined || second.startsWith('-'))) {
     if (wantsHelp(argv)) {
       context.stdout(groupHelp(first))
-      return
+      return undefined
     }
     throw new UsageError(`"${first}" needs a verb: ${alternatives(verbsOf(first))}`, first)
   }
@@ -114,18 +92,23 @@ const dispatch = async (argv: string[], context: ReturnType<typeof createContext
   }
   const rest = argv.slice(isGroup ? 2 : 1)
   if (wantsHelp(rest)) {
-    context.stdout(`${command.help}\n`)
-    return
+    context.stdout(`${command.help()}\n`)
+    return undefined
   }
-  await command.run(parseCommandLine(command.name, rest, command.options), context)
+  try {
+    return await command.execute(rest, context)
+  } catch (error) {
+    // Checks deep in a command do not know its name; the --help to read is this command's.
+    if (error instanceof UsageError && error.command === '') throw new UsageError(error.message, command.name)
+    throw error
+  }
 }
 
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export const run = async (argv: string[], options: ContextOptions = {}): Promise<number> => {
   const context = createContext(options)
   try {
-    await dispatch(argv, context)
-    return EXIT.ok
+    return (await dispatch(argv, context)) ?? EXIT.ok
   } catch (error) {
     if (isCliError(error)) {
       const hint =

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { parseCommandLine } from '../../../cli/args.js'
+import { parseFlags } from '../../../cli/command.js'
 import {
   BINDING_FLAGS,
   bindingFromFlags,
@@ -116,30 +116,26 @@ describe('admin documents', () => {
   })
 
   it('builds a binding from flags: repeatable subjects, claim rules grouped by pointer, tags split at the first "="', () => {
-    const parsed = parseCommandLine(
-      'bindings put',
-      [
-        '--role-arn',
-        'arn:aws:iam::111122223333:role/r',
-        '--subject',
-        'system:serviceaccount:ml:*',
-        '--subject',
-        'system:serviceaccount:ds:*',
-        '--claim',
-        '/kubernetes.io/namespace=ml',
-        '--claim',
-        '/kubernetes.io/namespace=ds',
-        '--claim',
-        '/groups=a=b',
-        '--session-tag',
-        'team={/kubernetes.io/namespace}',
-        '--duration-seconds',
-        '1800',
-        '--disabled',
-      ],
-      BINDING_FLAGS,
-    )
-    expect(bindingFromFlags(parsed, 'bindings put')).toEqual({
+    const values = parseFlags(BINDING_FLAGS, [
+      '--role-arn',
+      'arn:aws:iam::111122223333:role/r',
+      '--subject',
+      'system:serviceaccount:ml:*',
+      '--subject',
+      'system:serviceaccount:ds:*',
+      '--claim',
+      '/kubernetes.io/namespace=ml',
+      '--claim',
+      '/kubernetes.io/namespace=ds',
+      '--claim',
+      '/groups=a=b',
+      '--session-tag',
+      'team={/kubernetes.io/namespace}',
+      '--duration-seconds',
+      '1800',
+      '--disabled',
+    ])
+    expect(bindingFromFlags(values)).toEqual({
       roleArn: 'arn:aws:iam::111122223333:role/r',
       subjects: ['system:serviceaccount:ml:*', 'system:serviceaccount:ds:*'],
       claims: { '/kubernetes.io/namespace': ['ml', 'ds'], '/groups': ['a=b'] },
@@ -153,6 +149,7 @@ describe('admin documents', () => {
 describe('trustPolicyForBinding (the CLI side of shared/core/trust-policy.ts)', () => {
   const base = {
     issuerUrl: 'https://irsa-broker.example.com',
+    issuerUrlFrom: 'flag' as const,
     issuerId: 'onprem-a',
     bindingId: 'ml-reader',
     binding: {
@@ -183,7 +180,9 @@ describe('trustPolicyForBinding (the CLI side of shared/core/trust-policy.ts)', 
 
   it('a binding without subjects is refused (exit 1) unless every workload of the issuer is allowed explicitly', () => {
     const claimsOnly = { ...base, binding: { roleArn: base.binding.roleArn, claims: { '/groups': ['ml'] } } }
-    expect(inputError(() => trustPolicyForBinding(claimsOnly)).message).toMatch(/cannot express/)
+    expect(inputError(() => trustPolicyForBinding(claimsOnly)).message).toMatch(
+      /cannot express .+ with --allow-any-workload-of-issuer$/,
+    )
     expect(
       trustPolicyForBinding({ ...claimsOnly, allowAnyWorkloadOfIssuer: true }).Statement[0].Condition
         .StringLike,
@@ -207,5 +206,16 @@ describe('trustPolicyForBinding (the CLI side of shared/core/trust-policy.ts)', 
     const error = inputError(() => trustPolicyForBinding({ ...base, ...override }))
     expect(error.exitCode).toBe(1)
     expect(error.message).toMatch(message)
+  })
+
+  it('an http issuer URL names the flag to give: --issuer-url itself, or, read from a local broker, the https one to pass', () => {
+    const fromFlag = { ...base, issuerUrl: 'http://127.0.0.1:8787' }
+    expect(inputError(() => trustPolicyForBinding(fromFlag)).message).toBe(
+      '--issuer-url: IAM OIDC providers need an https URL',
+    )
+    const discovered = { ...fromFlag, issuerUrlFrom: 'discovery' as const }
+    expect(inputError(() => trustPolicyForBinding(discovered)).message).toBe(
+      "the broker's issuer URL http://127.0.0.1:8787 (from its discovery document) cannot be an IAM OIDC provider (IAM OIDC providers need an https URL); a local broker's never can: give the deployed broker's with --issuer-url https://...",
+    )
   })
 })

@@ -21,6 +21,8 @@ const COMMANDS = [
   'bindings delete',
   'explain',
   'trust-policy',
+  'export',
+  'import',
 ]
 
 const cli = async (argv: string[], env: Record<string, string> = {}) => {
@@ -74,7 +76,6 @@ describe('--help', () => {
 
 describe('usage errors: exit 2, one line on stderr naming the --help to read, nothing on stdout', () => {
   it.each([
-    [[], 'irsa-broker: missing command (see: irsa-broker --help)'],
     [['assume-role'], 'irsa-broker: unknown command "assume-role" (see: irsa-broker --help)'],
     [
       ['issuers'],
@@ -162,6 +163,15 @@ describe('usage errors: exit 2, one line on stderr naming the --help to read, no
   ])('%j', async (argv, line) => {
     const result = await cli(argv as string[])
     expect(result).toEqual({ code: 2, stdout: '', stderr: `${line}\n`, requests: [] })
+  })
+})
+
+describe('bare irsa-broker', () => {
+  it('prints the usage overview on stderr and exits 2 (a command was expected), nothing on stdout', async () => {
+    const result = await cli([])
+    expect(result).toMatchObject({ code: 2, stdout: '', requests: [] })
+    expect(result.stderr).toMatch(/^usage: irsa-broker <command> \[options\]\n/)
+    for (const name of COMMANDS) expect(result.stderr).toContain(`  ${name} `)
   })
 })
 

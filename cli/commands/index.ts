@@ -1,0 +1,20 @@
+// Every command of the CLI, in the order the overview lists them. A command is one module that
+// exports a `defineCommand(...)` (its flags, help and run); adding one is that module and its
+// line here. Keep these modules light: what only one command needs is imported inside its run.
+import type { Command } from '../command.js'
+import { BINDING_COMMANDS, ISSUER_COMMANDS } from './admin-objects.js'
+import { explainCommand } from './explain.js'
+import { exportCommand, importCommand } from './transfer.js'
+import { trustPolicyCommand } from './trust-policy.js'
+import { configureCommand, credentialProcessCommand } from './workload.js'
+
+export const COMMANDS: readonly Command[] = [
+  credentialProcessCommand,
+  configureCommand,
+  ...ISSUER_COMMANDS,
+  ...BINDING_COMMANDS,
+  explainCommand,
+  trustPolicyCommand,
+  exportCommand,
+  importCommand,
+]
