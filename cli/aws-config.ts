@@ -128,7 +128,10 @@ export const setConfigValue = (file: ConfigFile, section: string, key: string, v
 }
 
 /** Where `section` is: its header's index, and the index after its last line (blank lines included). */
-export const sectionRange = (file: ConfigFile, section: string): { start: number; end: number } | undefined => {
+export const sectionRange = (
+  file: ConfigFile,
+  section: string,
+): { start: number; end: number } | undefined => {
   const start = file.lines.findIndex((line) => sameSection(line, section))
   if (start < 0) return undefined
   const next = file.lines.findIndex((line, index) => index > start && line.kind === 'section')

@@ -5,7 +5,13 @@ import { choiceFlag, type FlagValues, integerFlag, parsedFlag, switchFlag, textF
 import type { CliContext } from './context.js'
 import { type Endpoint, parseEndpoint } from './endpoint.js'
 import { UsageError } from './errors.js'
-import { type Authorizer, type BrokerClient, bearer, createBrokerClient, DEFAULT_TIMEOUT_SECONDS } from './http.js'
+import {
+  type Authorizer,
+  type BrokerClient,
+  bearer,
+  createBrokerClient,
+  DEFAULT_TIMEOUT_SECONDS,
+} from './http.js'
 import { OUTPUT_FORMATS } from './output.js'
 import { readTokenFile } from './token-file.js'
 
@@ -36,7 +42,10 @@ const ADMIN_AUTH_FLAGS = {
     'local mode: the admin token itself; avoid: others see it in `ps` and your shell history',
     { ...BROKER, value: 'TOKEN', excludes: ['admin-token-file'] },
   ),
-  sigv4: switchFlag('sign with your AWS credentials (automatic for *.execute-api.<region>.amazonaws.com)', BROKER),
+  sigv4: switchFlag(
+    'sign with your AWS credentials (automatic for *.execute-api.<region>.amazonaws.com)',
+    BROKER,
+  ),
   region: textFlag('SigV4 region (default: from the endpoint host, else AWS_REGION)', {
     ...BROKER,
     value: 'REGION',
@@ -74,7 +83,11 @@ export const publicClient = (flags: EndpointValues, context: CliContext): Broker
   })
 
 /** A client that sends the workload's token (read fresh from its file) as a bearer token. */
-export const workloadClient = (flags: EndpointValues, context: CliContext, tokenFile: string): BrokerClient => {
+export const workloadClient = (
+  flags: EndpointValues,
+  context: CliContext,
+  tokenFile: string,
+): BrokerClient => {
   const token = readTokenFile(tokenFile)
   context.addSecret(token)
   return createBrokerClient(context, {
@@ -84,19 +97,26 @@ export const workloadClient = (flags: EndpointValues, context: CliContext, token
   })
 }
 
-const adminAuthorizer = async (flags: AdminValues, context: CliContext, endpoint: Endpoint): Promise<Authorizer> => {
+const adminAuthorizer = async (
+  flags: AdminValues,
+  context: CliContext,
+  endpoint: Endpoint,
+): Promise<Authorizer> => {
   const tokenFlag = flags['admin-token']
   const tokenFile = flags['admin-token-file']
   const givesToken = tokenFlag !== undefined || tokenFile !== undefined
-  if (flags.sigv4 && givesToken) throw new UsageError('--sigv4 signs with AWS credentials; leave out the admin token')
+  if (flags.sigv4 && givesToken)
+    throw new UsageError('--sigv4 signs with AWS credentials; leave out the admin token')
   if (endpoint.awsRegion !== undefined && givesToken)
     throw new UsageError(
       'the admin API of a broker in AWS is authorized by IAM (SigV4 with your AWS credentials), not by an admin token',
     )
 
   if (flags.sigv4 || endpoint.awsRegion !== undefined) {
-    const region = flags.region ?? endpoint.awsRegion ?? context.env.AWS_REGION ?? context.env.AWS_DEFAULT_REGION
-    if (!region) throw new UsageError('--region is required to sign for an endpoint whose host names no region')
+    const region =
+      flags.region ?? endpoint.awsRegion ?? context.env.AWS_REGION ?? context.env.AWS_DEFAULT_REGION
+    if (!region)
+      throw new UsageError('--region is required to sign for an endpoint whose host names no region')
     // The signer and the AWS credential chain load only here, so other commands start fast.
     const { defaultCredentials, sigV4Authorizer } = await import('./sigv4.js')
     return sigV4Authorizer({
@@ -108,7 +128,9 @@ const adminAuthorizer = async (flags: AdminValues, context: CliContext, endpoint
 
   const token =
     tokenFlag ??
-    (tokenFile !== undefined ? readTokenFile(tokenFile, 'admin token file') : context.env.IRSA_BROKER_ADMIN_TOKEN)
+    (tokenFile !== undefined
+      ? readTokenFile(tokenFile, 'admin token file')
+      : context.env.IRSA_BROKER_ADMIN_TOKEN)
   if (!token)
     throw new UsageError(
       'the admin API needs --admin-token, --admin-token-file or IRSA_BROKER_ADMIN_TOKEN (local mode), or --sigv4 (AWS)',

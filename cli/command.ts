@@ -168,7 +168,8 @@ const flagHelp = (name: string, flag: Flag<unknown>): string => {
   const label = `  ${flagLabel(name, flag)}`
   const [first = '', ...rest] = text.split('\n')
   const indent = ' '.repeat(HELP_COLUMN)
-  const head = label.length < HELP_COLUMN - 1 ? `${label.padEnd(HELP_COLUMN)}${first}` : `${label}\n${indent}${first}`
+  const head =
+    label.length < HELP_COLUMN - 1 ? `${label.padEnd(HELP_COLUMN)}${first}` : `${label}\n${indent}${first}`
   return [head, ...rest.map((line) => `${indent}${line}`)].join('\n')
 }
 
@@ -289,7 +290,8 @@ const validate = <F extends FlagSet, A>(
   }
 
   const max = definition.arguments?.max ?? 0
-  if (parsed.positionals.length > max) throw new UsageError(`unexpected argument "${parsed.positionals[max]}"`)
+  if (parsed.positionals.length > max)
+    throw new UsageError(`unexpected argument "${parsed.positionals[max]}"`)
   const args = definition.arguments ? definition.arguments.parse(parsed.positionals) : (undefined as A)
   return { flags: values as FlagValues<F>, args, given }
 }
@@ -303,7 +305,9 @@ export const parseFlags = <F extends FlagSet>(
   validate({ name: '', summary: '', section: 'admin', flags, run: async () => undefined }, argv, env).flags
 
 /** Declares a command: help and validation from `flags` and `arguments`, then `run`. */
-export const defineCommand = <F extends FlagSet, A = undefined>(definition: CommandDefinition<F, A>): Command => ({
+export const defineCommand = <F extends FlagSet, A = undefined>(
+  definition: CommandDefinition<F, A>,
+): Command => ({
   name: definition.name,
   summary: definition.summary,
   section: definition.section,

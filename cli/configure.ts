@@ -206,7 +206,13 @@ const markersOf = (file: ConfigFile): Marked[] => {
 
 const sectionText = (file: ConfigFile, section: string): string | undefined => {
   const range = sectionRange(file, section)
-  return range && file.lines.slice(range.start, range.end).map((line) => line.text).join('\n')
+  return (
+    range &&
+    file.lines
+      .slice(range.start, range.end)
+      .map((line) => line.text)
+      .join('\n')
+  )
 }
 
 const isMarker = (line: ConfigLine | undefined): line is ConfigLine =>
@@ -229,7 +235,8 @@ const writeProfile = (
 ): SetOutcome => {
   const section = profileSection(role.profile)
   const before = sectionText(file, section)
-  const ours = before === undefined || markersOf(file).some((m) => m.section === section && m.kind === 'profile')
+  const ours =
+    before === undefined || markersOf(file).some((m) => m.section === section && m.kind === 'profile')
   setConfigValue(file, section, 'credential_process', line)
   if (ours) {
     placeMarker(file, (sectionRange(file, section)?.start ?? 0) + 1, markerText('profile', scope))
@@ -305,7 +312,11 @@ export const configure = async (
   const allowed = new Set(roles.map((role) => role.profile))
   // From the end, so that removing lines does not move the markers still to visit.
   for (const marked of markersOf(file).reverse()) {
-    if (allowed.has(marked.profile) || marked.endpoint !== scope.endpoint || marked.tokenFile !== scope.tokenFile)
+    if (
+      allowed.has(marked.profile) ||
+      marked.endpoint !== scope.endpoint ||
+      marked.tokenFile !== scope.tokenFile
+    )
       continue
     dropProfile(file, marked)
     profiles.push({ profile: marked.profile, roleArn: undefined, outcome: 'removed' })

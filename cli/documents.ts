@@ -80,7 +80,9 @@ const ENABLED_FLAGS = {
 
 const defined = (object: Document): Document =>
   Object.fromEntries(
-    Object.entries(object).filter(([, value]) => value !== undefined && !(Array.isArray(value) && value.length === 0)),
+    Object.entries(object).filter(
+      ([, value]) => value !== undefined && !(Array.isArray(value) && value.length === 0),
+    ),
   )
 
 const enabledOf = (values: FlagValues<typeof ENABLED_FLAGS>): boolean | undefined =>
@@ -112,7 +114,8 @@ export const issuerFromFlags = async (
   defined({
     issuer: values.issuer,
     audiences: values.audience,
-    jwks: values['jwks-file'] === undefined ? undefined : await readDocumentFile(values['jwks-file'], readStdin),
+    jwks:
+      values['jwks-file'] === undefined ? undefined : await readDocumentFile(values['jwks-file'], readStdin),
     jwksUri: values['jwks-uri'],
     discovery: values.discovery ? true : undefined,
     algorithms: values.algorithm,

@@ -220,13 +220,19 @@ export const listAll = async (client: BrokerClient, path: string, field: string)
     const body = answer.body as Record<string, unknown> | undefined
     const page = body?.[field]
     if (!Array.isArray(page))
-      throw new BrokerUnavailableError('UnexpectedAnswer', `the broker's answer to GET ${path} has no "${field}" list`)
+      throw new BrokerUnavailableError(
+        'UnexpectedAnswer',
+        `the broker's answer to GET ${path} has no "${field}" list`,
+      )
     items.push(...page)
     const next = body?.nextToken
     nextToken = typeof next === 'string' && next !== '' ? next : undefined
     // A broker that hands back a token it gave before would page forever.
     if (nextToken !== undefined && seen.has(nextToken))
-      throw new BrokerUnavailableError('UnexpectedAnswer', `the broker's answer to GET ${path} repeats a nextToken`)
+      throw new BrokerUnavailableError(
+        'UnexpectedAnswer',
+        `the broker's answer to GET ${path} repeats a nextToken`,
+      )
     if (nextToken !== undefined) seen.add(nextToken)
   } while (nextToken !== undefined)
   return items

@@ -61,7 +61,10 @@ ${commands.map((c) => `  ${c.name.padEnd(16)}  ${c.summary}`).join('\n')}
 
 const wantsHelp = (argv: readonly string[]): boolean => argv.includes('--help') || argv.includes('-h')
 
-const dispatch = async (argv: string[], context: ReturnType<typeof createContext>): Promise<ExitCode | undefined> => {
+const dispatch = async (
+  argv: string[],
+  context: ReturnType<typeof createContext>,
+): Promise<ExitCode | undefined> => {
   const [first, second] = argv
   if (first === undefined) {
     // Usage where a command was expected: on stderr, like every other usage error.

@@ -33,15 +33,20 @@ export const exportObjects = async (
   options: { issuerIds: readonly string[]; source: string; now: Date },
 ): Promise<ExportDocument> => {
   let issuers: Document[]
-  if (options.issuerIds.length === 0) issuers = (await listAll(client, PATHS.issuers, 'issuers')) as Document[]
+  if (options.issuerIds.length === 0)
+    issuers = (await listAll(client, PATHS.issuers, 'issuers')) as Document[]
   else {
     issuers = []
     for (const issuerId of new Set(options.issuerIds))
-      issuers.push((await client.call({ method: 'GET', path: issuerPath(issuerId), retry: true })).body as Document)
+      issuers.push(
+        (await client.call({ method: 'GET', path: issuerPath(issuerId), retry: true })).body as Document,
+      )
   }
   const bindings: Document[] = []
   for (const issuer of issuers)
-    bindings.push(...((await listAll(client, bindingsPath(String(issuer.issuerId)), 'bindings')) as Document[]))
+    bindings.push(
+      ...((await listAll(client, bindingsPath(String(issuer.issuerId)), 'bindings')) as Document[]),
+    )
   return {
     kind: EXPORT_KIND,
     formatVersion: EXPORT_FORMAT_VERSION,
@@ -84,7 +89,10 @@ const entriesOf = (document: Document, source: string): Entry[] => {
       }
     }
     const version = object.version
-    if (version !== undefined && !(typeof version === 'number' && Number.isSafeInteger(version) && version > 0))
+    if (
+      version !== undefined &&
+      !(typeof version === 'number' && Number.isSafeInteger(version) && version > 0)
+    )
       throw new InputError('DocumentFile', `${where}: "version" must be a positive whole number`)
     return {
       kind,
@@ -148,7 +156,8 @@ const planOf = (
   if (stored === undefined) return { write: 'create' }
   const version = typeof stored.version === 'number' ? stored.version : undefined
   if (canonical(stored) === canonical(entry.document)) return { result: { outcome: 'unchanged', version } }
-  if (version !== undefined && (version === entry.version || force)) return { write: 'update', expected: version }
+  if (version !== undefined && (version === entry.version || force))
+    return { write: 'update', expected: version }
   return {
     result: {
       outcome: 'conflict',
@@ -159,7 +168,11 @@ const planOf = (
 }
 
 /** Runs `task` over `items` with at most `limit` at a time, results in the items' order. */
-const inParallel = async <T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> => {
+const inParallel = async <T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<R>,
+): Promise<R[]> => {
   const results: R[] = new Array(items.length)
   let next = 0
   const worker = async () => {
@@ -182,7 +195,10 @@ export const importObjects = async (
   const entries = entriesOf(document, options.source)
   // What the target holds, read by lists (a page at a time) rather than one GET per object.
   const storedIssuers = new Map(
-    ((await listAll(client, PATHS.issuers, 'issuers')) as Document[]).map((issuer) => [issuer.issuerId, issuer]),
+    ((await listAll(client, PATHS.issuers, 'issuers')) as Document[]).map((issuer) => [
+      issuer.issuerId,
+      issuer,
+    ]),
   )
   const storedBindings = new Map<string, Document>()
   const issuerIds = new Set(entries.filter((e) => e.kind === 'binding').map((e) => e.issuerId))

@@ -24,7 +24,7 @@ import {
 import { BrokerRefusedError, InputError, UsageError } from '../errors.js'
 import { type BrokerClient, listAll } from '../http.js'
 import { type BindingRef, bindingRef, checkId } from '../ids.js'
-import { type Column, json, objectTable, type OutputFormat, table } from '../output.js'
+import { type Column, json, type OutputFormat, objectTable, table } from '../output.js'
 
 type Row = Record<string, unknown>
 
@@ -51,7 +51,8 @@ const stringField = (document: Document, field: string): string | undefined => {
   return typeof value === 'string' ? value : undefined
 }
 
-const issuerRef = (args: readonly string[]) => (args[0] === undefined ? undefined : checkId(args[0], 'issuer id'))
+const issuerRef = (args: readonly string[]) =>
+  args[0] === undefined ? undefined : checkId(args[0], 'issuer id')
 
 const ISSUER: ObjectKind<string, undefined, typeof ISSUER_FLAGS> = {
   kind: 'issuer',
@@ -135,7 +136,8 @@ const requiredRef = <Ref>(kind: ObjectKind<Ref, unknown, FlagSet>, args: string[
 const listCommand = <Parent>(kind: ObjectKind<unknown, Parent, FlagSet>): Command =>
   defineCommand({
     name: `${kind.group} list`,
-    summary: kind.kind === 'issuer' ? 'list the registered issuers (data planes)' : "list an issuer's role bindings",
+    summary:
+      kind.kind === 'issuer' ? 'list the registered issuers (data planes)' : "list an issuer's role bindings",
     section: 'admin',
     arguments: { usage: kind.list.usage, max: kind.list.max, parse: kind.list.parse },
     flags: { ...OUTPUT_FLAG, ...ADMIN_FLAGS },
@@ -152,7 +154,11 @@ const getCommand = <Ref>(kind: ObjectKind<Ref, unknown, FlagSet>): Command =>
     name: `${kind.group} get`,
     summary: `show one ${kind.kind}`,
     section: 'admin',
-    arguments: { usage: kind.refUsage, max: kind.kind === 'binding' ? 2 : 1, parse: (args) => requiredRef(kind, args) },
+    arguments: {
+      usage: kind.refUsage,
+      max: kind.kind === 'binding' ? 2 : 1,
+      parse: (args) => requiredRef(kind, args),
+    },
     flags: { ...OUTPUT_FLAG, ...ADMIN_FLAGS },
     async run({ flags, args }, context) {
       const client = await adminClient(flags, context)
@@ -255,7 +261,8 @@ ${kind.example}`,
       if (document === undefined && Object.keys(fromFlags).length === 0)
         throw new UsageError('nothing to put: give --file or the fields as flags')
       const ref = args ?? (document && kind.refOfDocument(document))
-      if (ref === undefined) throw new UsageError(`the ${kind.kind} is required, as ${kind.refUsage} or in the file`)
+      if (ref === undefined)
+        throw new UsageError(`the ${kind.kind} is required, as ${kind.refUsage} or in the file`)
       const path = kind.path(ref)
       const client = await adminClient(flags, context)
       const fileVersion = document?.version
@@ -283,7 +290,11 @@ const deleteCommand = <Ref>(kind: ObjectKind<Ref, unknown, FlagSet>): Command =>
     name: `${kind.group} delete`,
     summary: kind.kind === 'issuer' ? 'remove an issuer' : 'remove a role binding',
     section: 'admin',
-    arguments: { usage: kind.refUsage, max: kind.kind === 'binding' ? 2 : 1, parse: (args) => requiredRef(kind, args) },
+    arguments: {
+      usage: kind.refUsage,
+      max: kind.kind === 'binding' ? 2 : 1,
+      parse: (args) => requiredRef(kind, args),
+    },
     flags: {
       ...ifVersionFlag('delete'),
       ...(kind.kind === 'issuer'
@@ -317,7 +328,10 @@ say) and prints the key ids the broker holds. For inline keys it prints them as 
   flags: { ...OUTPUT_FLAG, ...ADMIN_FLAGS },
   async run({ flags, args }, context) {
     const client = await adminClient(flags, context)
-    const answer = await client.call({ method: 'POST', path: fillPath(PATHS.issuerRefresh, { issuerId: args }) })
+    const answer = await client.call({
+      method: 'POST',
+      path: fillPath(PATHS.issuerRefresh, { issuerId: args }),
+    })
     printObject(context, flags.output, answer.body)
     return undefined
   },

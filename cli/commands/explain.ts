@@ -28,7 +28,8 @@ export const explainTable = (trace: Row): string => {
   const checks = candidates.flatMap((candidate) =>
     rows(candidate.claimChecks).map((check): Row => ({ ...check, issuerId: candidate.issuerId })),
   )
-  const selected = typeof trace.selected === 'object' && trace.selected !== null ? (trace.selected as Row) : undefined
+  const selected =
+    typeof trace.selected === 'object' && trace.selected !== null ? (trace.selected as Row) : undefined
   const summary = {
     DECISION: trace.decision,
     CODE: trace.code,

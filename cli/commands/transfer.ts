@@ -65,7 +65,11 @@ holds at the version the export recorded is updated; one changed there since the
 conflict, reported and left alone (exit 1) unless --force. Issuers go first, then bindings.
 Nothing is deleted. Each write is conditional, so a change made meanwhile is a conflict too.`,
   flags: {
-    file: textFlag('the export (JSON or YAML; - for standard input)', { short: 'f', value: 'FILE', required: true }),
+    file: textFlag('the export (JSON or YAML; - for standard input)', {
+      short: 'f',
+      value: 'FILE',
+      required: true,
+    }),
     'dry-run': switchFlag('read the broker and report what would be done, without writing'),
     force: switchFlag('also update objects changed since the export (at the version the broker has)'),
     ...OUTPUT_FLAG,

@@ -26,7 +26,9 @@ URL: for a local broker (http://127.0.0.1), give the deployed broker's with --is
       value: 'ISSUER_ID/BINDING_ID',
       required: true,
     }),
-    'binding-file': textFlag('read the binding from this JSON/YAML file instead (offline)', { value: 'FILE' }),
+    'binding-file': textFlag('read the binding from this JSON/YAML file instead (offline)', {
+      value: 'FILE',
+    }),
     'issuer-url': textFlag('the broker\'s issuer URL (its tokens\' "iss"), https', { value: 'URL' }),
     'allow-any-workload-of-issuer': switchFlag(
       'for a binding without subjects (claim rules only), which "sub" cannot express: trust every\nworkload of the issuer and leave the claim rules to the broker',
@@ -35,7 +37,10 @@ URL: for a local broker (http://127.0.0.1), give the deployed broker's with --is
   },
   async run({ flags }, context) {
     const ref = flags.binding
-    if (flags.endpoint === undefined && (flags['binding-file'] === undefined || flags['issuer-url'] === undefined))
+    if (
+      flags.endpoint === undefined &&
+      (flags['binding-file'] === undefined || flags['issuer-url'] === undefined)
+    )
       throw new UsageError(
         `--endpoint is required (or set IRSA_BROKER_ENDPOINT) to read ${
           flags['binding-file'] === undefined ? 'the binding' : 'the issuer URL'
@@ -45,7 +50,9 @@ URL: for a local broker (http://127.0.0.1), give the deployed broker's with --is
       flags['binding-file'] !== undefined
         ? await readDocumentFile(flags['binding-file'], context.readStdin)
         : ((
-            await (await adminClient(flags, context)).call({
+            await (
+              await adminClient(flags, context)
+            ).call({
               method: 'GET',
               path: fillPath(PATHS.binding, ref),
               retry: true,
@@ -60,7 +67,10 @@ URL: for a local broker (http://127.0.0.1), give the deployed broker's with --is
       })
       const issuer = (answer.body as { issuer?: unknown }).issuer
       if (typeof issuer !== 'string')
-        throw new InputError('InvalidInput', `${flags.endpoint.base}${PATHS.openIdConfiguration} names no "issuer"`)
+        throw new InputError(
+          'InvalidInput',
+          `${flags.endpoint.base}${PATHS.openIdConfiguration} names no "issuer"`,
+        )
       issuerUrl = issuer
     }
     // The core builder loads only for this command.

@@ -43,7 +43,10 @@ read on every call, so a token kubelet has rotated is picked up. Meant for a pro
     role: textFlag("a binding's profile or a role ARN; may be left out when the token has one role", {
       value: 'NAME_OR_ARN',
     }),
-    'duration-seconds': integerFlag("ask for a shorter session; the binding's duration is the ceiling", DURATION),
+    'duration-seconds': integerFlag(
+      "ask for a shorter session; the binding's duration is the ceiling",
+      DURATION,
+    ),
     ...ENDPOINT_FLAGS,
   },
   async run({ flags }, context) {
@@ -92,7 +95,8 @@ renamed over the old one. Then:
     region: parsedFlag(
       'the region to write into the profiles',
       (text, name) => {
-        if (!REGION.test(text)) throw new UsageError(`--${name} "${text}" is not a region name (e.g. eu-west-1)`)
+        if (!REGION.test(text))
+          throw new UsageError(`--${name} "${text}" is not a region name (e.g. eu-west-1)`)
         return text
       },
       { value: 'REGION', env: ['AWS_REGION', 'AWS_DEFAULT_REGION'] },
@@ -118,7 +122,9 @@ renamed over the old one. Then:
     const summary = `${result.path} (${count}${removed > 0 ? `, ${removed} removed` : ''})`
     if (dryRun) {
       context.stdout(result.text)
-      context.stderr(`irsa-broker: dry run: ${result.changed ? 'would write' : 'nothing to change in'} ${summary}\n`)
+      context.stderr(
+        `irsa-broker: dry run: ${result.changed ? 'would write' : 'nothing to change in'} ${summary}\n`,
+      )
       return undefined
     }
     context.stdout(

@@ -100,9 +100,7 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
     // The issuer's partition holds its bindings: one consistent Query, searched here. (An index
     // by profile can replace it without changing the port.)
     findBindingByProfile: (issuerId, profile) =>
-      guarded(async () =>
-        (await bindingsOf(issuerId, true)).find((binding) => binding.profile === profile),
-      ),
+      guarded(async () => (await bindingsOf(issuerId, true)).find((binding) => binding.profile === profile)),
 
     getIssuer: (issuerId) =>
       guarded(async () => {

@@ -140,7 +140,7 @@ describe('DynamoDB registry: reads and writes', () => {
     expect(ofNobody).toEqual([])
   })
 
-  it("finds a binding by its profile within its issuer only, and nothing for a profile no binding has", async () => {
+  it('finds a binding by its profile within its issuer only, and nothing for a profile no binding has', async () => {
     // Prepare
     await registry.putIssuer(issuerOf('profile-x'), undefined)
     await registry.putIssuer(issuerOf('profile-y'), undefined)

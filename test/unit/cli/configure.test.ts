@@ -1,5 +1,6 @@
-// The pieces of `configure` that need no broker: where the AWS config file is, the
-// credential_process line, and the atomic replacement of the file.
+// `configure` without a broker (a scripted /v1/roles answer): where the AWS config file is, the
+// credential_process line, the atomic replacement of the file, and the profiles it owns —
+// marked, with a region, and removed when their role goes, while every other profile stays.
 import {
   lstatSync,
   mkdirSync,
@@ -22,6 +23,7 @@ import {
 } from '../../../cli/configure.js'
 import { parseEndpoint } from '../../../cli/endpoint.js'
 import { UsageError } from '../../../cli/errors.js'
+import { jsonResponse, runScripted } from '../../support/cli-run.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'irsa-broker-cli-configure-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -112,5 +114,107 @@ describe('writeFileAtomically', () => {
     writeFileAtomically(link, 'new\n', 0o600)
     expect(lstatSync(link).isSymbolicLink()).toBe(true)
     expect(readFileSync(join(real, 'aws-config'), 'utf8')).toBe('new\n')
+  })
+})
+
+describe('configure: the profiles it owns', () => {
+  const roles = (...profiles: string[]) =>
+    jsonResponse(200, {
+      roles: profiles.map((profile) => ({
+        profile,
+        roleArn: `arn:aws:iam::111122223333:role/${profile}`,
+        bindingId: profile,
+        durationSeconds: 3600,
+      })),
+    })
+  const tokenFile = join(dir, 'token')
+  writeFileSync(tokenFile, 'aaaa.bbbb.cccc')
+  const line = (profile: string, endpoint = 'https://broker.example.com') =>
+    `credential_process = /usr/bin/node /opt/irsa-broker/irsa-broker.mjs credential-process --endpoint ${endpoint} --token-file ${tokenFile} --role ${profile}`
+  const marker = (kind: 'profile' | 'credential_process', endpoint = 'https://broker.example.com') =>
+    `# irsa-broker configure: ${kind} of endpoint=${endpoint} token-file=${tokenFile}`
+  const configureWith = (
+    config: string,
+    answer: Response,
+    extra: string[] = [],
+    env: Record<string, string> = {},
+  ) =>
+    runScripted(
+      [
+        'configure',
+        '--endpoint',
+        'https://broker.example.com',
+        '--token-file',
+        tokenFile,
+        '--config-file',
+        config,
+        ...extra,
+      ],
+      { steps: [answer], env },
+    )
+
+  it('marks the profiles it creates and writes the region (--region, else AWS_REGION, else AWS_DEFAULT_REGION)', async () => {
+    const config = join(dir, 'region-config')
+    expect((await configureWith(config, roles('ml-reader'), ['--region', 'eu-west-1'])).code).toBe(0)
+    expect(readFileSync(config, 'utf8')).toBe(
+      `[profile ml-reader]\n${marker('profile')}\n${line('ml-reader')}\nregion = eu-west-1\n`,
+    )
+    const fromEnv = join(dir, 'region-env-config')
+    await configureWith(fromEnv, roles('ml-reader'), [], {
+      AWS_DEFAULT_REGION: 'us-west-2',
+      AWS_REGION: 'ap-south-1',
+    })
+    expect(readFileSync(fromEnv, 'utf8')).toContain('\nregion = ap-south-1\n')
+    const fallback = join(dir, 'region-fallback-config')
+    await configureWith(fallback, roles('ml-reader'), [], { AWS_DEFAULT_REGION: 'us-west-2' })
+    expect(readFileSync(fallback, 'utf8')).toContain('\nregion = us-west-2\n')
+    const none = join(dir, 'region-none-config')
+    await configureWith(none, roles('ml-reader'))
+    expect(readFileSync(none, 'utf8')).not.toContain('region')
+  })
+
+  it('removes the profiles it wrote for roles no longer allowed, and leaves every other profile as it was', async () => {
+    const config = join(dir, 'stale-config')
+    const mine = `# my own settings\n[default]\nregion = eu-west-1\n\n[profile mine]\ncredential_process = /usr/local/bin/helper\n`
+    const otherBroker = `\n[profile other-broker]\n${marker('profile', 'https://other.example.com')}\n${line('other-broker', 'https://other.example.com')}\n`
+    writeFileSync(config, mine + otherBroker)
+    const first = await configureWith(config, roles('ml-reader', 'ml-writer'), ['--region', 'eu-west-1'])
+    expect(first.code).toBe(0)
+    const written = readFileSync(config, 'utf8')
+    expect(written).toContain(
+      `[profile ml-writer]\n${marker('profile')}\n${line('ml-writer')}\nregion = eu-west-1\n`,
+    )
+
+    const second = await configureWith(config, roles('ml-reader'), [
+      '--region',
+      'eu-west-1',
+      '--output',
+      'json',
+    ])
+    expect(second.code).toBe(0)
+    expect(readFileSync(config, 'utf8')).toBe(
+      `${mine}${otherBroker}\n[profile ml-reader]\n${marker('profile')}\n${line('ml-reader')}\nregion = eu-west-1\n`,
+    )
+    expect(JSON.parse(second.stdout).profiles).toEqual([
+      { profile: 'ml-reader', roleArn: 'arn:aws:iam::111122223333:role/ml-reader', outcome: 'unchanged' },
+      { profile: 'ml-writer', outcome: 'removed' },
+    ])
+    expect(second.stderr).toBe(`irsa-broker: wrote ${config} (1 profile(s), 1 removed)\n`)
+  })
+
+  it('a profile that was there before keeps its settings: it gets only a marked credential_process line, taken back when its role goes', async () => {
+    const config = join(dir, 'taken-over-config')
+    const before = `[profile ml-reader]\nregion = us-east-1\noutput = json\n`
+    writeFileSync(config, before)
+    await configureWith(config, roles('ml-reader'), ['--region', 'eu-west-1'])
+    expect(readFileSync(config, 'utf8')).toBe(
+      `[profile ml-reader]\nregion = us-east-1\noutput = json\n${marker('credential_process')}\n${line('ml-reader')}\n`,
+    )
+    const again = await configureWith(config, roles('ml-reader'), ['--region', 'eu-west-1'])
+    expect(again.stderr).toMatch(/^irsa-broker: nothing to change in /)
+    await configureWith(config, roles('ml-writer'))
+    expect(readFileSync(config, 'utf8')).toBe(
+      `${before}\n[profile ml-writer]\n${marker('profile')}\n${line('ml-writer')}\n`,
+    )
   })
 })

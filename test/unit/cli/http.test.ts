@@ -1,5 +1,5 @@
-// How broker outcomes become CLI errors and exit codes, with a scripted fetch (the only fake in
-// the CLI's tests; the e2e suites use the real broker): 4xx → 1, 5xx/429/network/timeout → 3,
+// How broker outcomes become CLI errors and exit codes, with a scripted fetch
+// (test/support/cli-run.ts): 4xx → 1, 5xx/429/network/timeout → 3,
 // bounded retries only where repeating is safe, Retry-After honoured and capped.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -9,29 +9,7 @@ import { parseEndpoint } from '../../../cli/endpoint.js'
 import { BrokerRefusedError, BrokerUnavailableError, EXIT } from '../../../cli/errors.js'
 import { type BrokerCall, bearer, createBrokerClient } from '../../../cli/http.js'
 import { run } from '../../../cli/main.js'
-
-type Step = Response | Error | (() => Response)
-
-/** A fetch that answers with the scripted steps in order and records what it was asked. */
-const scriptedFetch = (steps: Step[]) => {
-  const calls: { url: string; init: RequestInit }[] = []
-  const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
-    calls.push({ url: String(input), init: init ?? {} })
-    const step = steps.shift()
-    if (step === undefined) throw new Error('no more scripted answers')
-    if (step instanceof Error) throw step
-    return typeof step === 'function' ? step() : step
-  }) as typeof globalThis.fetch
-  return { fetch, calls }
-}
-
-const jsonResponse = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
-
-const brokerError = (status: number, code: string, message: string, headers: Record<string, string> = {}) =>
-  jsonResponse(status, { error: { code, message, requestId: 'req-1' } }, headers)
-
-const networkError = (code: string) => Object.assign(new TypeError('fetch failed'), { cause: { code } })
+import { brokerError, jsonResponse, networkError, type Step, scriptedFetch } from '../../support/cli-run.js'
 
 const client = (steps: Step[]) => {
   const sleeps: number[] = []

@@ -499,9 +499,7 @@ describe('admin bindings', () => {
       admin.putBinding('onprem-a', 'writers', bindingBody({ profile: 'ml', version: 1 }), bob),
     )
     // A profile defaulting to the binding id counts too.
-    const defaulted = await rejectionOf(
-      admin.putBinding('onprem-a', 'ml-writer', bindingBody(), bob),
-    )
+    const defaulted = await rejectionOf(admin.putBinding('onprem-a', 'ml-writer', bindingBody(), bob))
     // Assess
     for (const error of [created, renamed])
       expect(error).toMatchObject({
