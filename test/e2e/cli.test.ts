@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, test } from 'vitest'
-import { stringify } from 'yaml'
+import { parse, stringify } from 'yaml'
 import { freePort } from '../../infra/local/processes.js'
 import {
   READER_ROLE_ARN,
@@ -15,6 +15,7 @@ import {
   WRITER_ROLE_ARN,
 } from '../support/e2e-workload.js'
 import {
+  adminPut,
   BROKER_START_TIMEOUT_MS,
   cleanEnv,
   createRedactor,
@@ -72,7 +73,14 @@ beforeAll(async () => {
   requireTools(['moto_server'])
   const adminToken = randomBytes(32).toString('hex')
   redactor.add(adminToken)
-  broker = await startLocalBroker({ adminToken, redactor, tempDirs })
+  // No registry cache: an admin write shows in the next workload request, as the tests of
+  // configure after a binding is deleted need, without waiting for a TTL.
+  broker = await startLocalBroker({
+    adminToken,
+    redactor,
+    tempDirs,
+    env: { IRSA_BROKER_CACHE_TTL_SECONDS: '0', IRSA_BROKER_CACHE_STALE_SECONDS: '0' },
+  })
   issuer = await registerMlWorkload(broker, redactor)
   dir = makeTempDir(tempDirs, 'irsa-broker-e2e-cli-')
   const trainer = await issuer.mint({ namespace: 'ml', serviceAccount: 'trainer' })
@@ -130,7 +138,7 @@ describe('admin verbs with the local admin token', () => {
   )
 
   test(
-    'put is create-only without a version (409, exit 1); a stale --version is refused; get → edit → put updates to version 2',
+    'put is create-only without a version (409 naming --if-version, exit 1); a stale --if-version is refused; get → edit → put updates to version 2',
     async () => {
       const file = join(dir, 'onprem-b.json')
       const { version: _version, ...document } = registered
@@ -139,11 +147,11 @@ describe('admin verbs with the local admin token', () => {
         'issuers put (exists)',
         await cli(withEndpoint('issuers', 'put', '--file', file)),
         1,
-        /^irsa-broker: the broker refused: Conflict: .+ \(HTTP 409, request id [\w-]+\)\n$/,
+        /^irsa-broker: the broker refused: Conflict: Issuer "onprem-b" exists already; give --if-version N \(its version\) to update it\. \(HTTP 409, request id [\w-]+\)\n$/,
       )
       failsWith(
-        'issuers put --version 7',
-        await cli(withEndpoint('issuers', 'put', '--file', file, '--version', '7')),
+        'issuers put --if-version 7',
+        await cli(withEndpoint('issuers', 'put', '--file', file, '--if-version', '7')),
         1,
         /Conflict: Issuer "onprem-b" is at version 1, not 7\./,
       )
@@ -176,7 +184,7 @@ describe('admin verbs with the local admin token', () => {
   )
 
   test(
-    'bindings put from flags, get, list --output table, and delete with a stale then the current --version',
+    'bindings put from flags, get, list --output table, and delete with a stale then the current --if-version',
     async () => {
       const put = ok(
         'bindings put',
@@ -229,14 +237,14 @@ describe('admin verbs with the local admin token', () => {
       ])
 
       failsWith(
-        'bindings delete --version 2',
-        await cli(withEndpoint('bindings', 'delete', 'onprem-b/analysts', '--version', '2')),
+        'bindings delete --if-version 2',
+        await cli(withEndpoint('bindings', 'delete', 'onprem-b/analysts', '--if-version', '2')),
         1,
         /Conflict: Binding "onprem-b\/analysts" is at version 1, not 2\./,
       )
       const deleted = ok(
-        'bindings delete --version 1',
-        await cli(withEndpoint('bindings', 'delete', 'onprem-b/analysts', '--version', '1')),
+        'bindings delete --if-version 1',
+        await cli(withEndpoint('bindings', 'delete', 'onprem-b/analysts', '--if-version', '1')),
       )
       expect(deleted.stdout).toBe('')
       expect(deleted.stderr).toBe('irsa-broker: deleted binding onprem-b/analysts\n')
@@ -251,7 +259,7 @@ describe('admin verbs with the local admin token', () => {
   )
 
   test(
-    'explain prints the decision trace: allow with the selected binding, deny for a subject no binding admits',
+    'explain prints the decision trace and exits with the decision: 0 allow with the selected binding, 1 deny for a subject no binding admits',
     async () => {
       const allowed = ok(
         'explain (trainer)',
@@ -263,9 +271,10 @@ describe('admin verbs with the local admin token', () => {
         sub: 'system:serviceaccount:ml:trainer',
         selected: { bindingId: 'ml-writer', roleArn: WRITER_ROLE_ARN, sessionName: 'ml.trainer' },
       })
-      const denied = ok(
-        'explain (payroll)',
-        await cli(withEndpoint('explain', '--token-file', deniedTokenFile)),
+      const denied = await cli(withEndpoint('explain', '--token-file', deniedTokenFile))
+      expect(denied.code, describeRun('explain (payroll)', denied, redactor)).toBe(1)
+      expect(denied.stderr).toMatch(
+        /^irsa-broker: the broker would deny this token \(AccessDenied, [a-z_]+\)\n$/,
       )
       expect(JSON.parse(denied.stdout)).toMatchObject({
         decision: 'deny',
@@ -327,6 +336,17 @@ describe('admin verbs with the local admin token', () => {
         ),
       )
       expect(JSON.parse(offline.stdout)).toEqual(expected)
+
+      // The local broker's own issuer URL is http: IAM cannot trust it, and the error says
+      // which flag gives the deployed broker's.
+      failsWith(
+        'trust-policy (local issuer URL)',
+        await cli(withEndpoint('trust-policy', '--binding', 'onprem-a/ml-reader')),
+        1,
+        new RegExp(
+          `^irsa-broker: the broker's issuer URL ${broker.url.replace(/\./g, '\\.')} \\(from its discovery document\\) cannot be an IAM OIDC provider .+ --issuer-url https://\\.\\.\\.\\n$`,
+        ),
+      )
     },
     TEST_TIMEOUT_MS,
   )
@@ -364,6 +384,371 @@ describe('admin verbs with the local admin token', () => {
         1,
         /^irsa-broker: the broker refused: Unauthorized: .+ \(HTTP 401, /,
       )
+    },
+    TEST_TIMEOUT_MS,
+  )
+})
+
+describe('updating with flags, and what the broker refuses, in the words of the command line', () => {
+  test(
+    'bindings put with flags on an existing binding merges them (every other field kept) at --if-version; --replace makes them the whole binding',
+    async () => {
+      const created = ok(
+        'bindings put (create)',
+        await cli(
+          withEndpoint(
+            'bindings',
+            'put',
+            'onprem-b/merge',
+            '--role-arn',
+            READER_ROLE_ARN,
+            '--subject',
+            'system:serviceaccount:merge:*',
+            '--session-tag',
+            'team={/kubernetes.io/namespace}',
+            '--description',
+            'kept by a merge',
+          ),
+        ),
+      )
+      const original = JSON.parse(created.stdout) as Record<string, unknown>
+      failsWith(
+        'bindings put (exists, no --if-version)',
+        await cli(withEndpoint('bindings', 'put', 'onprem-b/merge', '--duration-seconds', '900')),
+        1,
+        /^irsa-broker: binding onprem-b\/merge exists \(version 1\); give --if-version 1 to set the fields you name and keep the others, or with --replace to replace it whole\n$/,
+      )
+      const merged = ok(
+        'bindings put --if-version 1',
+        await cli(
+          withEndpoint('bindings', 'put', 'onprem-b/merge', '--duration-seconds', '900', '--if-version', '1'),
+        ),
+      )
+      const { version: _v1, updatedAt: _u1, ...kept } = original
+      expect(JSON.parse(merged.stdout)).toEqual({
+        ...kept,
+        durationSeconds: 900,
+        version: 2,
+        updatedAt: expect.any(String),
+      })
+
+      const replaced = ok(
+        'bindings put --replace --if-version 2',
+        await cli(
+          withEndpoint(
+            'bindings',
+            'put',
+            'onprem-b/merge',
+            '--replace',
+            '--role-arn',
+            READER_ROLE_ARN,
+            '--subject',
+            'system:serviceaccount:merge:*',
+            '--if-version',
+            '2',
+          ),
+        ),
+      )
+      const after = JSON.parse(replaced.stdout) as Record<string, unknown>
+      expect(after).toMatchObject({ version: 3, durationSeconds: 3600 })
+      expect(after).not.toHaveProperty('sessionTags')
+      expect(after).not.toHaveProperty('description')
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'a profile another binding of the issuer has is refused (409, exit 1) naming that binding, and nothing is stored',
+    async () => {
+      failsWith(
+        'bindings put (duplicate profile)',
+        await cli(
+          withEndpoint(
+            'bindings',
+            'put',
+            'onprem-a/second-reader',
+            '--role-arn',
+            WRITER_ROLE_ARN,
+            '--profile',
+            'ml-reader',
+            '--subject',
+            'system:serviceaccount:ml:*',
+          ),
+        ),
+        1,
+        /^irsa-broker: the broker refused: Conflict: Profile "ml-reader" is the profile of binding "onprem-a\/ml-reader" already; .+ \(HTTP 409, /,
+      )
+      failsWith(
+        'bindings get (not stored)',
+        await cli(withEndpoint('bindings', 'get', 'onprem-a/second-reader')),
+        1,
+        /NotFound/,
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'issuers delete of an issuer with bindings names --cascade (not ?cascade=true); --version is refused for --if-version',
+    async () => {
+      failsWith(
+        'issuers delete (has bindings)',
+        await cli(withEndpoint('issuers', 'delete', 'onprem-a')),
+        1,
+        /^irsa-broker: the broker refused: Conflict: Issuer "onprem-a" still has \d+ binding\(s\); delete them first or give --cascade\. \(HTTP 409, /,
+      )
+      failsWith(
+        'issuers delete --version',
+        await cli(withEndpoint('issuers', 'delete', 'onprem-a', '--version', '1')),
+        2,
+        /^irsa-broker: --version is now --if-version N .+ \(see: irsa-broker issuers delete --help\)\n$/,
+      )
+    },
+    TEST_TIMEOUT_MS,
+  )
+})
+
+describe('export and import', () => {
+  const exportFile = () => join(dir, 'export.yaml')
+  const snapshotFile = () => join(dir, 'export.json')
+  /** Reads through the admin API directly: the state the CLI left, without another CLI run. */
+  const adminGet = async (path: string) => {
+    const response = await fetch(`${broker.url}${path}`, {
+      headers: { authorization: `Bearer ${broker.adminToken}` },
+    })
+    expect(response.status, `GET ${path}`).toBe(200)
+    return (await response.json()) as Record<string, unknown>
+  }
+  const objects = async () => ({
+    issuer: await adminGet('/v1/admin/issuers/export-a'),
+    bindings: (await adminGet('/v1/admin/issuers/export-a/bindings')).bindings as Record<string, unknown>[],
+  })
+  const reader = () => adminGet('/v1/admin/issuers/export-a/bindings/reader')
+  const withoutServerFields = ({
+    version,
+    createdAt,
+    updatedAt,
+    updatedBy,
+    ...fields
+  }: Record<string, unknown>) => fields
+  const importResults = (result: ProcessResult) =>
+    (
+      JSON.parse(result.stdout) as { results: { object: string; outcome: string; version?: number }[] }
+    ).results.map(
+      ({ object, outcome, version }) => `${object}: ${outcome}${version === undefined ? '' : ` v${version}`}`,
+    )
+
+  test(
+    'an export (YAML) of an issuer with its bindings records each version; after the issuer is deleted, import brings back the same objects, and a second import changes nothing',
+    async () => {
+      const other = await createTestIssuer({ alg: 'ES256' })
+      await adminPut(
+        broker,
+        '/v1/admin/issuers/export-a',
+        { issuer: 'https://oidc.export-a.example.com', audiences: ['irsa-broker'], jwks: other.jwks },
+        redactor,
+      )
+      for (const [bindingId, roleArn] of [
+        ['reader', READER_ROLE_ARN],
+        ['writer', WRITER_ROLE_ARN],
+      ] as const)
+        await adminPut(
+          broker,
+          `/v1/admin/issuers/export-a/bindings/${bindingId}`,
+          { roleArn, subjects: [`system:serviceaccount:export:${bindingId}`] },
+          redactor,
+        )
+      ok(
+        'bindings put export-a/writer (to version 2)',
+        await cli(
+          withEndpoint(
+            'bindings',
+            'put',
+            'export-a/writer',
+            '--description',
+            'second version',
+            '--if-version',
+            '1',
+          ),
+        ),
+      )
+      const before = await objects()
+
+      const exported = ok(
+        'export',
+        await cli(withEndpoint('export', '--issuer', 'export-a', '--format', 'yaml')),
+      )
+      expect(exported.stderr).toBe('irsa-broker: exported 1 issuer(s) and 2 binding(s)\n')
+      writeFileSync(exportFile(), exported.stdout)
+      const document = parse(exported.stdout) as Record<string, unknown>
+      expect(document).toMatchObject({
+        kind: 'irsa-broker/export',
+        formatVersion: 1,
+        source: broker.url,
+        issuers: [before.issuer],
+        bindings: before.bindings,
+      })
+      expect((document.bindings as { version: number }[]).map((binding) => binding.version)).toEqual([1, 2])
+
+      ok('issuers delete --cascade', await cli(withEndpoint('issuers', 'delete', 'export-a', '--cascade')))
+      const imported = ok(
+        'import',
+        await cli(withEndpoint('import', '--file', exportFile(), '--output', 'json')),
+      )
+      expect(importResults(imported)).toEqual([
+        'issuer export-a: created v1',
+        'binding export-a/reader: created v1',
+        'binding export-a/writer: created v1',
+      ])
+      expect(imported.stderr).toBe('irsa-broker: import: 3 created\n')
+      const after = await objects()
+      expect(withoutServerFields(after.issuer)).toEqual(withoutServerFields(before.issuer))
+      expect(after.bindings.map(withoutServerFields)).toEqual(before.bindings.map(withoutServerFields))
+
+      const again = ok(
+        'import (again)',
+        await cli(withEndpoint('import', '--file', exportFile(), '--output', 'json')),
+      )
+      expect(importResults(again)).toEqual([
+        'issuer export-a: unchanged v1',
+        'binding export-a/reader: unchanged v1',
+        'binding export-a/writer: unchanged v1',
+      ])
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'an object changed since the export is a conflict (exit 1, left alone); --dry-run --force only reports; --force overwrites it',
+    async () => {
+      writeFileSync(
+        snapshotFile(),
+        ok('export', await cli(withEndpoint('export', '--issuer', 'export-a'))).stdout,
+      )
+      ok(
+        'bindings put export-a/reader (changed since the export)',
+        await cli(
+          withEndpoint(
+            'bindings',
+            'put',
+            'export-a/reader',
+            '--duration-seconds',
+            '900',
+            '--if-version',
+            '1',
+          ),
+        ),
+      )
+
+      const conflict = await cli(withEndpoint('import', '--file', snapshotFile(), '--output', 'json'))
+      expect(conflict.code, describeRun('import (conflict)', conflict, redactor)).toBe(1)
+      expect(importResults(conflict)).toEqual([
+        'issuer export-a: unchanged v1',
+        'binding export-a/reader: conflict v2',
+        'binding export-a/writer: unchanged v1',
+      ])
+      expect(conflict.stderr).toBe(
+        'irsa-broker: import: 2 unchanged, 1 conflict; 1 object(s) not imported, see above\n',
+      )
+      expect(await reader()).toMatchObject({ version: 2, durationSeconds: 900 })
+
+      const dryRun = ok(
+        'import --dry-run --force',
+        await cli(
+          withEndpoint('import', '--file', snapshotFile(), '--dry-run', '--force', '--output', 'json'),
+        ),
+      )
+      expect(importResults(dryRun)).toContain('binding export-a/reader: would-update v2')
+      expect(dryRun.stderr).toMatch(/^irsa-broker: import \(dry run, nothing written\): /)
+      expect(await reader()).toMatchObject({ version: 2, durationSeconds: 900 })
+
+      const forced = ok(
+        'import --force',
+        await cli(withEndpoint('import', '--file', snapshotFile(), '--force', '--output', 'json')),
+      )
+      expect(importResults(forced)).toContain('binding export-a/reader: updated v3')
+      expect(await reader()).toMatchObject({ version: 3, durationSeconds: 3600 })
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  test(
+    'an export edited by hand, at the version the broker holds, updates that object',
+    async () => {
+      const edited = JSON.parse(
+        ok('export', await cli(withEndpoint('export', '--issuer', 'export-a'))).stdout,
+      ) as { bindings: Record<string, unknown>[] }
+      for (const binding of edited.bindings)
+        if (binding.bindingId === 'reader') binding.description = 'edited'
+      writeFileSync(snapshotFile(), JSON.stringify(edited))
+      const updated = ok(
+        'import (edited)',
+        await cli(withEndpoint('import', '--file', snapshotFile(), '--output', 'json')),
+      )
+      expect(importResults(updated)).toEqual([
+        'issuer export-a: unchanged v1',
+        'binding export-a/reader: updated v4',
+        'binding export-a/writer: unchanged v1',
+      ])
+      expect(await reader()).toMatchObject({ version: 4, description: 'edited' })
+    },
+    TEST_TIMEOUT_MS,
+  )
+})
+
+describe('configure after a binding is deleted', () => {
+  test(
+    "bind two roles, configure, delete one binding, configure again: its profile is gone, the other and a user's own profile untouched",
+    async () => {
+      for (const bindingId of ['stale-a', 'stale-b'])
+        await adminPut(
+          broker,
+          `/v1/admin/issuers/onprem-a/bindings/${bindingId}`,
+          { roleArn: READER_ROLE_ARN, subjects: ['system:serviceaccount:stale:worker'] },
+          redactor,
+        )
+      const token = await issuer.mint({ namespace: 'stale', serviceAccount: 'worker' })
+      tokens.push(token)
+      redactor.add(token)
+      const tokenFile = writeTokenFile(dir, 'stale-token', token)
+      const config = join(dir, 'stale-config')
+      const own =
+        '# mine\n[profile mine]\nregion = eu-west-1\ncredential_process = /usr/local/bin/my-helper\n'
+      writeFileSync(config, own)
+      const configure = () =>
+        runCli(
+          withEndpoint(
+            'configure',
+            '--token-file',
+            tokenFile,
+            '--config-file',
+            config,
+            '--region',
+            'eu-west-1',
+          ),
+          {
+            redactor,
+          },
+        )
+      ok('configure (two roles)', await configure())
+      const sections = () =>
+        readFileSync(config, 'utf8')
+          .split('\n')
+          .filter((line) => line.startsWith('['))
+      expect(sections()).toEqual(['[profile mine]', '[profile stale-a]', '[profile stale-b]'])
+      const staleA = readFileSync(config, 'utf8').split('[profile stale-a]')[1]?.split('\n\n')[0]
+
+      ok('bindings delete stale-b', await cli(withEndpoint('bindings', 'delete', 'onprem-a/stale-b')))
+      const again = ok('configure (one role)', await configure())
+      expect(again.stdout.trim().split('\n')).toEqual([
+        expect.stringMatching(/^PROFILE +ROLE +CHANGE$/),
+        expect.stringMatching(new RegExp(`^stale-a +${READER_ROLE_ARN} +unchanged$`)),
+        expect.stringMatching(/^stale-b +- +removed$/),
+      ])
+      expect(sections()).toEqual(['[profile mine]', '[profile stale-a]'])
+      const text = readFileSync(config, 'utf8')
+      expect(text.startsWith(own)).toBe(true)
+      expect(text.split('[profile stale-a]')[1]?.trimEnd()).toBe(staleA)
     },
     TEST_TIMEOUT_MS,
   )

@@ -105,6 +105,10 @@ const expectedLine = (tokenFile: string, profile: string) =>
     .map(quote)
     .join(' ')}`
 
+/** The comment configure marks what it wrote with: a whole profile, or one credential_process line. */
+const marker = (kind: 'profile' | 'credential_process', tokenFile: string) =>
+  `# irsa-broker configure: ${kind} of endpoint=${broker.url} token-file=${tokenFile}`
+
 const configure = (tokenFile: string, config: string, extra: string[] = []) =>
   runCli(
     ['configure', '--endpoint', broker.url, '--token-file', tokenFile, '--config-file', config, ...extra],
@@ -171,11 +175,13 @@ describe('irsa-broker configure writes one profile per role into the AWS config'
     async () => {
       const result = await configure(trainerTokenFile, configFile)
       expect(result.code, describeRun('configure', result, redactor)).toBe(0)
+      // ml-reader was there (someone else's profile): only its credential_process line is
+      // configure's; ml-writer is new, so the whole profile is.
       expect(readFileSync(configFile, 'utf8')).toBe(
-        EXISTING_CONFIG.replace(
+        `${EXISTING_CONFIG.replace(
           'credential_process = /usr/local/bin/old-helper --role ml-reader',
-          expectedLine(trainerTokenFile, 'ml-reader'),
-        ) + `\n[profile ml-writer]\n${expectedLine(trainerTokenFile, 'ml-writer')}\n`,
+          `${marker('credential_process', trainerTokenFile)}\n${expectedLine(trainerTokenFile, 'ml-reader')}`,
+        )}\n[profile ml-writer]\n${marker('profile', trainerTokenFile)}\n${expectedLine(trainerTokenFile, 'ml-writer')}\n`,
       )
       expect(statSync(configFile).mode & 0o777, 'the file keeps its mode').toBe(0o640)
       expect(result.stdout.trim().split('\n')).toEqual([
@@ -215,7 +221,10 @@ describe('irsa-broker configure writes one profile per role into the AWS config'
       expect(result.code, describeRun('configure --dry-run', result, redactor)).toBe(0)
       expect(result.stdout).toBe(
         ['ml-reader', 'ml-short', 'ml-writer']
-          .map((profile) => `[profile ${profile}]\n${expectedLine(refresherTokenFile, profile)}\n`)
+          .map(
+            (profile) =>
+              `[profile ${profile}]\n${marker('profile', refresherTokenFile)}\n${expectedLine(refresherTokenFile, profile)}\n`,
+          )
           .join('\n'),
       )
       expect(() => statSync(target)).toThrow(/ENOENT/)

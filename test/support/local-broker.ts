@@ -153,6 +153,8 @@ export const startLocalBroker = async (options: {
   adminToken: string
   redactor: Redactor
   tempDirs: string[]
+  /** More settings of the broker, e.g. IRSA_BROKER_CACHE_TTL_SECONDS. */
+  env?: Record<string, string>
 }): Promise<LocalBroker> => {
   const { redactor } = options
   const port = await freePort()
@@ -165,6 +167,7 @@ export const startLocalBroker = async (options: {
       PORT: String(port),
       IRSA_BROKER_DATA_DIR: dataDir,
       IRSA_BROKER_ADMIN_TOKEN: options.adminToken,
+      ...options.env,
     }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
