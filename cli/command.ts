@@ -58,21 +58,37 @@ export const textFlag = <const O extends FlagOptions<string> = Record<never, nev
   options?: O,
 ): Flag<Shape<string, O>> => declare('string', help, (text) => text, { value: 'TEXT', ...options })
 
+/** A text value that `accept` turns into the value, or refuses (undefined) for `problem`. */
+const checkedFlag = <V>(
+  help: string,
+  accept: (text: string) => unknown,
+  problem: string,
+  options: FlagOptions<unknown>,
+): Flag<V> =>
+  declare(
+    'string',
+    help,
+    (text, name) => {
+      const value = accept(text)
+      if (value === undefined) throw new UsageError(`--${name} ${problem}`)
+      return value
+    },
+    options,
+  )
+
 /** A whole number within `range`. */
 export const integerFlag = <const O extends FlagOptions<number> = Record<never, never>>(
   help: string,
   range: { min: number; max: number },
   options?: O,
 ): Flag<Shape<number, O>> =>
-  declare(
-    'string',
+  checkedFlag(
     help,
-    (text, name) => {
+    (text) => {
       const number = /^\d{1,16}$/.test(text) ? Number(text) : Number.NaN
-      if (!(number >= range.min && number <= range.max))
-        throw new UsageError(`--${name} must be a whole number from ${range.min} to ${range.max}`)
-      return number
+      return number >= range.min && number <= range.max ? number : undefined
     },
+    `must be a whole number from ${range.min} to ${range.max}`,
     { value: 'N', ...options },
   )
 
@@ -82,14 +98,10 @@ export const choiceFlag = <const C extends string, const O extends FlagOptions<C
   choices: readonly C[],
   options?: O,
 ): Flag<Shape<C, O>> =>
-  declare(
-    'string',
+  checkedFlag(
     help,
-    (text, name) => {
-      if (!(choices as readonly string[]).includes(text))
-        throw new UsageError(`--${name} must be one of ${choices.join(', ')}`)
-      return text
-    },
+    (text) => ((choices as readonly string[]).includes(text) ? text : undefined),
+    `must be one of ${choices.join(', ')}`,
     { value: choices.join('|'), ...options },
   )
 

@@ -32,6 +32,15 @@ export const table = <T>(rows: readonly T[], columns: readonly Column<T>[]): str
     .join('\n')}\n`
 }
 
+/** Columns by header: a field of the row, or what a function makes of the row. */
+export const columns = (
+  spec: Record<string, string | ((row: Record<string, unknown>) => unknown)>,
+): Column<Record<string, unknown>>[] =>
+  Object.entries(spec).map(([header, field]) => ({
+    header,
+    value: typeof field === 'string' ? (row) => row[field] : field,
+  }))
+
 /** One object as KEY / VALUE rows, top-level fields in their order. */
 export const objectTable = (object: Record<string, unknown>): string =>
   table(Object.entries(object), [

@@ -24,7 +24,7 @@ import {
 import { BrokerRefusedError, InputError, UsageError } from '../errors.js'
 import { type BrokerClient, listAll } from '../http.js'
 import { type BindingRef, bindingRef, checkId } from '../ids.js'
-import { type Column, json, type OutputFormat, objectTable, table } from '../output.js'
+import { type Column, columns, json, type OutputFormat, objectTable, table } from '../output.js'
 
 type Row = Record<string, unknown>
 
@@ -63,13 +63,13 @@ const ISSUER: ObjectKind<string, undefined, typeof ISSUER_FLAGS> = {
   label: (issuerId) => `issuer ${issuerId}`,
   path: (issuerId) => fillPath(PATHS.issuer, { issuerId }),
   list: { max: 0, parse: () => undefined, path: () => PATHS.issuers },
-  columns: [
-    { header: 'ISSUER_ID', value: (row) => row.issuerId },
-    { header: 'ISSUER', value: (row) => row.issuer },
-    { header: 'MODE', value: (row) => row.mode },
-    { header: 'ENABLED', value: (row) => row.enabled },
-    { header: 'VERSION', value: (row) => row.version },
-  ],
+  columns: columns({
+    ISSUER_ID: 'issuerId',
+    ISSUER: 'issuer',
+    MODE: 'mode',
+    ENABLED: 'enabled',
+    VERSION: 'version',
+  }),
   fieldFlags: ISSUER_FLAGS,
   fromFlags: (values, context) => issuerFromFlags(values, context.readStdin),
   example: `  irsa-broker issuers put onprem-a --issuer https://kubernetes.default.svc.cluster.local \\
@@ -94,14 +94,14 @@ const BINDING: ObjectKind<BindingRef, string, typeof BINDING_FLAGS> = {
     parse: (args) => checkId(args[0], 'issuer id'),
     path: (issuerId) => fillPath(PATHS.bindings, { issuerId }),
   },
-  columns: [
-    { header: 'BINDING_ID', value: (row) => row.bindingId },
-    { header: 'PROFILE', value: (row) => row.profile },
-    { header: 'ROLE_ARN', value: (row) => row.roleArn },
-    { header: 'SUBJECTS', value: (row) => row.subjects },
-    { header: 'ENABLED', value: (row) => row.enabled },
-    { header: 'VERSION', value: (row) => row.version },
-  ],
+  columns: columns({
+    BINDING_ID: 'bindingId',
+    PROFILE: 'profile',
+    ROLE_ARN: 'roleArn',
+    SUBJECTS: 'subjects',
+    ENABLED: 'enabled',
+    VERSION: 'version',
+  }),
   fieldFlags: BINDING_FLAGS,
   fromFlags: async (values) => bindingFromFlags(values),
   example: `  irsa-broker bindings put onprem-a/ml-reader --role-arn arn:aws:iam::111122223333:role/ml-s3-reader \\

@@ -4,7 +4,7 @@ import { PATHS } from '../../shared/http/paths.js'
 import { ADMIN_FLAGS, adminClient, OUTPUT_FLAG } from '../broker-options.js'
 import { defineCommand, textFlag } from '../command.js'
 import { EXIT } from '../errors.js'
-import { json, objectTable, table } from '../output.js'
+import { columns, json, objectTable, table } from '../output.js'
 import { readTokenFile } from '../token-file.js'
 
 type Row = Record<string, unknown>
@@ -42,35 +42,26 @@ export const explainTable = (trace: Row): string => {
   const parts = [
     objectTable(Object.fromEntries(Object.entries(summary).filter(([, value]) => value !== undefined))),
   ]
-  if (candidates.length > 0)
-    parts.push(
-      table(candidates, [
-        { header: 'ISSUER_TRIED', value: (row) => row.issuerId },
-        { header: 'OUTCOME', value: (row) => row.outcome },
-        { header: 'REASON', value: (row) => row.reason },
-        { header: 'KEY', value: (row) => keyOf(row.key) },
-      ]),
-    )
-  if (checks.length > 0)
-    parts.push(
-      table(checks, [
-        { header: 'CLAIM_CHECK', value: (row) => row.check },
-        { header: 'PASSED', value: (row) => row.passed },
-        { header: 'REASON', value: (row) => row.reason },
-      ]),
-    )
-  const bindings = rows(trace.bindings)
-  if (bindings.length > 0)
-    parts.push(
-      table(bindings, [
-        { header: 'BINDING', value: (row) => row.bindingId },
-        { header: 'PROFILE', value: (row) => row.profile },
-        { header: 'ROLE_ARN', value: (row) => row.roleArn },
-        { header: 'MATCHED', value: (row) => row.matched },
-        { header: 'FAILED_RULE', value: (row) => row.failedRule },
-        { header: 'DETAIL', value: (row) => row.detail },
-      ]),
-    )
+  // One table per list the trace has, in the order the broker decided.
+  const lists: [Row[], Parameters<typeof columns>[0]][] = [
+    [
+      candidates,
+      { ISSUER_TRIED: 'issuerId', OUTCOME: 'outcome', REASON: 'reason', KEY: (row) => keyOf(row.key) },
+    ],
+    [checks, { CLAIM_CHECK: 'check', PASSED: 'passed', REASON: 'reason' }],
+    [
+      rows(trace.bindings),
+      {
+        BINDING: 'bindingId',
+        PROFILE: 'profile',
+        ROLE_ARN: 'roleArn',
+        MATCHED: 'matched',
+        FAILED_RULE: 'failedRule',
+        DETAIL: 'detail',
+      },
+    ],
+  ]
+  for (const [list, spec] of lists) if (list.length > 0) parts.push(table(list, columns(spec)))
   if (selected)
     parts.push(
       objectTable({

@@ -8,7 +8,9 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { freePort } from '../../infra/local/processes.js'
+import { buildTrustPolicy } from '../../shared/core/trust-policy.js'
 import {
+  putBindings,
   READER_ROLE_ARN,
   READER_SESSION_ARN,
   registerMlWorkload,
@@ -16,26 +18,27 @@ import {
 } from '../support/e2e-workload.js'
 import {
   adminPut,
-  BROKER_START_TIMEOUT_MS,
   cleanEnv,
-  createRedactor,
   describeRun,
   type LocalBroker,
+  localBrokerForSuite,
   makeTempDir,
   type ProcessResult,
   ROOT,
-  requireTools,
   runCli,
   runProcess,
-  startLocalBroker,
-  stopAfterAll,
   TEST_TIMEOUT_MS,
   writeTokenFile,
 } from '../support/local-broker.js'
 import { createTestIssuer, type TestIssuer } from '../support/workload-issuer.js'
 
-const redactor = createRedactor()
-const tempDirs: string[] = []
+// No registry cache: an admin write shows in the next workload request, as the tests of
+// configure after a binding is deleted need, without waiting for a TTL.
+const suite = localBrokerForSuite({
+  tools: ['moto_server'],
+  env: { IRSA_BROKER_CACHE_TTL_SECONDS: '0', IRSA_BROKER_CACHE_STALE_SECONDS: '0' },
+})
+const { redactor, tempDirs } = suite
 const tokens: string[] = []
 let broker: LocalBroker
 let issuer: TestIssuer
@@ -70,17 +73,7 @@ const failsWith = (what: string, result: ProcessResult, exitCode: number, line: 
 const auditCount = (event: string) => broker.auditRecords().filter((record) => record.event === event).length
 
 beforeAll(async () => {
-  requireTools(['moto_server'])
-  const adminToken = randomBytes(32).toString('hex')
-  redactor.add(adminToken)
-  // No registry cache: an admin write shows in the next workload request, as the tests of
-  // configure after a binding is deleted need, without waiting for a TTL.
-  broker = await startLocalBroker({
-    adminToken,
-    redactor,
-    tempDirs,
-    env: { IRSA_BROKER_CACHE_TTL_SECONDS: '0', IRSA_BROKER_CACHE_STALE_SECONDS: '0' },
-  })
+  broker = suite.broker()
   issuer = await registerMlWorkload(broker, redactor)
   dir = makeTempDir(tempDirs, 'irsa-broker-e2e-cli-')
   const trainer = await issuer.mint({ namespace: 'ml', serviceAccount: 'trainer' })
@@ -89,9 +82,7 @@ beforeAll(async () => {
   redactor.add(trainer, denied)
   trainerTokenFile = writeTokenFile(dir, 'token', trainer)
   deniedTokenFile = writeTokenFile(dir, 'denied-token', denied)
-}, BROKER_START_TIMEOUT_MS + 30_000)
-
-stopAfterAll(() => broker, tempDirs)
+}, 30_000)
 
 describe('admin verbs with the local admin token', () => {
   let registered: Record<string, unknown> = {}
@@ -290,20 +281,18 @@ describe('admin verbs with the local admin token', () => {
   test(
     "trust-policy prints the IAM trust policy admitting exactly the binding's subjects, from the broker or from a file",
     async () => {
-      const expected = {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Federated: 'arn:aws:iam::111122223333:oidc-provider/irsa-broker.example.com/prod' },
-            Action: ['sts:AssumeRoleWithWebIdentity', 'sts:TagSession', 'sts:SetSourceIdentity'],
-            Condition: {
-              StringEquals: { 'irsa-broker.example.com/prod:aud': 'sts.amazonaws.com' },
-              StringLike: { 'irsa-broker.example.com/prod:sub': ['onprem-a:system:serviceaccount:ml:*'] },
-            },
-          },
-        ],
-      }
+      // The statement is the core's (test/unit/core/trust-policy.test.ts); the CLI prints it for
+      // the binding as the broker stores it, or as a file gives it.
+      const expected = buildTrustPolicy({
+        issuerUrl: 'https://irsa-broker.example.com/prod',
+        binding: {
+          issuerId: 'onprem-a',
+          bindingId: 'ml-reader',
+          roleArn: READER_ROLE_ARN,
+          subjects: ['system:serviceaccount:ml:*'],
+        },
+        allowAnyWorkloadOfIssuer: false,
+      })
       const online = ok(
         'trust-policy',
         await cli(
@@ -531,12 +520,18 @@ describe('export and import', () => {
     updatedBy,
     ...fields
   }: Record<string, unknown>) => fields
-  const importResults = (result: ProcessResult) =>
-    (
-      JSON.parse(result.stdout) as { results: { object: string; outcome: string; version?: number }[] }
-    ).results.map(
+  /** `import --file FILE FLAGS --output json`, its exit code checked; each object's outcome as "object: outcome vN". */
+  const runImport = async (file: string, flags: string[] = [], exitCode = 0) => {
+    const result = await cli(withEndpoint('import', '--file', file, ...flags, '--output', 'json'))
+    expect(result.code, describeRun(`import ${flags.join(' ')}`, result, redactor)).toBe(exitCode)
+    const { results } = JSON.parse(result.stdout) as {
+      results: { object: string; outcome: string; version?: number }[]
+    }
+    const outcomes = results.map(
       ({ object, outcome, version }) => `${object}: ${outcome}${version === undefined ? '' : ` v${version}`}`,
     )
+    return { stderr: result.stderr, outcomes }
+  }
 
   test(
     'an export (YAML) of an issuer with its bindings records each version; after the issuer is deleted, import brings back the same objects, and a second import changes nothing',
@@ -548,16 +543,10 @@ describe('export and import', () => {
         { issuer: 'https://oidc.export-a.example.com', audiences: ['irsa-broker'], jwks: other.jwks },
         redactor,
       )
-      for (const [bindingId, roleArn] of [
-        ['reader', READER_ROLE_ARN],
-        ['writer', WRITER_ROLE_ARN],
-      ] as const)
-        await adminPut(
-          broker,
-          `/v1/admin/issuers/export-a/bindings/${bindingId}`,
-          { roleArn, subjects: [`system:serviceaccount:export:${bindingId}`] },
-          redactor,
-        )
+      await putBindings(broker, redactor, 'export-a', {
+        reader: { roleArn: READER_ROLE_ARN, subjects: ['system:serviceaccount:export:reader'] },
+        writer: { roleArn: WRITER_ROLE_ARN, subjects: ['system:serviceaccount:export:writer'] },
+      })
       ok(
         'bindings put export-a/writer (to version 2)',
         await cli(
@@ -591,11 +580,8 @@ describe('export and import', () => {
       expect((document.bindings as { version: number }[]).map((binding) => binding.version)).toEqual([1, 2])
 
       ok('issuers delete --cascade', await cli(withEndpoint('issuers', 'delete', 'export-a', '--cascade')))
-      const imported = ok(
-        'import',
-        await cli(withEndpoint('import', '--file', exportFile(), '--output', 'json')),
-      )
-      expect(importResults(imported)).toEqual([
+      const imported = await runImport(exportFile())
+      expect(imported.outcomes).toEqual([
         'issuer export-a: created v1',
         'binding export-a/reader: created v1',
         'binding export-a/writer: created v1',
@@ -605,11 +591,7 @@ describe('export and import', () => {
       expect(withoutServerFields(after.issuer)).toEqual(withoutServerFields(before.issuer))
       expect(after.bindings.map(withoutServerFields)).toEqual(before.bindings.map(withoutServerFields))
 
-      const again = ok(
-        'import (again)',
-        await cli(withEndpoint('import', '--file', exportFile(), '--output', 'json')),
-      )
-      expect(importResults(again)).toEqual([
+      expect((await runImport(exportFile())).outcomes).toEqual([
         'issuer export-a: unchanged v1',
         'binding export-a/reader: unchanged v1',
         'binding export-a/writer: unchanged v1',
@@ -640,9 +622,8 @@ describe('export and import', () => {
         ),
       )
 
-      const conflict = await cli(withEndpoint('import', '--file', snapshotFile(), '--output', 'json'))
-      expect(conflict.code, describeRun('import (conflict)', conflict, redactor)).toBe(1)
-      expect(importResults(conflict)).toEqual([
+      const conflict = await runImport(snapshotFile(), [], 1)
+      expect(conflict.outcomes).toEqual([
         'issuer export-a: unchanged v1',
         'binding export-a/reader: conflict v2',
         'binding export-a/writer: unchanged v1',
@@ -652,21 +633,14 @@ describe('export and import', () => {
       )
       expect(await reader()).toMatchObject({ version: 2, durationSeconds: 900 })
 
-      const dryRun = ok(
-        'import --dry-run --force',
-        await cli(
-          withEndpoint('import', '--file', snapshotFile(), '--dry-run', '--force', '--output', 'json'),
-        ),
-      )
-      expect(importResults(dryRun)).toContain('binding export-a/reader: would-update v2')
+      const dryRun = await runImport(snapshotFile(), ['--dry-run', '--force'])
+      expect(dryRun.outcomes).toContain('binding export-a/reader: would-update v2')
       expect(dryRun.stderr).toMatch(/^irsa-broker: import \(dry run, nothing written\): /)
       expect(await reader()).toMatchObject({ version: 2, durationSeconds: 900 })
 
-      const forced = ok(
-        'import --force',
-        await cli(withEndpoint('import', '--file', snapshotFile(), '--force', '--output', 'json')),
+      expect((await runImport(snapshotFile(), ['--force'])).outcomes).toContain(
+        'binding export-a/reader: updated v3',
       )
-      expect(importResults(forced)).toContain('binding export-a/reader: updated v3')
       expect(await reader()).toMatchObject({ version: 3, durationSeconds: 3600 })
     },
     TEST_TIMEOUT_MS,
@@ -681,11 +655,7 @@ describe('export and import', () => {
       for (const binding of edited.bindings)
         if (binding.bindingId === 'reader') binding.description = 'edited'
       writeFileSync(snapshotFile(), JSON.stringify(edited))
-      const updated = ok(
-        'import (edited)',
-        await cli(withEndpoint('import', '--file', snapshotFile(), '--output', 'json')),
-      )
-      expect(importResults(updated)).toEqual([
+      expect((await runImport(snapshotFile())).outcomes).toEqual([
         'issuer export-a: unchanged v1',
         'binding export-a/reader: updated v4',
         'binding export-a/writer: unchanged v1',
@@ -700,13 +670,8 @@ describe('configure after a binding is deleted', () => {
   test(
     "bind two roles, configure, delete one binding, configure again: its profile is gone, the other and a user's own profile untouched",
     async () => {
-      for (const bindingId of ['stale-a', 'stale-b'])
-        await adminPut(
-          broker,
-          `/v1/admin/issuers/onprem-a/bindings/${bindingId}`,
-          { roleArn: READER_ROLE_ARN, subjects: ['system:serviceaccount:stale:worker'] },
-          redactor,
-        )
+      const worker = { roleArn: READER_ROLE_ARN, subjects: ['system:serviceaccount:stale:worker'] }
+      await putBindings(broker, redactor, 'onprem-a', { 'stale-a': worker, 'stale-b': worker })
       const token = await issuer.mint({ namespace: 'stale', serviceAccount: 'worker' })
       tokens.push(token)
       redactor.add(token)

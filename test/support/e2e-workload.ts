@@ -85,23 +85,28 @@ export const registerMlWorkload = async (broker: LocalBroker, redactor: Redactor
     { issuer: 'https://kubernetes.default.svc.cluster.local', audiences: ['irsa-broker'], jwks: issuer.jwks },
     redactor,
   )
-  for (const [bindingId, roleArn] of [
-    ['ml-reader', READER_ROLE_ARN],
-    ['ml-writer', WRITER_ROLE_ARN],
-  ] as const) {
-    await adminPut(
-      broker,
-      `/v1/admin/issuers/onprem-a/bindings/${bindingId}`,
-      {
-        roleArn,
-        profile: bindingId,
-        subjects: ['system:serviceaccount:ml:*'],
-        sessionName: SESSION_NAME_TEMPLATE,
-      },
-      redactor,
-    )
-  }
+  const binding = (roleArn: string, profile: string) => ({
+    roleArn,
+    profile,
+    subjects: ['system:serviceaccount:ml:*'],
+    sessionName: SESSION_NAME_TEMPLATE,
+  })
+  await putBindings(broker, redactor, 'onprem-a', {
+    'ml-reader': binding(READER_ROLE_ARN, 'ml-reader'),
+    'ml-writer': binding(WRITER_ROLE_ARN, 'ml-writer'),
+  })
   return issuer
+}
+
+/** Creates bindings of one issuer, by binding id, through the admin API. */
+export const putBindings = async (
+  broker: LocalBroker,
+  redactor: Redactor,
+  issuerId: string,
+  bindings: Record<string, Record<string, unknown>>,
+) => {
+  for (const [bindingId, body] of Object.entries(bindings))
+    await adminPut(broker, `/v1/admin/issuers/${issuerId}/bindings/${bindingId}`, body, redactor)
 }
 
 /** What a workload container carries: the two container-credentials variables, nothing else of AWS. */

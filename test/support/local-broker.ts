@@ -2,12 +2,13 @@
 // moto_server it starts itself), child processes with a bounded lifetime and an environment
 // cleaned of AWS settings, and a redactor so no token reaches an assertion message.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, expect } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
 import { freePort } from '../../infra/local/processes.js'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -288,3 +289,37 @@ export const runCli = (
     redactor: options.redactor,
     ...(options.cwd ? { cwd: options.cwd } : {}),
   })
+
+/**
+ * The local broker of one e2e suite: started before the suite's tests (once the tools it needs
+ * are found), with a fresh hex admin token (as the broker generates them), then stopped after
+ * them with the suite's temporary folders. Register the suite's own setup after this call.
+ */
+export const localBrokerForSuite = (options: {
+  tools: readonly (keyof typeof TOOLS)[]
+  env?: Record<string, string>
+}) => {
+  const redactor = createRedactor()
+  const tempDirs: string[] = []
+  let broker: LocalBroker | undefined
+  beforeAll(async () => {
+    requireTools(options.tools)
+    const adminToken = randomBytes(32).toString('hex')
+    redactor.add(adminToken)
+    broker = await startLocalBroker({
+      adminToken,
+      redactor,
+      tempDirs,
+      ...(options.env ? { env: options.env } : {}),
+    })
+  }, BROKER_START_TIMEOUT_MS)
+  stopAfterAll(() => broker, tempDirs)
+  return {
+    redactor,
+    tempDirs,
+    broker(): LocalBroker {
+      if (!broker) throw new Error("the suite's broker has not started")
+      return broker
+    },
+  }
+}

@@ -91,6 +91,9 @@ Shared options:
   })
 })
 
+/** The flags `probe` requires, given. */
+const VALID = ['--token-file', 't', '--endpoint', 'https://e']
+
 describe('defineCommand: validation before run', () => {
   it('hands run typed values: text, repeatable lists, integers, defaults, choices by short name, parsed values, switches', async () => {
     const { runs, execute } = probe()
@@ -145,11 +148,7 @@ describe('defineCommand: validation before run', () => {
   })
 
   it.each([
-    [
-      'an unknown flag',
-      ['--token-file', 't', '--endpoint', 'https://e', '--bogus'],
-      "Unknown option '--bogus'",
-    ],
+    ['an unknown flag', [...VALID, '--bogus'], "Unknown option '--bogus'"],
     ['a missing required flag', ['--endpoint', 'https://e'], '--token-file is required'],
     [
       'a missing required flag with an environment fallback',
@@ -157,49 +156,21 @@ describe('defineCommand: validation before run', () => {
       '--endpoint is required (or set PROBE_ENDPOINT or PROBE_FALLBACK)',
     ],
     ['an empty required flag', ['--token-file', '', '--endpoint', 'https://e'], '--token-file is required'],
-    [
-      'a flag given twice',
-      ['--token-file', 't', '--endpoint', 'https://e', '--token-file', 'u'],
-      '--token-file is given 2 times; give it once',
-    ],
-    [
-      'a switch given twice',
-      ['--token-file', 't', '--endpoint', 'https://e', '--on', '--on'],
-      '--on is given 2 times; give it once',
-    ],
+    ['a flag given twice', [...VALID, '--token-file', 'u'], '--token-file is given 2 times; give it once'],
+    ['a switch given twice', [...VALID, '--on', '--on'], '--on is given 2 times; give it once'],
     [
       'a choice given twice, once by its short name',
-      ['--token-file', 't', '--endpoint', 'https://e', '-o', 'json', '--format', 'table'],
+      [...VALID, '-o', 'json', '--format', 'table'],
       '--format is given 2 times; give it once',
     ],
-    [
-      'a number out of range',
-      ['--token-file', 't', '--endpoint', 'https://e', '--count', '9'],
-      '--count must be a whole number from 1 to 5',
-    ],
-    [
-      'a value not among the choices',
-      ['--token-file', 't', '--endpoint', 'https://e', '--format', 'yaml'],
-      '--format must be one of json, table',
-    ],
-    [
-      'flags that exclude each other',
-      ['--token-file', 't', '--endpoint', 'https://e', '--off', '--on'],
-      '--on and --off exclude each other',
-    ],
+    ['a number out of range', [...VALID, '--count', '9'], '--count must be a whole number from 1 to 5'],
+    ['a value not among the choices', [...VALID, '--format', 'yaml'], '--format must be one of json, table'],
+    ['flags that exclude each other', [...VALID, '--off', '--on'], '--on and --off exclude each other'],
     ['a retired flag', ['--version', '3'], '--version is now --if-version N'],
     ['a retired flag written --flag=value', ['--version=3'], '--version is now --if-version N'],
     ['a value missing', ['--token-file'], "Option '--token-file <value>' argument missing"],
-    [
-      'an argument too many',
-      ['a', 'b', '--token-file', 't', '--endpoint', 'https://e'],
-      'unexpected argument "b"',
-    ],
-    [
-      'an argument its parser refuses',
-      ['bad', '--token-file', 't', '--endpoint', 'https://e'],
-      '"bad" is not a name',
-    ],
+    ['an argument too many', ['a', 'b', ...VALID], 'unexpected argument "b"'],
+    ['an argument its parser refuses', ['bad', ...VALID], '"bad" is not a name'],
   ])('refuses %s with a usage error before run', async (_what, argv, message) => {
     const { runs, execute } = probe()
     const { error } = await execute(argv)
@@ -211,7 +182,7 @@ describe('defineCommand: validation before run', () => {
 
   it('a retired flag after "--" is an argument, not the flag', async () => {
     const { runs, execute } = probe()
-    const { error } = await execute(['--token-file', 't', '--endpoint', 'https://e', '--', '--version'])
+    const { error } = await execute([...VALID, '--', '--version'])
     expect(error).toBeUndefined()
     expect(runs).toHaveLength(1)
   })

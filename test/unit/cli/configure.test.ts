@@ -4,17 +4,14 @@
 import {
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   configFilePath,
   credentialProcessLine,
@@ -24,9 +21,9 @@ import {
 import { parseEndpoint } from '../../../cli/endpoint.js'
 import { UsageError } from '../../../cli/errors.js'
 import { jsonResponse, runScripted } from '../../support/cli-run.js'
+import { tempFolder } from '../../support/temp-folder.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'irsa-broker-cli-configure-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const { dir, file } = tempFolder('irsa-broker-cli-configure-')
 
 describe('configFilePath', () => {
   const context = { env: {}, cwd: '/work', homedir: '/home/me' }
@@ -127,8 +124,7 @@ describe('configure: the profiles it owns', () => {
         durationSeconds: 3600,
       })),
     })
-  const tokenFile = join(dir, 'token')
-  writeFileSync(tokenFile, 'aaaa.bbbb.cccc')
+  const tokenFile = file('token', 'aaaa.bbbb.cccc')
   const line = (profile: string, endpoint = 'https://broker.example.com') =>
     `credential_process = /usr/bin/node /opt/irsa-broker/irsa-broker.mjs credential-process --endpoint ${endpoint} --token-file ${tokenFile} --role ${profile}`
   const marker = (kind: 'profile' | 'credential_process', endpoint = 'https://broker.example.com') =>

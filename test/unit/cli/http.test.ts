@@ -85,19 +85,43 @@ describe('createBrokerClient', () => {
     })
   })
 
-  it('503 is retried (3 attempts in all, Retry-After honoured), then BrokerUnavailableError (exit 3)', async () => {
-    const unavailable = () =>
-      brokerError(503, 'IDPCommunicationError', 'STS is unavailable.', { 'retry-after': '1' })
-    const { broker, calls, sleeps } = client([unavailable, unavailable, unavailable])
-    const error = await rejection(broker.call(GET))
-    expect(error).toBeInstanceOf(BrokerUnavailableError)
-    expect(error).toMatchObject({ code: 'Unavailable', status: 503, exitCode: EXIT.unavailable })
-    expect((error as Error).message).toBe(
-      'the broker at https://broker.example.com is unavailable: IDPCommunicationError: STS is unavailable. (HTTP 503, request id req-1)',
-    )
-    expect(calls).toHaveLength(3)
-    expect(sleeps).toEqual([1000, 1000])
-  })
+  it.each<[string, () => Step, { code: string; status?: number; message: string; sleeps: number[] }]>([
+    [
+      '503 (Retry-After honoured)',
+      () => brokerError(503, 'IDPCommunicationError', 'STS is unavailable.', { 'retry-after': '1' }),
+      {
+        code: 'Unavailable',
+        status: 503,
+        message:
+          'the broker at https://broker.example.com is unavailable: IDPCommunicationError: STS is unavailable. (HTTP 503, request id req-1)',
+        sleeps: [1000, 1000],
+      },
+    ],
+    [
+      'connection refused (with backoff)',
+      () => networkError('ECONNREFUSED'),
+      {
+        code: 'Network',
+        message: 'cannot reach the broker at https://broker.example.com: ECONNREFUSED',
+        sleeps: [200, 400],
+      },
+    ],
+  ])(
+    '%s is retried, 3 attempts in all, then BrokerUnavailableError (exit 3)',
+    async (_what, failure, expected) => {
+      const { broker, calls, sleeps } = client([failure(), failure(), failure()])
+      const error = await rejection(broker.call(GET))
+      expect(error).toBeInstanceOf(BrokerUnavailableError)
+      expect(error).toMatchObject({
+        code: expected.code,
+        exitCode: EXIT.unavailable,
+        ...(expected.status ? { status: expected.status } : {}),
+      })
+      expect((error as Error).message).toBe(expected.message)
+      expect(calls).toHaveLength(3)
+      expect(sleeps).toEqual(expected.sleeps)
+    },
+  )
 
   it('a 429 then a success: the retry succeeds; a huge Retry-After is capped at 5 s', async () => {
     const { broker, sleeps } = client([
@@ -106,21 +130,6 @@ describe('createBrokerClient', () => {
     ])
     await expect(broker.call(GET)).resolves.toMatchObject({ status: 200 })
     expect(sleeps).toEqual([5000])
-  })
-
-  it('connection refused is retried with backoff, then "cannot reach the broker" (exit 3)', async () => {
-    const { broker, calls, sleeps } = client([
-      networkError('ECONNREFUSED'),
-      networkError('ECONNREFUSED'),
-      networkError('ECONNREFUSED'),
-    ])
-    const error = await rejection(broker.call(GET))
-    expect(error).toMatchObject({ code: 'Network', exitCode: EXIT.unavailable })
-    expect((error as Error).message).toBe(
-      'cannot reach the broker at https://broker.example.com: ECONNREFUSED',
-    )
-    expect(calls).toHaveLength(3)
-    expect(sleeps).toEqual([200, 400])
   })
 
   it('a timeout is not retried: "did not answer within N s" (exit 3)', async () => {

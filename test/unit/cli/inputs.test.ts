@@ -1,10 +1,9 @@
 // Local inputs of the CLI: token files (read fresh, trimmed, refused with a reason), admin
 // documents (JSON or YAML, one object, clear parse errors), and the trust policy of a binding
 // as the CLI hands it to the core builder.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { parseFlags } from '../../../cli/command.js'
 import {
   BINDING_FLAGS,
@@ -15,15 +14,10 @@ import {
 import { InputError } from '../../../cli/errors.js'
 import { readTokenFile } from '../../../cli/token-file.js'
 import { trustPolicyForBinding } from '../../../cli/trust-policy.js'
+import { buildTrustPolicy } from '../../../shared/core/trust-policy.js'
+import { tempFolder } from '../../support/temp-folder.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'irsa-broker-cli-inputs-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-const file = (name: string, content: string) => {
-  const path = join(dir, name)
-  writeFileSync(path, content)
-  return path
-}
+const { dir, file } = tempFolder('irsa-broker-cli-inputs-')
 
 const inputError = (action: () => unknown): InputError => {
   try {
@@ -161,21 +155,20 @@ describe('trustPolicyForBinding (the CLI side of shared/core/trust-policy.ts)', 
     allowAnyWorkloadOfIssuer: false,
   }
 
-  it('builds the policy from a binding as the admin API returns it', () => {
-    expect(trustPolicyForBinding(base)).toEqual({
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Effect: 'Allow',
-          Principal: { Federated: 'arn:aws:iam::111122223333:oidc-provider/irsa-broker.example.com' },
-          Action: ['sts:AssumeRoleWithWebIdentity', 'sts:TagSession', 'sts:SetSourceIdentity'],
-          Condition: {
-            StringEquals: { 'irsa-broker.example.com:aud': 'sts.amazonaws.com' },
-            StringLike: { 'irsa-broker.example.com:sub': ['onprem-a:system:serviceaccount:ml:*'] },
-          },
+  it("hands the binding as the admin API returns it to the core's builder and returns its policy unchanged", () => {
+    // The policy's statement itself is the core's (test/unit/core/trust-policy.test.ts).
+    expect(trustPolicyForBinding(base)).toEqual(
+      buildTrustPolicy({
+        issuerUrl: base.issuerUrl,
+        binding: {
+          issuerId: 'onprem-a',
+          bindingId: 'ml-reader',
+          roleArn: 'arn:aws:iam::111122223333:role/ml-s3-reader',
+          subjects: ['system:serviceaccount:ml:*'],
         },
-      ],
-    })
+        allowAnyWorkloadOfIssuer: false,
+      }),
+    )
   })
 
   it('a binding without subjects is refused (exit 1) unless every workload of the issuer is allowed explicitly', () => {
