@@ -119,6 +119,7 @@ const TOOLS: Record<string, string> = {
   aws: 'the AWS CLI v1: pip install awscli',
   python3: 'Python 3 with boto3: pip install boto3',
   moto_server: 'moto_server: pip install "moto[server]"',
+  curl: 'curl (the README uses it)',
 }
 
 export const requireTools = (tools: readonly (keyof typeof TOOLS)[]) => {
