@@ -244,8 +244,17 @@ const requestsFor = async (): Promise<Record<FunctionName, Request[]>> => {
       { route: route('GET', I), path: kept },
       { route: route('POST', `${I}/refresh`), path: kept },
       { route: route('PUT', B), path: { ...kept, bindingId: 'ml-readers' }, body: binding },
-      { route: route('PUT', B), path: { ...removed, bindingId: 'old' }, body: binding },
-      { route: route('PUT', B), path: { ...removed, bindingId: 'older' }, body: binding },
+      // Profiles are unique within an issuer.
+      {
+        route: route('PUT', B),
+        path: { ...removed, bindingId: 'old' },
+        body: { ...binding, profile: 'old' },
+      },
+      {
+        route: route('PUT', B),
+        path: { ...removed, bindingId: 'older' },
+        body: { ...binding, profile: 'older' },
+      },
       { route: route('GET', `${I}/bindings`), path: kept },
       { route: route('GET', B), path: { ...kept, bindingId: 'ml-readers' } },
       { route: route('POST', '/v1/admin/explain'), body: { token } },
@@ -260,6 +269,7 @@ const requestsFor = async (): Promise<Record<FunctionName, Request[]>> => {
     discovery: [
       { route: route('GET', '/.well-known/openid-configuration') },
       { route: route('GET', '/.well-known/jwks.json') },
+      { route: route('GET', '/healthz') },
     ],
   }
 }
