@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import {
   chmodSync,
   closeSync,
+  copyFileSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
@@ -83,7 +84,8 @@ export const configFilePath = (
 /** The credential_process command line for one profile, every argument absolute and quoted. */
 export const credentialProcessLine = (options: {
   node: string
-  script: string
+  /** Absent for the self-contained executable, which is run alone. */
+  script?: string | undefined
   endpoint: Endpoint
   tokenFile: string
   profile: string
@@ -91,7 +93,7 @@ export const credentialProcessLine = (options: {
 }): string => {
   const args = [
     options.node,
-    options.script,
+    ...(options.script === undefined ? [] : [options.script]),
     'credential-process',
     '--endpoint',
     options.endpoint.base,
@@ -261,6 +263,46 @@ const dropProfile = (file: ConfigFile, marked: Marked) => {
 
 export type ProfileOutcome = SetOutcome | 'removed'
 
+/**
+ * Copies the running self-contained executable to `target` (temp file + rename, mode 0755), for
+ * the credential_process lines of a pod's containers, which share only an emptyDir with the
+ * init container that runs this (DESIGN §8).
+ */
+export const installExecutable = (source: string, target: string): void => {
+  const dir = dirname(target)
+  const temp = join(dir, `.${basename(target)}.irsa-broker-${randomBytes(6).toString('hex')}.tmp`)
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 })
+    copyFileSync(source, temp)
+    chmodSync(temp, 0o755)
+    renameSync(temp, target)
+  } catch (error) {
+    try {
+      unlinkSync(temp)
+    } catch {
+      // never created, or already renamed
+    }
+    throw new InputError('ConfigFile', `cannot copy ${source} to ${target} (${(error as Error).message})`)
+  }
+}
+
+/** What the credential_process lines run: this CLI (node + script), or the copy --install-executable made. */
+const profileCommand = (
+  context: Pick<CliContext, 'cwd' | 'self'>,
+  installTo: string | undefined,
+): { node: string; script?: string } => {
+  if (installTo === undefined)
+    return context.self.script === undefined
+      ? { node: context.self.node }
+      : { node: context.self.node, script: resolve(context.cwd, context.self.script) }
+  if (context.self.script !== undefined)
+    throw new UsageError(
+      "--install-executable copies the self-contained executable (the agent image's /usr/local/bin/irsa-broker); this CLI runs as node and a script",
+      'configure',
+    )
+  return { node: resolve(context.cwd, installTo) }
+}
+
 export const configure = async (
   context: Pick<CliContext, 'env' | 'cwd' | 'homedir' | 'self'>,
   options: {
@@ -271,12 +313,14 @@ export const configure = async (
     durationSeconds?: number | undefined
     /** Written into the profiles configure owns, when known. */
     region?: string | undefined
+    /** Copy the self-contained executable here, and make the profiles run that copy. */
+    installExecutable?: string | undefined
     dryRun: boolean
   },
 ): Promise<ConfigureResult> => {
   const path = configFilePath(context, options.configFile)
   const tokenFile = resolve(context.cwd, options.tokenFile)
-  const script = resolve(context.cwd, context.self.script)
+  const command = profileCommand(context, options.installExecutable)
   const scope = { endpoint: options.endpoint.base, tokenFile }
   for (const value of [scope.endpoint, scope.tokenFile, options.region ?? '']) {
     const problem = unsafeInConfigValue(value)
@@ -298,8 +342,7 @@ export const configure = async (
       file,
       role,
       credentialProcessLine({
-        node: context.self.node,
-        script,
+        ...command,
         endpoint: options.endpoint,
         tokenFile,
         profile: role.profile,
@@ -323,6 +366,12 @@ export const configure = async (
   }
   const text = renderAwsConfig(file)
   const changed = text !== existing.text
-  if (changed && !options.dryRun) writeFileAtomically(path, text, existing.mode ?? 0o600)
+  if (options.dryRun) return { path, profiles, text, changed }
+  // Before the config, so that no profile ever names an executable that is not there yet.
+  if (options.installExecutable !== undefined) installExecutable(context.self.node, command.node)
+  // A pod's containers may run as other users than the init container; the file names commands
+  // and paths only, no secret. A file of one's own keeps 0600 (it may hold other settings).
+  const mode = existing.mode ?? (options.installExecutable === undefined ? 0o600 : 0o644)
+  if (changed) writeFileAtomically(path, text, mode)
   return { path, profiles, text, changed }
 }

@@ -15,14 +15,22 @@ export interface CliContext {
   readonly stdout: (text: string) => void
   /** Messages: everything written here passes the redactor first. */
   readonly stderr: (text: string) => void
-  /** The absolute node binary and script that run this CLI. */
-  readonly self: { node: string; script: string }
+  /**
+   * What runs this CLI: the node binary and the script, or, for the self-contained executable
+   * (node with the CLI inside, scripts/build-sea.mjs), that executable alone (`script` absent).
+   */
+  readonly self: CliSelf
   /** Registers a secret (a token) that must never reach stderr. */
   readonly addSecret: (secret: string) => void
   /** All of standard input (`--file -`). */
   readonly readStdin: () => string
   /** AWS credentials for SigV4 (admin calls against AWS); the AWS SDK's default chain unless injected. */
   readonly awsCredentials?: AwsCredentialsSource | undefined
+}
+
+export interface CliSelf {
+  node: string
+  script?: string | undefined
 }
 
 /** For a profile name (or the default): a function resolving to AWS credentials. */
@@ -39,7 +47,7 @@ export interface ContextOptions {
   sleep?: (ms: number) => Promise<void>
   stdout?: (text: string) => void
   stderr?: (text: string) => void
-  self?: { node: string; script: string }
+  self?: CliSelf
   readStdin?: () => string
   awsCredentials?: AwsCredentialsSource
 }

@@ -102,6 +102,10 @@ renamed over the old one. Then:
       { value: 'REGION', env: ['AWS_REGION', 'AWS_DEFAULT_REGION'] },
     ),
     'duration-seconds': integerFlag('pass --duration-seconds N to every credential_process line', DURATION),
+    'install-executable': textFlag(
+      "copy this self-contained executable to PATH (0755) and make the profiles run it; a new config file is then 0644, for every user of the pod (what the webhook's init container does, DESIGN §8)",
+      { value: 'PATH' },
+    ),
     'dry-run': switchFlag('print the resulting file instead of writing it'),
     output: choiceFlag('the summary on stdout', OUTPUT_FORMATS, { short: 'o', default: 'table' }),
     ...ENDPOINT_FLAGS,
@@ -115,6 +119,7 @@ renamed over the old one. Then:
       configFile: flags['config-file'],
       durationSeconds: flags['duration-seconds'],
       region: flags.region,
+      installExecutable: flags['install-executable'],
       dryRun,
     })
     const count = `${result.profiles.filter((row) => row.outcome !== 'removed').length} profile(s)`

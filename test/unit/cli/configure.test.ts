@@ -4,22 +4,25 @@
 import {
   lstatSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
   configFilePath,
+  configure,
   credentialProcessLine,
   parseRolesAnswer,
   writeFileAtomically,
 } from '../../../cli/configure.js'
 import { parseEndpoint } from '../../../cli/endpoint.js'
 import { UsageError } from '../../../cli/errors.js'
+import type { BrokerClient } from '../../../cli/http.js'
 import { jsonResponse, runScripted } from '../../support/cli-run.js'
 import { tempFolder } from '../../support/temp-folder.js'
 
@@ -51,6 +54,14 @@ describe('credentialProcessLine', () => {
     )
     expect(credentialProcessLine({ ...base, durationSeconds: 900 })).toMatch(
       / --role ml-reader --duration-seconds 900$/,
+    )
+  })
+
+  it('runs the self-contained executable alone, with no script', () => {
+    expect(
+      credentialProcessLine({ ...base, node: '/var/run/irsa-broker/irsa-broker', script: undefined }),
+    ).toBe(
+      '/var/run/irsa-broker/irsa-broker credential-process --endpoint https://broker.example.com --token-file /var/run/secrets/irsa-broker/token --role ml-reader',
     )
   })
 
@@ -212,5 +223,99 @@ describe('configure: the profiles it owns', () => {
     expect(readFileSync(config, 'utf8')).toBe(
       `${before}\n[profile ml-writer]\n${marker('profile')}\n${line('ml-writer')}\n`,
     )
+  })
+})
+
+describe('configure --install-executable (the init container of a pod with profiles)', () => {
+  const endpoint = parseEndpoint('https://broker.example.com', 'configure')
+  const roles = [
+    { profile: 'ml-reader', roleArn: 'arn:aws:iam::111122223333:role/ml-s3-reader' },
+    { profile: 'ml-writer', roleArn: 'arn:aws:iam::111122223333:role/ml-s3-writer' },
+  ]
+  /** A broker that allows the two roles, counting the requests it answers. */
+  const broker = () => {
+    const calls: string[] = []
+    const client: BrokerClient = {
+      call: async (request) => {
+        calls.push(`${request.method} ${request.path}`)
+        return { status: 200, headers: new Headers(), body: { roles } }
+      },
+    }
+    return { client, calls }
+  }
+  /** A pod's emptyDir and a stand-in for the executable running configure. */
+  const pod = () => {
+    const root = mkdtempSync(join(dir, 'pod-'))
+    const executable = join(root, 'image', 'irsa-broker')
+    mkdirSync(dirname(executable))
+    writeFileSync(executable, '#!/bin/sh\n# stands in for the executable\n', { mode: 0o755 })
+    const emptyDir = join(root, 'var', 'run', 'irsa-broker')
+    mkdirSync(emptyDir, { recursive: true })
+    return {
+      executable,
+      emptyDir,
+      context: { env: {}, cwd: root, homedir: join(root, 'home'), self: { node: executable } },
+    }
+  }
+
+  it('copies the executable (0755) into the folder, writes the config 0644 for every user of the pod, and the profiles run the copy', async () => {
+    const { executable, emptyDir, context } = pod()
+    const { client, calls } = broker()
+    const result = await configure(context, {
+      client,
+      endpoint,
+      tokenFile: '/var/run/secrets/irsa-broker/serviceaccount/token',
+      configFile: join(emptyDir, 'config'),
+      installExecutable: join(emptyDir, 'irsa-broker'),
+      dryRun: false,
+    })
+    expect(calls).toEqual(['GET /v1/roles'])
+    expect(readFileSync(join(emptyDir, 'irsa-broker'), 'utf8')).toBe(readFileSync(executable, 'utf8'))
+    expect(statSync(join(emptyDir, 'irsa-broker')).mode & 0o777).toBe(0o755)
+    expect(statSync(join(emptyDir, 'config')).mode & 0o777).toBe(0o644)
+    expect(readFileSync(join(emptyDir, 'config'), 'utf8')).toBe(
+      roles
+        .map(
+          ({ profile }) =>
+            `[profile ${profile}]\n# irsa-broker configure: profile of endpoint=https://broker.example.com token-file=/var/run/secrets/irsa-broker/serviceaccount/token\ncredential_process = ${join(emptyDir, 'irsa-broker')} credential-process --endpoint https://broker.example.com --token-file /var/run/secrets/irsa-broker/serviceaccount/token --role ${profile}\n`,
+        )
+        .join('\n'),
+    )
+    expect(result.changed).toBe(true)
+    expect(readdirSync(emptyDir).sort()).toEqual(['config', 'irsa-broker'])
+  })
+
+  it('--dry-run copies nothing and writes nothing', async () => {
+    const { emptyDir, context } = pod()
+    const result = await configure(context, {
+      client: broker().client,
+      endpoint,
+      tokenFile: '/t/token',
+      configFile: join(emptyDir, 'config'),
+      installExecutable: join(emptyDir, 'irsa-broker'),
+      dryRun: true,
+    })
+    expect(result.text).toContain(`credential_process = ${join(emptyDir, 'irsa-broker')} credential-process`)
+    expect(readdirSync(emptyDir)).toEqual([])
+  })
+
+  it('is refused, before any request and with nothing written, when the CLI runs as node and a script (there is no executable to copy)', async () => {
+    const { emptyDir, context } = pod()
+    const { client, calls } = broker()
+    await expect(
+      configure(
+        { ...context, self: { node: process.execPath, script: '/opt/irsa-broker/irsa-broker.mjs' } },
+        {
+          client,
+          endpoint,
+          tokenFile: '/t/token',
+          configFile: join(emptyDir, 'config'),
+          installExecutable: join(emptyDir, 'irsa-broker'),
+          dryRun: false,
+        },
+      ),
+    ).rejects.toThrow(UsageError)
+    expect(calls).toEqual([])
+    expect(readdirSync(emptyDir)).toEqual([])
   })
 })
