@@ -7,10 +7,20 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import {
+  type LabelSelector,
+  labelSelectorSchema,
+  matchesLabelSelector,
+} from '../../dataplane/core/label-selector.js'
 import { loadDocuments, type Manifest, readKustomization, renderKustomization } from '../support/kustomize.js'
-import { selects } from '../support/label-selector.js'
 
 const ROOT = join(import.meta.dirname, '../..')
+
+/** A selector of the manifests, checked well-formed, evaluated with the API's semantics (the webhook core's). */
+const selects = (selector: LabelSelector | undefined, labels: Record<string, string>) => {
+  expect(() => labelSelectorSchema.parse(selector ?? {})).not.toThrow()
+  return matchesLabelSelector(selector ?? {}, new Map(Object.entries(labels)))
+}
 const AGENT = join(ROOT, 'infra/kubernetes/agent')
 const NAMESPACE = 'irsa-broker'
 const INJECT = 'irsa-broker.io/inject'
