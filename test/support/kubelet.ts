@@ -42,7 +42,8 @@ export interface LaidOutPod {
   commandLine(container: PodObject): string[]
 }
 
-const under = (parent: string, path: string) => path === parent || path.startsWith(`${parent.replace(/\/$/, '')}/`)
+const under = (parent: string, path: string) =>
+  path === parent || path.startsWith(`${parent.replace(/\/$/, '')}/`)
 
 /**
  * Lays out the pod's volumes under `root`. `images` maps an image reference to its files;
@@ -64,7 +65,12 @@ export const layOutPod = async (options: {
       (o) => o.kind === kind && o.metadata.name === name && (o.metadata.namespace ?? namespace) === namespace,
     )
   const volumeDir = (name: string) => join(root, 'volumes', name)
-  const writeKeys = (dir: string, data: Record<string, string>, decode: (value: string) => Buffer, mode: number) => {
+  const writeKeys = (
+    dir: string,
+    data: Record<string, string>,
+    decode: (value: string) => Buffer,
+    mode: number,
+  ) => {
     for (const [key, value] of Object.entries(data)) {
       writeFileSync(join(dir, key), decode(value))
       chmodSync(join(dir, key), mode)
@@ -95,20 +101,35 @@ export const layOutPod = async (options: {
       }
     } else if (volume.secret !== undefined) {
       const secret = object('Secret', volume.secret.secretName)
-      if (!secret && !volume.secret.optional) throw new Error(`volume ${volume.name}: no Secret ${volume.secret.secretName}`)
-      writeKeys(dir, secret?.data ?? {}, (value) => Buffer.from(value, 'base64'), volume.secret.defaultMode ?? 0o644)
+      if (!secret && !volume.secret.optional)
+        throw new Error(`volume ${volume.name}: no Secret ${volume.secret.secretName}`)
+      writeKeys(
+        dir,
+        secret?.data ?? {},
+        (value) => Buffer.from(value, 'base64'),
+        volume.secret.defaultMode ?? 0o644,
+      )
     } else if (volume.configMap !== undefined) {
       const configMap = object('ConfigMap', volume.configMap.name)
       if (!configMap && !volume.configMap.optional)
         throw new Error(`volume ${volume.name}: no ConfigMap ${volume.configMap.name}`)
-      writeKeys(dir, configMap?.data ?? {}, (value) => Buffer.from(value), volume.configMap.defaultMode ?? 0o644)
+      writeKeys(
+        dir,
+        configMap?.data ?? {},
+        (value) => Buffer.from(value),
+        volume.configMap.defaultMode ?? 0o644,
+      )
     } else {
-      throw new Error(`volume ${volume.name}: only emptyDir, projected, secret and configMap volumes are laid out here`)
+      throw new Error(
+        `volume ${volume.name}: only emptyDir, projected, secret and configMap volumes are laid out here`,
+      )
     }
   }
 
   const container = (name: string): PodObject => {
-    const found = [...(spec.initContainers ?? []), ...spec.containers].filter((c: PodObject) => c.name === name)
+    const found = [...(spec.initContainers ?? []), ...spec.containers].filter(
+      (c: PodObject) => c.name === name,
+    )
     if (found.length !== 1) throw new Error(`the pod has ${found.length} containers named ${name}`)
     return found[0]
   }
@@ -139,7 +160,8 @@ export const layOutPod = async (options: {
       if (from === undefined) env[entry.name] = expand(String(entry.value ?? ''), env)
       else if (from.configMapKeyRef) {
         const value = object('ConfigMap', from.configMapKeyRef.name)?.data?.[from.configMapKeyRef.key]
-        if (value === undefined) throw new Error(`${of.name}: env ${entry.name}: no ConfigMap key ${from.configMapKeyRef.key}`)
+        if (value === undefined)
+          throw new Error(`${of.name}: env ${entry.name}: no ConfigMap key ${from.configMapKeyRef.key}`)
         env[entry.name] = value
       } else if (from.fieldRef?.fieldPath === 'metadata.namespace') env[entry.name] = namespace
       else throw new Error(`${of.name}: env ${entry.name}: this kind of valueFrom is not built here`)
@@ -151,7 +173,8 @@ export const layOutPod = async (options: {
     volumeDir,
     container,
     hostPath,
-    env: (of) => Object.fromEntries(Object.entries(rawEnv(of)).map(([name, value]) => [name, mapped(of, value)])),
+    env: (of) =>
+      Object.fromEntries(Object.entries(rawEnv(of)).map(([name, value]) => [name, mapped(of, value)])),
     commandLine: (of) => {
       const env = rawEnv(of)
       const command = of.command ?? imageOf(of).entrypoint ?? []
