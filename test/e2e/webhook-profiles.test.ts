@@ -416,6 +416,23 @@ describe('bindings change: the next pod start follows', () => {
     },
     TEST_TIMEOUT_MS * 3,
   )
+  test(
+    'the first pod restarted (its emptyDir kept, the init container run again): the profile of the unbound role is taken back, the new one added',
+    async () => {
+      const init = first.files.container('irsa-broker-configure')
+      const [command, ...args] = first.files.commandLine(init)
+      const again = await runProcess(command as string, args, {
+        env: first.files.env(init),
+        cwd: makeTempDir(tempDirs, 'irsa-broker-e2e-cwd-'),
+        redactor,
+      })
+      expect(again.code, describeRun('configure (restart)', again, redactor)).toBe(0)
+      const config = readFileSync(join(first.files.volumeDir('irsa-broker-profiles'), 'config'), 'utf8')
+      expect(profilesIn(config).sort()).toEqual(['ml-batch', 'ml-reader'])
+      expect(statSync(join(first.files.volumeDir('irsa-broker-profiles'), 'config')).mode & 0o777).toBe(0o644)
+    },
+    TEST_TIMEOUT_MS,
+  )
 })
 
 describe('the self-contained executable (/usr/local/bin/irsa-broker of the agent image)', () => {
