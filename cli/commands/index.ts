@@ -6,6 +6,7 @@ import { BINDING_COMMANDS, ISSUER_COMMANDS } from './admin-objects.js'
 import { explainCommand } from './explain.js'
 import { exportCommand, importCommand } from './transfer.js'
 import { trustPolicyCommand } from './trust-policy.js'
+import { webhookCommand } from './webhook.js'
 import { configureCommand, credentialProcessCommand } from './workload.js'
 
 export const COMMANDS: readonly Command[] = [
@@ -17,4 +18,5 @@ export const COMMANDS: readonly Command[] = [
   trustPolicyCommand,
   exportCommand,
   importCommand,
+  webhookCommand,
 ]
