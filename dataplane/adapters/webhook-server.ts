@@ -40,8 +40,12 @@ export interface WebhookServer {
   setTls(pair: TlsPair): void
   readonly shuttingDown: boolean
   readonly inFlight: number
-  /** Stops accepting, fails /readyz, waits up to `graceMs` for requests in flight, then closes every connection. */
-  shutdown(graceMs: number): Promise<{ drained: boolean }>
+  /**
+   * Fails /readyz at once and closes keep-alive connections after their next answer; after
+   * `delayMs` (still serving, so the Service can drop this pod first) stops accepting, waits up
+   * to `graceMs` for requests in flight, then closes every connection.
+   */
+  shutdown(options: { delayMs: number; graceMs: number }): Promise<{ drained: boolean }>
 }
 
 const ADMISSION_PATHS: Readonly<Record<string, { namespaceInjection: boolean; label: RouteLabel }>> = {
@@ -224,8 +228,9 @@ export const createWebhookServer = (options: WebhookServerOptions): WebhookServe
     get inFlight() {
       return inFlight
     },
-    async shutdown(graceMs) {
+    async shutdown({ delayMs, graceMs }) {
       shuttingDown = true
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs))
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       let ok = true

@@ -2,6 +2,8 @@
 // Only the signatures of the shared shape in the brief, with the least behaviour the program
 // around them needs to run: no competing mutation implementation lives here.
 
+import { parse as parseYaml } from 'yaml'
+
 export type JsonPatchAdd = { op: 'add'; path: string; value: unknown }
 
 export type WebhookRule = Readonly<Record<string, unknown>>
@@ -105,12 +107,16 @@ export const planPodMutation = (input: PodMutationInput, _settings: WebhookSetti
 export const parseWebhookRules = (
   text: string,
 ): { ok: true; rules: WebhookRule[] } | { ok: false; message: string } => {
+  let document: unknown
   try {
-    const parsed: unknown = JSON.parse(text)
-    return Array.isArray(parsed) ? { ok: true, rules: parsed } : { ok: false, message: 'rules: not a list' }
+    document = parseYaml(text)
   } catch {
-    return { ok: false, message: 'rules: not JSON' }
+    return { ok: false, message: 'the rules file is not YAML or JSON' }
   }
+  if (document === null || document === undefined) return { ok: true, rules: [] }
+  if (!isObject(document) || !Array.isArray(document.rules))
+    return { ok: false, message: 'rules: expected a list' }
+  return { ok: true, rules: document.rules }
 }
 
 /** The ServiceAccount to look up, or undefined when the review will not be wired anyway. */
@@ -143,8 +149,10 @@ export const parseWebhookSettings = (
   input: unknown,
 ): { ok: true; settings: WebhookSettings } | { ok: false; message: string } => {
   const settings = input as WebhookSettings
-  if (typeof settings.brokerUrl !== 'string' || !settings.brokerUrl.startsWith('http'))
-    return { ok: false, message: 'brokerUrl: must be an https URL' }
+  if (typeof settings.brokerUrl !== 'string' || !/^https:\/\/|^http:\/\/127\./.test(settings.brokerUrl))
+    return { ok: false, message: 'brokerUrl: must be an https URL (plain http only to loopback)' }
+  if (settings.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(settings.region))
+    return { ok: false, message: 'region: must be an AWS region like eu-west-1' }
   return {
     ok: true,
     settings: Object.freeze({ ...settings, brokerUrl: settings.brokerUrl.replace(/\/+$/, '') }),

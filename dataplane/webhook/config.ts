@@ -24,7 +24,9 @@ export interface WebhookConfig {
   readonly rulesPath: string | undefined
   /** How often the TLS and rules files are read for a change. */
   readonly reloadIntervalMs: number
-  /** How long shutdown waits for requests in flight. */
+  /** How long the server goes on serving, /readyz failing, after SIGTERM before it stops accepting. */
+  readonly shutdownDelayMs: number
+  /** How long shutdown then waits for requests in flight. */
   readonly shutdownGraceMs: number
 }
 
@@ -47,6 +49,7 @@ export const WEBHOOK_DEFAULTS = {
   audience: DEFAULT_AUDIENCE,
   tokenExpirationSeconds: DEFAULT_TOKEN_EXPIRATION_SECONDS,
   reloadIntervalSeconds: 10,
+  shutdownDelaySeconds: 5,
   shutdownGraceSeconds: 10,
 } as const
 
@@ -158,6 +161,7 @@ export const loadWebhookConfig = (
     rulesPath: text(values, 'rules'),
     reloadIntervalMs:
       integer(values, 'reload-interval', WEBHOOK_DEFAULTS.reloadIntervalSeconds, 1, 3600) * 1000,
+    shutdownDelayMs: integer(values, 'shutdown-delay', WEBHOOK_DEFAULTS.shutdownDelaySeconds, 0, 60) * 1000,
     shutdownGraceMs: integer(values, 'shutdown-grace', WEBHOOK_DEFAULTS.shutdownGraceSeconds, 0, 300) * 1000,
   })
 }

@@ -123,7 +123,7 @@ export const startWebhook = async (
   try {
     metricsPort = await listenPlain(metricsServer, config.metricsPort, config.address)
   } catch (error) {
-    await server.shutdown(0)
+    await server.shutdown({ delayMs: 0, graceMs: 0 })
     client.close()
     throw error
   }
@@ -192,14 +192,23 @@ export const startWebhook = async (
     whenReady: () => view.whenReady(),
     stop: () => {
       stopping ??= (async () => {
-        logger.info('webhook shutting down', { inFlight: server.inFlight, graceMs: config.shutdownGraceMs })
-        const result = await server.shutdown(config.shutdownGraceMs)
+        logger.info('webhook shutting down', {
+          inFlight: server.inFlight,
+          delayMs: config.shutdownDelayMs,
+          graceMs: config.shutdownGraceMs,
+        })
+        const result = await server.shutdown({
+          delayMs: config.shutdownDelayMs,
+          graceMs: config.shutdownGraceMs,
+        })
         tlsPoller.stop()
         rulesPoller?.stop()
         view.stop()
         client.close()
-        await new Promise<void>((resolve) => metricsServer.close(() => resolve()))
+        const metricsClosed = new Promise<void>((resolve) => metricsServer.close(() => resolve()))
+        // A scraper's idle keep-alive connection would hold close() until it times out.
         metricsServer.closeAllConnections()
+        await metricsClosed
         logger.info('webhook stopped', { drained: result.drained })
         return result
       })()
