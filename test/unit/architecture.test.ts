@@ -57,7 +57,7 @@ describe('architecture', () => {
   })
 
   it('reads process.env only in composition roots and local entry points', () => {
-    const readers = ['shared', 'functions', 'infra']
+    const readers = ['shared', 'functions', 'infra', 'dataplane']
       .flatMap(sourceFiles)
       .filter((file) => readFileSync(file, 'utf8').includes('process.env'))
       .map((file) => file.slice(root.length + 1))
