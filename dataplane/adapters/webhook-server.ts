@@ -152,53 +152,58 @@ export const createWebhookServer = (options: WebhookServerOptions): WebhookServe
     }
   }
 
-  const server = createServer({ ...options.tls.options }, (request, response) => {
-    const started = performance.now()
-    inFlight++
-    const path = (request.url ?? '').split('?')[0] ?? ''
-    const admission = ADMISSION_PATHS[path]
-    const label: RouteLabel =
-      admission?.label ??
-      (path === '/healthz' || path === '/readyz' ? (path.slice(1) as RouteLabel) : 'other')
-    const done = (code: number) => {
-      options.request?.(label, code, (performance.now() - started) / 1000)
-      inFlight--
-      if (shuttingDown) {
-        server.closeIdleConnections()
-        if (inFlight === 0) drained?.()
+  // requestTimeout is enforced by a sweep every connectionsCheckingInterval (30 s by default):
+  // every second here, so a body that trickles in is cut off near the deadline.
+  const server = createServer(
+    { ...options.tls.options, connectionsCheckingInterval: 1_000 },
+    (request, response) => {
+      const started = performance.now()
+      inFlight++
+      const path = (request.url ?? '').split('?')[0] ?? ''
+      const admission = ADMISSION_PATHS[path]
+      const label: RouteLabel =
+        admission?.label ??
+        (path === '/healthz' || path === '/readyz' ? (path.slice(1) as RouteLabel) : 'other')
+      const done = (code: number) => {
+        options.request?.(label, code, (performance.now() - started) / 1000)
+        inFlight--
+        if (shuttingDown) {
+          server.closeIdleConnections()
+          if (inFlight === 0) drained?.()
+        }
       }
-    }
-    if (admission) {
-      admit(request, response, admission).then(done, (error) => {
-        log.error('request failed', { route: label, error })
-        send(response, 500, errorBody(new WebhookRequestError('InternalError', '')), 'application/json')
-        done(500)
-      })
-      return
-    }
-    let code: number
-    if (path === '/healthz' || path === '/readyz') {
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        refuse(response, new WebhookRequestError('MethodNotAllowed', 'use GET'), { allow: 'GET, HEAD' })
-        code = 405
-      } else if (path === '/healthz') {
-        send(response, 200, 'ok\n', 'text/plain')
-        code = 200
+      if (admission) {
+        admit(request, response, admission).then(done, (error) => {
+          log.error('request failed', { route: label, error })
+          send(response, 500, errorBody(new WebhookRequestError('InternalError', '')), 'application/json')
+          done(500)
+        })
+        return
+      }
+      let code: number
+      if (path === '/healthz' || path === '/readyz') {
+        if (request.method !== 'GET' && request.method !== 'HEAD') {
+          refuse(response, new WebhookRequestError('MethodNotAllowed', 'use GET'), { allow: 'GET, HEAD' })
+          code = 405
+        } else if (path === '/healthz') {
+          send(response, 200, 'ok\n', 'text/plain')
+          code = 200
+        } else {
+          const reason = shuttingDown
+            ? 'shutting down'
+            : options.ready()
+              ? undefined
+              : 'ServiceAccounts not synced yet'
+          code = reason ? 503 : 200
+          send(response, code, reason ? `not ready: ${reason}\n` : 'ok\n', 'text/plain')
+        }
       } else {
-        const reason = shuttingDown
-          ? 'shutting down'
-          : options.ready()
-            ? undefined
-            : 'ServiceAccounts not synced yet'
-        code = reason ? 503 : 200
-        send(response, code, reason ? `not ready: ${reason}\n` : 'ok\n', 'text/plain')
+        refuse(response, new WebhookRequestError('NotFound', `no route ${path.slice(0, 100)}`))
+        code = 404
       }
-    } else {
-      refuse(response, new WebhookRequestError('NotFound', `no route ${path.slice(0, 100)}`))
-      code = 404
-    }
-    done(code)
-  })
+      done(code)
+    },
+  )
   // Whole request within the deadline's order of magnitude; idle keep-alive connections kept
   // longer than the API server's own idle timeout (90 s), so it, not we, closes them — a close
   // racing a new request would fail that admission.

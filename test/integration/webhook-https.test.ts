@@ -3,6 +3,7 @@
 // (test/support/kube-api.ts; no API server runs here): request rules, /healthz and /readyz,
 // TLS rotation without a restart, rules reload, metrics, and the API going down.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -226,6 +227,57 @@ describe('webhook over HTTPS: request rules', () => {
     expect([declared.status, streamed.status]).toEqual([413, 413])
     expect(JSON.parse(streamed.body).error.code).toBe('PayloadTooLarge')
     expect(after.status).toBe(200)
+  })
+
+  it('answers 413 on a declared Content-Length over 3 MiB before any of the body arrives', async () => {
+    // Act: the headers promise 4 MiB; only a few bytes follow, and the request is never ended
+    const status = await new Promise<number>((resolve, reject) => {
+      const outgoing = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port: instance.runtime.port,
+          method: 'POST',
+          path: '/mutate',
+          ca: ca.cert,
+          headers: { 'content-type': 'application/json', 'content-length': String(4 * 1024 * 1024) },
+        },
+        (response) => {
+          response.resume()
+          resolve(response.statusCode ?? 0)
+          outgoing.destroy()
+        },
+      )
+      outgoing.on('error', reject)
+      outgoing.write('{"apiVersion"')
+    })
+    // Assess
+    expect(status).toBe(413)
+  })
+
+  it('answers 408 and closes the connection when the body trickles in slower than the request deadline', async () => {
+    // Act: 100 bytes promised, 10 sent, the rest never
+    const started = Date.now()
+    const status = await new Promise<number>((resolve, reject) => {
+      const outgoing = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port: instance.runtime.port,
+          method: 'POST',
+          path: '/mutate',
+          ca: ca.cert,
+          headers: { 'content-type': 'application/json', 'content-length': '100' },
+        },
+        (response) => {
+          response.resume()
+          resolve(response.statusCode ?? 0)
+        },
+      )
+      outgoing.on('error', reject)
+      outgoing.write('{"apiVersi')
+    })
+    // Assess: cut off by the server (REQUEST_DEADLINE_MS + 1 s, swept every second), not by the test
+    expect(status).toBe(408)
+    expect(Date.now() - started).toBeLessThan(20_000)
   })
 
   it('answers 405 for another method on /mutate, 404 elsewhere, and never 5xx for what a caller sends', async () => {
