@@ -273,6 +273,25 @@ describe('ServiceAccount view: a miss', () => {
     api.releaseEvents()
   })
 
+  it("keeps the watch's newer word when a GET answer older than a watch event arrives after it", async () => {
+    // Prepare
+    const v = startView()
+    await v.whenReady()
+    await eventually(() => expect(api.openWatches).toBe(1))
+    api.holdEvents()
+    api.apply('team-a', 'racy', { [ROLE]: 'old-role' })
+    api.delayGets(300)
+    // Act: the GET reads old-role; while it is on its way, the role changes and the watch says so
+    const lookup = v.lookup('team-a', 'racy', { timeoutMs: 2_000 })
+    await eventually(() => expect(api.count('get')).toBe(1))
+    api.apply('team-a', 'racy', { [ROLE]: 'new-role' })
+    api.releaseEvents()
+    const answered = await lookup
+    // Assess: the cache holds the watch's state, not the GET's older one
+    expect(answered).toMatchObject({ status: 'found', annotations: { [ROLE]: 'new-role' } })
+    expect(await annotationsOf(v, 'team-a', 'racy')).toEqual({ [ROLE]: 'new-role' })
+  })
+
   it('answers not-found on a 404, and remembers it briefly (no second GET within the TTL)', async () => {
     // Prepare
     const v = startView({ notFoundTtlMs: 300 })

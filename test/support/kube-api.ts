@@ -51,7 +51,7 @@ export interface KubeApiStandIn {
   releaseEvents(): void
   /** List requests wait until the returned function is called. */
   holdLists(): () => void
-  /** Delays answers to single GETs. */
+  /** Delays answers to single GETs (the object is read when the GET arrives). */
   delayGets(ms: number): void
   /** Ends every watch stream abruptly (the connection is destroyed). */
   dropWatches(): void
@@ -201,10 +201,12 @@ export const startKubeApiStandIn = async (options: {
     if (kind === 'list') return handleList(query, response)
     if (kind === 'watch') return handleWatch(query, response)
     if (kind === 'get' && one) {
-      if (getDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, getDelayMs))
       const namespace = decodeURIComponent(one[1] ?? '')
       const name = decodeURIComponent(one[2] ?? '')
+      // Read when the request arrives, answered after the delay: a slow answer can be older
+      // than a watch event sent meanwhile, as with a real API server.
       const object = objects.get(`${namespace}/${name}`)
+      if (getDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, getDelayMs))
       if (!object) return json(response, 404, status(404, 'NotFound', `serviceaccounts "${name}" not found`))
       return json(response, 200, object)
     }
