@@ -3,14 +3,13 @@
 // annotated and in the cache), over loopback HTTPS with keep-alive. The webhook runs as the
 // real CLI process (bin/irsa-broker.js) against the stand-in Kubernetes API, so this process's
 // client does not share its event loop. Bounded in count and time; prints figures only.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { kubeconfigFor, startKubeApiStandIn } from '../support/kube-api.js'
-import { CLI_BIN } from '../support/local-broker.js'
 import { createTestCa } from '../support/test-ca.js'
 import { createWebhookClient, podReview, typicalPod, type WebhookClient } from '../support/webhook-client.js'
+import { spawnWebhook, webhookFlags } from '../support/webhook-process.js'
 import { addCleanup, armWatchdog, latencyRow, machineLines, print, progress, runBench } from './harness.js'
 import { distribution, ms, perSecond, table } from './stats.js'
 
@@ -27,40 +26,19 @@ const SETTINGS = {
 
 const TOKEN = 'bench-stand-in-api-token'
 
-const startWebhookProcess = async (args: string[], env: Record<string, string>) => {
-  const child: ChildProcess = spawn(process.execPath, [CLI_BIN, 'webhook', ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** The webhook as a child process, stopped at cleanup; resolves to its port once it is ready. */
+const startWebhookProcess = async (args: string[], env: Record<string, string>): Promise<number> => {
+  const webhook = spawnWebhook(args, env)
+  addCleanup(async () => {
+    if (webhook.child.exitCode !== null) return
+    webhook.child.kill('SIGTERM')
+    await webhook.exited
   })
-  addCleanup(
-    () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve()
-        child.once('exit', () => resolve())
-        child.kill('SIGTERM')
-      }),
-  )
-  let stderr = ''
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk
-  })
-  // One JSON line per review: read (the pipe must not fill up) and dropped, but for the first lines.
-  let buffered = ''
-  const port = await new Promise<number>((resolve, reject) => {
-    const onData = (chunk: string) => {
-      buffered += chunk
-      const ready = buffered.includes('"message":"webhook ready"')
-      const started = /"message":"webhook started"[^\n]*"port":(\d+)/.exec(buffered)
-      if (ready && started) {
-        child.stdout?.off('data', onData)
-        child.stdout?.on('data', () => {})
-        resolve(Number(started[1]))
-      }
-    }
-    child.stdout?.setEncoding('utf8').on('data', onData)
-    child.once('exit', (code) => reject(new Error(`the webhook exited (${code}): ${stderr.slice(0, 500)}`)))
-  })
-  return port
+  const started = await webhook.line('webhook started')
+  await webhook.line('webhook ready')
+  // One JSON line per review from here on: read (the pipe must not fill up) and dropped.
+  webhook.quiet()
+  return Number(started.port)
 }
 
 interface RunResult {
@@ -125,28 +103,12 @@ const main = async () => {
 
   progress('starting irsa-broker webhook')
   const port = await startWebhookProcess(
-    [
-      '--broker-url',
-      'https://broker.example.com',
-      '--tls-cert',
-      join(dir, 'tls.crt'),
-      '--tls-key',
-      join(dir, 'tls.key'),
-      '--agent-image',
-      'registry.example.com/irsa-broker/agent:0.1.0',
-      '--namespace',
-      'irsa-broker',
+    webhookFlags({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') }, [
       '--region',
       'eu-west-1',
-      '--address',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
       '--shutdown-delay',
       '0',
-    ],
+    ]),
     { KUBECONFIG: kubeconfig },
   )
   const body = JSON.stringify(podReview(typicalPod('trainer')))

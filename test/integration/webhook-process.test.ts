@@ -1,7 +1,6 @@
 // `irsa-broker webhook` as the container runs it: the real CLI process (bin/irsa-broker.js),
 // against the stand-in Kubernetes API (test/support/kube-api.ts; no API server runs here).
 // Start-up refusals name their flag; SIGTERM drains the request in flight and exits 0.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +10,7 @@ import { CLI_BIN } from '../support/local-broker.js'
 import { captureText } from '../support/log-capture.js'
 import { createTestCa, type TestCa } from '../support/test-ca.js'
 import { createWebhookClient, podReview, typicalPod } from '../support/webhook-client.js'
+import { spawnWebhook, type WebhookProcess, webhookFlags } from '../support/webhook-process.js'
 
 const TOKEN = 'stand-in-api-token-for-the-webhook-process'
 
@@ -21,82 +21,15 @@ let kubeconfig: string
 let certFile: string
 let keyFile: string
 
-interface Spawned {
-  child: ChildProcess
-  lines: Record<string, unknown>[]
-  stderr: () => string
-  exited: Promise<number | null>
-  /** The first log line with this message. */
-  line(message: string, timeoutMs?: number): Promise<Record<string, unknown>>
+const children: WebhookProcess[] = []
+
+const start = (args: string[]): WebhookProcess => {
+  const webhook = spawnWebhook(args, { KUBECONFIG: kubeconfig, HOME: dir })
+  children.push(webhook)
+  return webhook
 }
 
-const children: ChildProcess[] = []
-
-const spawnWebhook = (args: string[]): Spawned => {
-  const child = spawn(process.execPath, [CLI_BIN, 'webhook', ...args], {
-    env: { PATH: process.env.PATH ?? '', KUBECONFIG: kubeconfig, HOME: dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.push(child)
-  const lines: Record<string, unknown>[] = []
-  let pending = ''
-  let stderr = ''
-  const waiters: (() => void)[] = []
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    captureText('child:irsa-broker webhook:stdout', chunk)
-    pending += chunk
-    let newline = pending.indexOf('\n')
-    while (newline !== -1) {
-      lines.push(JSON.parse(pending.slice(0, newline)))
-      pending = pending.slice(newline + 1)
-      newline = pending.indexOf('\n')
-    }
-    for (const waiter of waiters.splice(0)) waiter()
-  })
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    captureText('child:irsa-broker webhook:stderr', chunk)
-    stderr += chunk
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return {
-    child,
-    lines,
-    stderr: () => stderr,
-    exited,
-    async line(message, timeoutMs = 20_000) {
-      const until = Date.now() + timeoutMs
-      for (;;) {
-        const found = lines.find((entry) => entry.message === message)
-        if (found) return found
-        if (Date.now() > until || child.exitCode !== null)
-          throw new Error(`no "${message}" log line; stderr: ${stderr.slice(0, 500)}`)
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve)
-          setTimeout(resolve, 200)
-        })
-      }
-    },
-  }
-}
-
-const baseFlags = () => [
-  '--broker-url',
-  'https://broker.example.com',
-  '--tls-cert',
-  certFile,
-  '--tls-key',
-  keyFile,
-  '--agent-image',
-  'registry.example.com/irsa-broker/agent:0.1.0',
-  '--namespace',
-  'irsa-broker',
-  '--address',
-  '127.0.0.1',
-  '--port',
-  '0',
-  '--metrics-port',
-  '0',
-]
+const baseFlags = () => webhookFlags({ certFile, keyFile })
 
 beforeAll(async () => {
   ca = createTestCa()
@@ -114,7 +47,7 @@ beforeAll(async () => {
 })
 
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL')
+  for (const { child } of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL')
 })
 
 afterAll(async () => {
@@ -126,8 +59,8 @@ afterAll(async () => {
 describe('irsa-broker webhook (the process)', () => {
   it('refuses to start on a bad flag with exit 2 and a message naming the flag', async () => {
     // Act
-    const plainHttp = spawnWebhook([...baseFlags(), '--broker-url', 'http://broker.example.com'])
-    const shortToken = spawnWebhook([...baseFlags(), '--token-expiration', '60'])
+    const plainHttp = start([...baseFlags(), '--broker-url', 'http://broker.example.com'])
+    const shortToken = start([...baseFlags(), '--token-expiration', '60'])
     // Assess
     expect(await plainHttp.exited).toBe(2)
     expect(plainHttp.stderr()).toMatch(/^irsa-broker: --broker-url must be an https URL/)
@@ -143,7 +76,7 @@ describe('irsa-broker webhook (the process)', () => {
     const wrongKey = join(dir, 'other.key')
     writeFileSync(wrongKey, other.key)
     // Act
-    const mismatched = spawnWebhook([...baseFlags(), '--tls-key', wrongKey])
+    const mismatched = start([...baseFlags(), '--tls-key', wrongKey])
     // Assess
     expect(await mismatched.exited).toBe(1)
     expect(mismatched.stderr()).toMatch(
@@ -153,7 +86,7 @@ describe('irsa-broker webhook (the process)', () => {
 
   it('on SIGTERM fails /readyz, answers the request in flight, stops accepting, and exits 0', async () => {
     // Prepare
-    const webhook = spawnWebhook([...baseFlags(), '--shutdown-delay', '1', '--shutdown-grace', '10'])
+    const webhook = start([...baseFlags(), '--shutdown-delay', '1', '--shutdown-grace', '10'])
     try {
       const started = await webhook.line('webhook started')
       await webhook.line('webhook ready')
@@ -188,7 +121,7 @@ describe('irsa-broker webhook (the process)', () => {
 
   it('never writes the Kubernetes API token to its output', async () => {
     // Prepare
-    const webhook = spawnWebhook([...baseFlags(), '--shutdown-delay', '0'])
+    const webhook = start([...baseFlags(), '--shutdown-delay', '0'])
     await webhook.line('webhook ready')
     // Act
     webhook.child.kill('SIGINT')

@@ -14,6 +14,7 @@ import {
   type ServiceAccountView,
   type ServiceAccountViewOptions,
 } from '../../dataplane/adapters/serviceaccount-view.js'
+import { eventually } from '../support/eventually.js'
 import { type KubeApiStandIn, kubeconfigFor, startKubeApiStandIn } from '../support/kube-api.js'
 import { createTestCa, type TestCa } from '../support/test-ca.js'
 
@@ -28,20 +29,6 @@ let closeClient: () => void = () => {}
 let gets: GetResult[]
 let watchEnds: string[]
 let lists: string[]
-
-/** Polls until `check` passes (or throws its last failure after `timeoutMs`). */
-const eventually = async (check: () => void | Promise<void>, timeoutMs = 5_000) => {
-  const until = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      await check()
-      return
-    } catch (error) {
-      if (Date.now() > until) throw error
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
-  }
-}
 
 const startView = (options: Partial<ServiceAccountViewOptions> = {}) => {
   const kubeconfig = join(dir, `kubeconfig-${api.port}.yaml`)

@@ -24,6 +24,17 @@ export interface TestCa {
 
 const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] })
 
+/** `openssl req` options for a new P-256 key, without a passphrase, written to `keyFile`. */
+const newKey = (keyFile: string) => [
+  '-newkey',
+  'ec',
+  '-pkeyopt',
+  'ec_paramgen_curve:P-256',
+  '-nodes',
+  '-keyout',
+  keyFile,
+]
+
 export const createTestCa = (name = 'irsa-broker test CA'): TestCa => {
   const dir = mkdtempSync(join(tmpdir(), 'irsa-broker-ca-'))
   const caKey = join(dir, 'ca.key')
@@ -31,13 +42,7 @@ export const createTestCa = (name = 'irsa-broker test CA'): TestCa => {
   openssl([
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    caKey,
+    ...newKey(caKey),
     '-out',
     caCert,
     '-days',
@@ -61,13 +66,7 @@ export const createTestCa = (name = 'irsa-broker test CA'): TestCa => {
       openssl([
         'req',
         '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        `${stem}.key`,
+        ...newKey(`${stem}.key`),
         '-out',
         `${stem}.csr`,
         '-subj',
