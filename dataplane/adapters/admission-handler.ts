@@ -12,7 +12,7 @@ import {
   serviceAccountToLookUp,
   type WebhookRule,
   type WebhookSettings,
-} from '../core/webhook-core-stub.js'
+} from '../core/index.js'
 import type { ServiceAccountLookup, ServiceAccountView } from './serviceaccount-view.js'
 import { WebhookRequestError } from './webhook-errors.js'
 import type { RouteLabel } from './webhook-metrics.js'
@@ -131,6 +131,8 @@ export const createAdmissionHandler = (options: AdmissionHandlerOptions): Admiss
       reason: result.reason,
       role: result.role,
       profiles: result.profiles,
+      selectedBy: result.selectedBy,
+      ruleIndex: result.ruleIndex,
       patchOperations: result.patch.length,
       warnings: result.warnings.length,
       durationMs: Math.round((performance.now() - started) * 100) / 100,

@@ -1,7 +1,7 @@
 // The rules file (`--rules`, a mounted ConfigMap): parsed by the core's parseWebhookRules, read
 // again when it changes; a new file that does not parse leaves the last good rules in force.
 import { readFileSync } from 'node:fs'
-import { parseWebhookRules, type WebhookRule } from '../core/webhook-core-stub.js'
+import { parseWebhookRules, type WebhookRule } from '../core/index.js'
 import { pollFiles } from './file-poller.js'
 
 export class RulesFileError extends Error {

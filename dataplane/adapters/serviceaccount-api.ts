@@ -1,17 +1,18 @@
 // The three ServiceAccount calls the view makes, on the Kubernetes wire format: list (paged,
 // all namespaces), watch from a resourceVersion (with bookmarks), and get one. Each object is
-// cut down to what the webhook reads — namespace, name, resourceVersion and the annotations
-// under `irsa-broker.io/` — as the AWS webhook's informer transform does, so a cluster's
+// cut down to what the webhook reads — namespace, name, resourceVersion and the core's own
+// annotations (ANNOTATIONS) — as the AWS webhook's informer transform does, so a cluster's
 // other annotations (often large: last-applied-configuration) are never kept.
+import { ANNOTATIONS } from '../core/index.js'
 import { KubeApiError, type KubeClient } from './kube-client.js'
 
-export const ANNOTATION_PREFIX = 'irsa-broker.io/'
+const KEPT_ANNOTATIONS: ReadonlySet<string> = new Set(Object.values(ANNOTATIONS))
 
 export interface ServiceAccountRecord {
   namespace: string
   name: string
   resourceVersion: string
-  /** Only the `irsa-broker.io/` annotations; a shared frozen empty object when there are none. */
+  /** Only the annotations the core reads; a shared frozen empty object when there are none. */
   annotations: Readonly<Record<string, string>>
 }
 
@@ -66,7 +67,7 @@ export const toServiceAccountRecord = (value: unknown): ServiceAccountRecord => 
     const kept: Record<string, string> = {}
     let any = false
     for (const [key, annotation] of Object.entries(metadata.annotations))
-      if (key.startsWith(ANNOTATION_PREFIX) && typeof annotation === 'string') {
+      if (KEPT_ANNOTATIONS.has(key) && typeof annotation === 'string') {
         kept[key] = annotation
         any = true
       }

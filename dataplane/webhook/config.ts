@@ -10,7 +10,7 @@ import {
   MIN_TOKEN_EXPIRATION_SECONDS,
   parseWebhookSettings,
   type WebhookSettings,
-} from '../core/webhook-core-stub.js'
+} from '../core/index.js'
 
 export interface WebhookConfig {
   /** What the core needs (broker URL, audience, token lifetime, region, agent image, own namespace), checked by it. */
@@ -137,6 +137,9 @@ export const loadWebhookConfig = (
       'agent-image',
       'the image of the init container that writes profiles: this image',
     ),
+    ...(text(values, 'agent-executable') === undefined
+      ? {}
+      : { agentExecutable: text(values, 'agent-executable') }),
     ownNamespace: ownNamespace(values, env, readFile),
   })
   if (!parsed.ok) throw settingsError(parsed.message)

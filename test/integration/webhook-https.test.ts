@@ -12,6 +12,7 @@ import { startWebhook, type WebhookRuntime } from '../../dataplane/webhook/main.
 import { eventually } from '../support/eventually.js'
 import { type KubeApiStandIn, kubeconfigFor, startKubeApiStandIn } from '../support/kube-api.js'
 import { capturingSink } from '../support/log-capture.js'
+import { applyAdditions, podSchemaProblem } from '../support/pod-patch.js'
 import { createSecretVolume, type SecretVolume } from '../support/secret-volume.js'
 import { createTestCa, type IssuedCertificate, type TestCa } from '../support/test-ca.js'
 import { createWebhookClient, podReview, typicalPod, type WebhookClient } from '../support/webhook-client.js'
@@ -180,6 +181,73 @@ describe('webhook over HTTPS: request rules', () => {
       kind: 'AdmissionReview',
       response: { uid: 'uid-1', allowed: true },
     })
+  })
+
+  it('wires a pod of an annotated ServiceAccount: the patch, decoded and applied, adds the token volume, mount and env', async () => {
+    // Prepare
+    const pod = typicalPod('reader')
+    // Act
+    const answer = await instance.client.post('/mutate', podReview(pod, { uid: 'wired' }))
+    // Assess
+    expect(answer.status).toBe(200)
+    const { response } = JSON.parse(answer.body)
+    expect(response).toMatchObject({ uid: 'wired', allowed: true, patchType: 'JSONPatch' })
+    const patch = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8'))
+    const patched = applyAdditions(pod, patch) as ReturnType<typeof typicalPod>
+    expect(podSchemaProblem(patched)).toBeUndefined()
+    const tokenVolume = patched.spec.volumes.find((volume) => volume.name === 'irsa-broker-token')
+    expect(JSON.stringify(tokenVolume)).toContain('"audience":"irsa-broker"')
+    for (const container of [...patched.spec.containers, ...patched.spec.initContainers]) {
+      const env = Object.fromEntries(
+        ((container as { env?: { name: string; value?: string }[] }).env ?? []).map((entry) => [
+          entry.name,
+          entry.value,
+        ]),
+      )
+      expect(env).toMatchObject({
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: 'https://broker.example.com/v1/credentials?role=ml-reader',
+        AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: '/var/run/secrets/irsa-broker/serviceaccount/token',
+      })
+      expect(container.volumeMounts).toContainEqual(
+        expect.objectContaining({
+          name: 'irsa-broker-token',
+          mountPath: '/var/run/secrets/irsa-broker/serviceaccount',
+        }),
+      )
+    }
+    expect(patched.spec.initContainers[0]?.restartPolicy).toBe('Always')
+    // Sent again (reinvocation), the wired pod gets no patch
+    const again = JSON.parse((await instance.client.post('/mutate', podReview(patched))).body).response
+    expect(again.patch).toBeUndefined()
+  })
+
+  it('maps /mutate/namespace to namespace injection: a pod of an unannotated ServiceAccount is wired there, not on /mutate', async () => {
+    // Act
+    const elsewhere = JSON.parse(
+      (await instance.client.post('/mutate', podReview(typicalPod('default')))).body,
+    )
+    const labelled = JSON.parse(
+      (await instance.client.post('/mutate/namespace', podReview(typicalPod('default')))).body,
+    )
+    // Assess
+    expect(elsewhere.response.patch).toBeUndefined()
+    expect(labelled.response.patchType).toBe('JSONPatch')
+  })
+
+  it('admits a pod whose annotation makes no sense without that setting, with an AdmissionReview warning', async () => {
+    // Prepare
+    const pod = typicalPod('reader', { 'irsa-broker.io/token-expiration': '100' })
+    // Act
+    const answer = await instance.client.post('/mutate', podReview(pod))
+    // Assess
+    const { response } = JSON.parse(answer.body)
+    expect(answer.status).toBe(200)
+    expect(response.allowed).toBe(true)
+    expect(response.patchType).toBe('JSONPatch')
+    expect(response.warnings).toHaveLength(1)
+    expect(response.warnings[0]).toContain('irsa-broker.io/token-expiration')
+    const patched = applyAdditions(pod, JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')))
+    expect(JSON.stringify(patched)).toContain('"expirationSeconds":3600')
   })
 
   it('answers 400 for a body that is not JSON, and for JSON that is not an AdmissionReview', async () => {
@@ -436,7 +504,7 @@ describe('webhook over HTTPS: rules file reload', () => {
 })
 
 describe('webhook over HTTPS: the Kubernetes API is down', () => {
-  it('still answers 200 within the deadline: a cached ServiceAccount as usual, an unknown one with a warning', async () => {
+  it('still answers 200 within the deadline: a cached ServiceAccount as usual, an unknown one unwired with a warning, pod annotations and namespace labels still wired', async () => {
     // Prepare
     const instance = await startInstance('api-down')
     try {
@@ -450,8 +518,19 @@ describe('webhook over HTTPS: the Kubernetes API is down', () => {
         podReview(typicalPod('created-just-now'), { uid: 'unknown' }),
       )
       const elapsed = Date.now() - started
+      const byPodAnnotation = await instance.client.post(
+        '/mutate',
+        podReview(typicalPod('created-just-now', { [ROLE]: 'ml-writer' }), { uid: 'pod-annotated' }),
+      )
+      const byNamespaceLabel = await instance.client.post(
+        '/mutate/namespace',
+        podReview(typicalPod('created-just-now'), { uid: 'labelled' }),
+      )
       const ready = await instance.client.send('GET', '/readyz')
-      // Assess
+      // Assess: what needs no ServiceAccount annotation is still wired
+      expect(JSON.parse(byPodAnnotation.body).response.patchType).toBe('JSONPatch')
+      expect(JSON.parse(byNamespaceLabel.body).response.patchType).toBe('JSONPatch')
+      expect(JSON.parse(unknown.body).response.patch).toBeUndefined()
       expect(cached.status).toBe(200)
       expect(JSON.parse(cached.body).response.warnings ?? []).toEqual([])
       expect(unknown.status).toBe(200)

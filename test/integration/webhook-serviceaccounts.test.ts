@@ -104,13 +104,17 @@ describe('ServiceAccount view: list, then watch', () => {
     expect(api.count('get')).toBe(0)
   })
 
-  it('keeps only the irsa-broker.io/ annotations of a ServiceAccount', async () => {
+  it('keeps only the annotations the core reads of a ServiceAccount', async () => {
     // Prepare
-    api.apply('team-a', 'reader', { [ROLE]: 'ml-reader', 'example.com/owner': 'team-a' })
+    api.apply('team-a', 'reader', {
+      [ROLE]: 'ml-reader',
+      'example.com/owner': 'team-a',
+      'irsa-broker.io/injected': 'not read on a ServiceAccount',
+    })
     // Act
     const v = startView()
     await v.whenReady()
-    // Assess: last-applied-configuration and the foreign annotation are gone
+    // Assess: last-applied-configuration, the foreign annotation and one of ours the core never reads are gone
     expect(await annotationsOf(v, 'team-a', 'reader')).toEqual({ [ROLE]: 'ml-reader' })
   })
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { createAdmissionHandler } from '../../../dataplane/adapters/admission-handler.js'
 import type { ServiceAccountLookup } from '../../../dataplane/adapters/serviceaccount-view.js'
 import { WebhookRequestError } from '../../../dataplane/adapters/webhook-errors.js'
-import { parseWebhookSettings } from '../../../dataplane/core/webhook-core-stub.js'
+import { parseWebhookSettings } from '../../../dataplane/core/index.js'
 import { podReview } from '../../support/webhook-client.js'
 
 const parsed = parseWebhookSettings({

@@ -82,6 +82,11 @@ describe('webhook flags', () => {
     ['address', { address: 'localhost' }, /^--address must be an IP address$/],
     ['region', { region: 'Europe' }, /^--region /],
     [
+      'agent-executable',
+      { 'agent-executable': 'irsa-broker' },
+      /^--agent-executable must be an absolute path$/,
+    ],
+    [
       'reload-interval',
       { 'reload-interval': '0' },
       /^--reload-interval must be a whole number from 1 to 3600$/,
