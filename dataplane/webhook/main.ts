@@ -118,8 +118,14 @@ export const startWebhook = async (
   metrics.tlsReload('ok', tls.certificate.notAfter)
 
   const metricsServer = createMetricsServer(metrics.registry)
-  const port = await server.listen(config.port, config.address)
+  let port: number
   let metricsPort: number
+  try {
+    port = await server.listen(config.port, config.address)
+  } catch (error) {
+    client.close()
+    throw error
+  }
   try {
     metricsPort = await listenPlain(metricsServer, config.metricsPort, config.address)
   } catch (error) {
