@@ -3,14 +3,8 @@
 import { isIP } from 'node:net'
 import { join } from 'node:path'
 import { IN_CLUSTER_DIR } from '../adapters/kube-config.js'
-import {
-  DEFAULT_AUDIENCE,
-  DEFAULT_TOKEN_EXPIRATION_SECONDS,
-  MAX_TOKEN_EXPIRATION_SECONDS,
-  MIN_TOKEN_EXPIRATION_SECONDS,
-  parseWebhookSettings,
-  type WebhookSettings,
-} from '../core/index.js'
+import { parseWebhookSettings, type WebhookSettings } from '../core/index.js'
+import { TOKEN_EXPIRATION_RANGE, WEBHOOK_DEFAULTS } from './defaults.js'
 
 export interface WebhookConfig {
   /** What the core needs (broker URL, audience, token lifetime, region, agent image, own namespace), checked by it. */
@@ -42,16 +36,6 @@ export class WebhookConfigError extends Error {
 }
 
 export type FlagValues = Readonly<Record<string, string | boolean | string[] | undefined>>
-
-export const WEBHOOK_DEFAULTS = {
-  port: 9443,
-  metricsPort: 9090,
-  audience: DEFAULT_AUDIENCE,
-  tokenExpirationSeconds: DEFAULT_TOKEN_EXPIRATION_SECONDS,
-  reloadIntervalSeconds: 10,
-  shutdownDelaySeconds: 5,
-  shutdownGraceSeconds: 10,
-} as const
 
 const text = (values: FlagValues, flag: string): string | undefined => {
   const value = values[flag]
@@ -128,8 +112,8 @@ export const loadWebhookConfig = (
       values,
       'token-expiration',
       WEBHOOK_DEFAULTS.tokenExpirationSeconds,
-      MIN_TOKEN_EXPIRATION_SECONDS,
-      MAX_TOKEN_EXPIRATION_SECONDS,
+      TOKEN_EXPIRATION_RANGE.min,
+      TOKEN_EXPIRATION_RANGE.max,
     ),
     region: text(values, 'region'),
     agentImage: required(

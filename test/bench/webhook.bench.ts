@@ -103,12 +103,10 @@ const main = async () => {
 
   progress('starting irsa-broker webhook')
   const port = await startWebhookProcess(
-    webhookFlags({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') }, [
-      '--region',
-      'eu-west-1',
-      '--shutdown-delay',
-      '0',
-    ]),
+    webhookFlags(
+      { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') },
+      { region: 'eu-west-1', 'shutdown-delay': '0' },
+    ),
     { KUBECONFIG: kubeconfig },
   )
   const body = JSON.stringify(podReview(typicalPod('trainer')))

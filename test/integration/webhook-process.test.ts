@@ -27,7 +27,7 @@ const start = (args: string[]): WebhookProcess => {
   return webhook
 }
 
-const baseFlags = () => webhookFlags({ certFile, keyFile })
+const flags = (overrides: Record<string, string> = {}) => webhookFlags({ certFile, keyFile }, overrides)
 
 beforeAll(async () => {
   ca = createTestCa()
@@ -57,8 +57,8 @@ afterAll(async () => {
 describe('irsa-broker webhook (the process)', () => {
   it('refuses to start on a bad flag with exit 2 and a message naming the flag', async () => {
     // Act
-    const plainHttp = start([...baseFlags(), '--broker-url', 'http://broker.example.com'])
-    const shortToken = start([...baseFlags(), '--token-expiration', '60'])
+    const plainHttp = start(flags({ 'broker-url': 'http://broker.example.com' }))
+    const shortToken = start(flags({ 'token-expiration': '60' }))
     // Assess
     expect(await plainHttp.exited).toBe(2)
     expect(plainHttp.stderr()).toMatch(/^irsa-broker: --broker-url must be an https URL/)
@@ -74,7 +74,7 @@ describe('irsa-broker webhook (the process)', () => {
     const wrongKey = join(dir, 'other.key')
     writeFileSync(wrongKey, other.key)
     // Act
-    const mismatched = start([...baseFlags(), '--tls-key', wrongKey])
+    const mismatched = start(flags({ 'tls-key': wrongKey }))
     // Assess
     expect(await mismatched.exited).toBe(1)
     expect(mismatched.stderr()).toMatch(
@@ -84,7 +84,7 @@ describe('irsa-broker webhook (the process)', () => {
 
   it('on SIGTERM fails /readyz, answers the request in flight, stops accepting, and exits 0', async () => {
     // Prepare
-    const webhook = start([...baseFlags(), '--shutdown-delay', '1', '--shutdown-grace', '10'])
+    const webhook = start(flags({ 'shutdown-delay': '1', 'shutdown-grace': '10' }))
     try {
       const started = await webhook.line('webhook started')
       await webhook.line('webhook ready')
@@ -119,7 +119,7 @@ describe('irsa-broker webhook (the process)', () => {
 
   it('never writes the Kubernetes API token to its output', async () => {
     // Prepare
-    const webhook = start([...baseFlags(), '--shutdown-delay', '0'])
+    const webhook = start(flags({ 'shutdown-delay': '0' }))
     await webhook.line('webhook ready')
     // Act
     webhook.child.kill('SIGINT')

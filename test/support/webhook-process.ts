@@ -16,26 +16,25 @@ export interface WebhookProcess {
   quiet(): void
 }
 
-/** The flags every test start needs: loopback, ephemeral ports, the given TLS files. */
-export const webhookFlags = (tls: { certFile: string; keyFile: string }, extra: string[] = []): string[] => [
-  '--broker-url',
-  'https://broker.example.com',
-  '--tls-cert',
-  tls.certFile,
-  '--tls-key',
-  tls.keyFile,
-  '--agent-image',
-  'registry.example.com/irsa-broker/agent:0.1.0',
-  '--namespace',
-  'irsa-broker',
-  '--address',
-  '127.0.0.1',
-  '--port',
-  '0',
-  '--metrics-port',
-  '0',
-  ...extra,
-]
+/**
+ * The flags of a test start: loopback, ephemeral ports, the given TLS files, with `overrides`
+ * replacing or adding flags by name (the CLI refuses a flag given twice).
+ */
+export const webhookFlags = (
+  tls: { certFile: string; keyFile: string },
+  overrides: Record<string, string> = {},
+): string[] =>
+  Object.entries({
+    'broker-url': 'https://broker.example.com',
+    'tls-cert': tls.certFile,
+    'tls-key': tls.keyFile,
+    'agent-image': 'registry.example.com/irsa-broker/agent:0.1.0',
+    namespace: 'irsa-broker',
+    address: '127.0.0.1',
+    port: '0',
+    'metrics-port': '0',
+    ...overrides,
+  }).flatMap(([name, value]) => [`--${name}`, value])
 
 export const spawnWebhook = (args: string[], env: Record<string, string>): WebhookProcess => {
   const child = spawn(process.execPath, [CLI_BIN, 'webhook', ...args], {
