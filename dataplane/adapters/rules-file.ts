@@ -1,5 +1,7 @@
 // The rules file (`--rules`, a mounted ConfigMap): parsed by the core's parseWebhookRules, read
-// again when it changes; a new file that does not parse leaves the last good rules in force.
+// again when it changes; a new file that does not parse leaves the last good rules in force. A
+// file that is not there is no rules, like an empty one: the shipped Deployment mounts an
+// optional ConfigMap, absent until an admin creates it (and gone again when one deletes it).
 import { readFileSync } from 'node:fs'
 import { parseWebhookRules, type WebhookRule } from '../core/index.js'
 import { pollFiles } from './file-poller.js'
@@ -14,14 +16,30 @@ export interface LoadedRules {
   raw: Buffer
 }
 
-/** Reads and parses the file; throws RulesFileError with the parser's message. */
+const NO_FILE = Buffer.alloc(0)
+
+/** The file's bytes, or none when it does not exist; other read errors are thrown. */
+const readOrNothing =
+  (readFile: (path: string) => Buffer) =>
+  (path: string): Buffer => {
+    try {
+      return readFile(path)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return NO_FILE
+      throw error
+    }
+  }
+
+const readFromDisk = (path: string) => readFileSync(path)
+
+/** Reads and parses the file (absent: no rules); throws RulesFileError with the parser's message. */
 export const loadRulesFile = (
   path: string,
-  readFile: (path: string) => Buffer = (p) => readFileSync(p),
+  readFile: (path: string) => Buffer = readFromDisk,
 ): LoadedRules => {
   let raw: Buffer
   try {
-    raw = readFile(path)
+    raw = readOrNothing(readFile)(path)
   } catch (error) {
     throw new RulesFileError(`cannot read ${path}: ${(error as Error).message}`)
   }
@@ -46,7 +64,7 @@ export const watchRulesFile = (options: {
     paths: [options.path],
     intervalMs: options.intervalMs,
     initial: [options.current.raw],
-    ...(options.readFile ? { readFile: options.readFile } : {}),
+    readFile: readOrNothing(options.readFile ?? readFromDisk),
     onChange: ([raw]) => {
       try {
         options.onReload(parseRules(raw as Buffer))

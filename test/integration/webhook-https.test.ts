@@ -503,6 +503,33 @@ describe('webhook over HTTPS: rules file reload', () => {
   })
 })
 
+describe('webhook over HTTPS: a rules file that is not there', () => {
+  it('starts with no rules when the file is absent (an optional ConfigMap not created), takes it when it appears, and none when it goes', async () => {
+    // Prepare
+    const rulesFile = join(dir, 'absent-rules.yaml')
+    const instance = await startInstance('rules-absent', { flags: { rules: rulesFile } })
+    try {
+      const atStart = sample(await instance.metrics(), 'irsa_broker_webhook_rules')
+      // Act
+      writeFileSync(rulesFile, 'rules:\n  - namespaces: [team-a]\n    role: ml-reader\n')
+      await eventually(async () =>
+        expect(sample(await instance.metrics(), 'irsa_broker_webhook_rules')).toBe(1),
+      )
+      rmSync(rulesFile)
+      // Assess
+      await eventually(async () =>
+        expect(sample(await instance.metrics(), 'irsa_broker_webhook_rules')).toBe(0),
+      )
+      expect(atStart).toBe(0)
+      expect(
+        sample(await instance.metrics(), 'irsa_broker_webhook_rules_reloads_total{result="failed"}'),
+      ).toBe(0)
+    } finally {
+      await instance.stop()
+    }
+  })
+})
+
 describe('webhook over HTTPS: the Kubernetes API is down', () => {
   it('still answers 200 within the deadline: a cached ServiceAccount as usual, an unknown one unwired with a warning, pod annotations and namespace labels still wired', async () => {
     // Prepare
