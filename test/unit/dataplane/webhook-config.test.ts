@@ -1,7 +1,11 @@
 // `irsa-broker webhook`'s flags (dataplane/webhook/config.ts): defaults, and a refusal that
 // names the flag for each bad value.
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { parseFlags } from '../../../cli/command.js'
+import { WEBHOOK_FLAGS } from '../../../cli/commands/webhook.js'
 import { loadWebhookConfig, WebhookConfigError } from '../../../dataplane/webhook/config.js'
+import { renderKustomization } from '../../support/kustomize.js'
 
 const REQUIRED = {
   'broker-url': 'https://broker.example.com/',
@@ -101,5 +105,47 @@ describe('webhook flags', () => {
       loadWebhookConfig({ ...REQUIRED, 'broker-url': 'http://127.0.0.1:8787' }, {}, noNamespaceFile).settings
         .brokerUrl,
     ).toBe('http://127.0.0.1:8787')
+  })
+})
+
+describe('the shipped Deployment (infra/kubernetes/agent)', () => {
+  it('passes `irsa-broker webhook` only flags it declares, each once, with values loadWebhookConfig accepts', () => {
+    // Prepare: the container's args as rendered, $(VAR) filled from its env and the settings ConfigMap
+    const { manifests } = renderKustomization(join(import.meta.dirname, '../../../infra/kubernetes/agent'))
+    const deployment = manifests.find((manifest) => manifest.kind === 'Deployment')
+    const settings = manifests.find(
+      (manifest) =>
+        manifest.kind === 'ConfigMap' && manifest.metadata.name === 'irsa-broker-webhook-settings',
+    )
+    const container = deployment?.spec.template.spec.containers[0] as {
+      args: string[]
+      env: { name: string; value?: string; valueFrom?: { configMapKeyRef?: { key: string } } }[]
+    }
+    const variables = Object.fromEntries(
+      container.env.map((entry) => [
+        entry.name,
+        entry.value ??
+          (settings?.data as Record<string, string>)[entry.valueFrom?.configMapKeyRef?.key ?? ''] ??
+          '',
+      ]),
+    )
+    const [verb, ...argv] = container.args.map((arg) =>
+      arg.replace(/\$\((\w+)\)/g, (_, name) => variables[name] ?? ''),
+    )
+    // Act
+    const flags = parseFlags(WEBHOOK_FLAGS, argv)
+    const config = loadWebhookConfig(flags, { POD_NAMESPACE: 'irsa-broker' }, noNamespaceFile)
+    // Assess
+    expect(verb).toBe('webhook')
+    expect(config).toMatchObject({
+      port: 9443,
+      metricsPort: 9090,
+      tlsCertPath: '/etc/irsa-broker/tls/tls.crt',
+      settings: {
+        brokerUrl: 'https://irsa-broker.example.com',
+        audience: 'irsa-broker',
+        tokenExpirationSeconds: 3600,
+      },
+    })
   })
 })
