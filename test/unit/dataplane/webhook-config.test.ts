@@ -125,7 +125,7 @@ describe('the shipped Deployment (infra/kubernetes/agent)', () => {
       container.env.map((entry) => [
         entry.name,
         entry.value ??
-          (settings?.data as Record<string, string>)[entry.valueFrom?.configMapKeyRef?.key ?? ''] ??
+          ((settings?.data ?? {}) as Record<string, string>)[entry.valueFrom?.configMapKeyRef?.key ?? ''] ??
           '',
       ]),
     )
