@@ -332,9 +332,6 @@ export const configure = async (
 
   const answer = await options.client.call({ method: 'GET', path: PATHS.roles, retry: true })
   const roles = parseRolesAnswer(answer.body, options.endpoint.url.origin)
-  if (roles.length === 0)
-    throw new InputError('NoRoles', `the broker allows this token no role, so there is no profile to write`)
-
   const profiles: ConfigureResult['profiles'] = roles.map((role) => ({
     profile: role.profile,
     roleArn: role.roleArn,
@@ -366,6 +363,19 @@ export const configure = async (
   }
   const text = renderAwsConfig(file)
   const changed = text !== existing.text
+  if (roles.length === 0) {
+    // The profiles this configure wrote for roles since unbound go even then (they would only
+    // fail); nothing else is written, and the exit says why (an init container retries until a
+    // binding admits the pod's token).
+    const removed = profiles.length
+    if (changed && !options.dryRun) writeFileAtomically(path, text, existing.mode ?? 0o600)
+    throw new InputError(
+      'NoRoles',
+      removed === 0
+        ? 'the broker allows this token no role, so there is no profile to write'
+        : `the broker allows this token no role, so there is no profile to write; removed the ${removed} profile(s) it had written for roles no longer allowed`,
+    )
+  }
   if (options.dryRun) return { path, profiles, text, changed }
   // Before the config, so that no profile ever names an executable that is not there yet.
   if (options.installExecutable !== undefined) installExecutable(context.self.node, command.node)

@@ -668,7 +668,7 @@ describe('export and import', () => {
 
 describe('configure after a binding is deleted', () => {
   test(
-    "bind two roles, configure, delete one binding, configure again: its profile is gone, the other and a user's own profile untouched",
+    "bind two roles, configure, delete one binding, configure again: its profile is gone, the other and a user's own profile untouched; delete the last: exit 1 NoRoles and its profile gone too",
     async () => {
       const worker = { roleArn: READER_ROLE_ARN, subjects: ['system:serviceaccount:stale:worker'] }
       await putBindings(broker, redactor, 'onprem-a', { 'stale-a': worker, 'stale-b': worker })
@@ -714,6 +714,16 @@ describe('configure after a binding is deleted', () => {
       const text = readFileSync(config, 'utf8')
       expect(text.startsWith(own)).toBe(true)
       expect(text.split('[profile stale-a]')[1]?.trimEnd()).toBe(staleA)
+
+      ok('bindings delete stale-a', await cli(withEndpoint('bindings', 'delete', 'onprem-a/stale-a')))
+      failsWith(
+        'configure (no role left)',
+        await configure(),
+        1,
+        /^irsa-broker: the broker allows this token no role, so there is no profile to write; removed the 1 profile\(s\) it had written for roles no longer allowed\n$/,
+      )
+      expect(sections()).toEqual(['[profile mine]'])
+      expect(readFileSync(config, 'utf8')).toBe(own)
     },
     TEST_TIMEOUT_MS,
   )
