@@ -6,6 +6,13 @@
 export const MAX_CLAIMS_DEPTH = 32
 /** Elements of any array, members of any object. */
 export const MAX_CLAIM_COLLECTION_SIZE = 1000
+/**
+ * Bytes of a token's claims JSON: the token is at most 16 KiB (verify.ts `MAX_TOKEN_BYTES`), so
+ * its base64url payload segment decodes to at most 12 KiB. No string in the claims is longer
+ * (in UTF-16 units), and no claims value weighs more (condition-cost.ts counts 1 per value plus
+ * its characters: never more than the JSON text that wrote it). CEL's cost bound rests on this.
+ */
+export const MAX_CLAIMS_JSON_BYTES = 12 * 1024
 /** Entries of an `aud` array. */
 export const MAX_AUDIENCES = 50
 

@@ -5,10 +5,15 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { evaluateBinding } from '../../shared/core/bindings.js'
-import { evaluateCondition } from '../../shared/core/condition.js'
+import { compileCondition, evaluateCompiled, evaluateCondition } from '../../shared/core/condition.js'
 import type { WorkloadClaims } from '../../shared/core/model.js'
 
-export type ChildMode = 'condition' | 'binding'
+/**
+ * `condition`: evaluateCondition, as an exchange would; `binding`: a stored binding holding it,
+ * as if written to the registry directly; `guard`: compiled without the static bound, so only the
+ * run-time guard stands between it and V8.
+ */
+export type ChildMode = 'condition' | 'binding' | 'guard'
 
 export interface ChildRun {
   /** The outcome the child printed, when it got that far. */
@@ -63,6 +68,11 @@ export const runConditionInChild = (
   return { outcome, status: run.status, signal: run.signal, stderr: run.stderr ?? '' }
 }
 
+const guardOnly = (source: string, claims: WorkloadClaims) => {
+  const compiled = compileCondition(source, { enforceBound: false })
+  return 'position' in compiled ? compiled : evaluateCompiled(compiled, claims)
+}
+
 const main = (argument: string): void => {
   const { mode, source, claims } = JSON.parse(argument) as {
     mode: ChildMode
@@ -90,7 +100,9 @@ const main = (argument: string): void => {
             claims,
           ),
         )
-      : evaluateCondition(source, claims)
+      : mode === 'guard'
+        ? guardOnly(source, claims)
+        : evaluateCondition(source, claims)
   process.stdout.write(JSON.stringify(outcome))
 }
 

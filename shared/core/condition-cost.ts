@@ -1,0 +1,961 @@
+// The cost model of binding conditions (issue 12): before a condition is accepted, an upper bound
+// on the size of every value it builds and on the work of one evaluation, over any claims a token
+// can carry; and the same costs charged on the actual values while it runs (condition-guard.ts).
+// docs/decisions.md, "Bindings", says what is counted and why.
+import { MAX_CLAIM_COLLECTION_SIZE, MAX_CLAIMS_JSON_BYTES } from './limits.js'
+
+/** The work one evaluation may do, in cost units (one node evaluated, or one character or element handled). */
+export const MAX_CONDITION_COST = 100_000
+/** Characters, bytes or entries of any one string, bytes value or list a condition may build. */
+export const MAX_CONDITION_VALUE_SIZE = 100_000
+/** Per element a comprehension visits: the macro's own loop step and accumulator. */
+export const ITERATION_COST = 4
+/**
+ * The error that may end an evaluation (errors end it: condition-guard.ts): V8 builds an Error
+ * and the library formats a message quoting the source line, up to ~30 µs for a long condition.
+ */
+export const ERROR_COST = 5_000
+
+// ---------------------------------------------------------------------------------------------
+// The library's AST, as @marcbachmann/cel-js 8.0.0 builds and type-checks it (package.json pins
+// that version: the guard replaces the evaluation of these nodes and reads what the check set).
+
+export interface CelEvaluator {
+  run(node: CelNode, ctx: unknown): unknown
+  tryEval(node: CelNode, ctx: unknown): unknown
+  debugType(value: unknown): unknown
+  debugTypeDeep(value: unknown): unknown
+}
+
+export type CelEvaluate = (ev: CelEvaluator, node: CelNode, ctx: unknown) => unknown
+
+export interface CelMacro {
+  evaluate: (ev: CelEvaluator, macro: CelMacro, ctx: unknown) => unknown
+  var?: string
+  val?: CelNode
+  exp?: CelNode
+}
+
+export interface CelComprehensionArgs {
+  iterable: CelNode
+  iterVarName: string
+}
+
+export interface CelNode {
+  readonly op: string
+  readonly args: unknown
+  readonly start: number
+  readonly end: number
+  readonly meta: {
+    readonly alternate?: CelNode
+    readonly macro?: CelMacro
+    readonly evaluate: CelEvaluate
+  }
+  /** Set by the type check: the operands of binary and access nodes, the arguments of methods. */
+  readonly left?: CelNode
+  readonly right?: CelNode
+  readonly receiverWithArgs?: readonly CelNode[]
+  readonly checkedType?: { readonly kind: string; readonly name: string }
+  readonly handle?: (...args: unknown[]) => unknown
+  evaluate: CelEvaluate
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounds that may depend on the size of the element a comprehension is visiting: c + Σ k·x_v.
+// Summed over the elements, Σ x_v is at most the weight of the list, not its length times its
+// largest element: `claims.groups.exists(g, g.contains('ml'))` costs about one pass over the
+// claims' characters, not 1000 times the longest string a claim may hold.
+
+export interface LoopVariable {
+  readonly name: string
+  /** The weight of the heaviest element the variable may hold. */
+  readonly max: number
+}
+
+export interface Lin {
+  readonly c: number
+  readonly t: ReadonlyMap<LoopVariable, number>
+}
+
+const NO_TERMS: ReadonlyMap<LoopVariable, number> = new Map()
+const lin = (c: number): Lin => ({ c, t: NO_TERMS })
+const ZERO = lin(0)
+const ONE = lin(1)
+/** 0 × ∞ is 0 here: a bound of nothing times anything is nothing (NaN would pass every check). */
+const times = (a: number, b: number): number => (a === 0 || b === 0 ? 0 : a * b)
+
+const combine = (a: Lin, b: Lin, f: (x: number, y: number) => number): Lin => {
+  if (b.t.size === 0 && a.t.size === 0) return lin(f(a.c, b.c))
+  const t = new Map(a.t)
+  for (const [variable, k] of b.t) t.set(variable, f(t.get(variable) ?? 0, k))
+  return { c: f(a.c, b.c), t }
+}
+
+const add = (...terms: Lin[]): Lin => terms.reduce((sum, term) => combine(sum, term, (x, y) => x + y), ZERO)
+const scale = (x: Lin, k: number): Lin => {
+  const t = new Map<LoopVariable, number>()
+  for (const [variable, coefficient] of x.t) t.set(variable, times(coefficient, k))
+  return { c: times(x.c, k), t }
+}
+const plus = (x: Lin, k: number): Lin => ({ c: x.c + k, t: x.t })
+
+/** The bound with every variable at its largest. */
+export const maxOf = (x: Lin): number => {
+  let total = x.c
+  for (const [variable, coefficient] of x.t) total += times(coefficient, variable.max)
+  return total
+}
+
+/** a·b, kept linear: when both vary, one factor is taken at its largest. */
+const mul = (a: Lin, b: Lin): Lin => {
+  if (a.t.size === 0) return scale(b, a.c)
+  if (b.t.size === 0) return scale(a, b.c)
+  return maxOf(a) <= maxOf(b) ? scale(b, maxOf(a)) : scale(a, maxOf(b))
+}
+/** At least max(a, b), term by term (every term is non-negative). */
+const upper = (a: Lin, b: Lin): Lin => combine(a, b, Math.max)
+/** At least min(a, b): either one is. */
+const lower = (a: Lin, b: Lin): Lin => (maxOf(a) <= maxOf(b) ? a : b)
+
+const without = (x: Lin, variable: LoopVariable): Lin => {
+  if (!x.t.has(variable)) return x
+  const t = new Map(x.t)
+  t.delete(variable)
+  return { c: x.c, t }
+}
+
+/** The bound once `variable` is out of scope: at its largest. */
+const release = (x: Lin, variable: LoopVariable): Lin => {
+  const coefficient = x.t.get(variable)
+  return coefficient === undefined ? x : plus(without(x, variable), times(coefficient, variable.max))
+}
+
+/**
+ * Σ over the elements of perItem, where x_variable is each element's weight: at most `count`
+ * times what does not depend on it, plus its coefficient times `total` (Σ of the weights).
+ */
+const sumOver = (perItem: Lin, variable: LoopVariable, count: Lin, total: Lin): Lin =>
+  add(mul(count, without(perItem, variable)), scale(total, perItem.t.get(variable) ?? 0))
+
+// ---------------------------------------------------------------------------------------------
+// Shapes: what a value may be. Its weight is 1, plus its characters for a string or bytes, plus
+// the weights of its elements (keys and values for a map). A value from the claims never weighs
+// more than the claims' JSON text.
+
+export interface Shape {
+  /** Length of the value when it is a string (UTF-16 units); 0 when it cannot be one. */
+  readonly chars: Lin
+  /** Length when it is bytes. */
+  readonly bytes: Lin
+  /** Entries when it is a list or a map. */
+  readonly items: Lin
+  readonly weight: Lin
+  /** Any element: of a list, or a key or value of a map. */
+  element(): Shape
+}
+
+const lazy = <T>(make: () => T): (() => T) => {
+  let value: T | undefined
+  return () => {
+    value ??= make()
+    return value
+  }
+}
+
+const SCALAR: Shape = { chars: ZERO, bytes: ZERO, items: ZERO, weight: ONE, element: () => SCALAR }
+
+/** Anything in the claims of a verified token (limits.ts): the same bound at every level. */
+const CLAIM_VALUE: Shape = {
+  chars: lin(MAX_CLAIMS_JSON_BYTES),
+  bytes: ZERO,
+  items: lin(MAX_CLAIM_COLLECTION_SIZE),
+  weight: lin(MAX_CLAIMS_JSON_BYTES),
+  element: () => CLAIM_VALUE,
+}
+
+/** The library's constants (`cel`, `google`, type names): small. */
+const CONSTANT: Shape = {
+  chars: lin(64),
+  bytes: ZERO,
+  items: lin(4),
+  weight: lin(64),
+  element: () => CONSTANT,
+}
+
+const stringShape = (chars: Lin): Shape => ({ ...SCALAR, chars, weight: plus(chars, 1) })
+const bytesShape = (bytes: Lin): Shape => ({ ...SCALAR, bytes, weight: plus(bytes, 1) })
+/** Keys a comprehension over bytes visits: the indices, as strings ("0" … "99999"). */
+const INDEX_KEY = stringShape(lin(6))
+
+const join = (a: Shape, b: Shape): Shape =>
+  a === b
+    ? a
+    : {
+        chars: upper(a.chars, b.chars),
+        bytes: upper(a.bytes, b.bytes),
+        items: upper(a.items, b.items),
+        weight: upper(a.weight, b.weight),
+        element: lazy(() => join(a.element(), b.element())),
+      }
+
+const joinAll = (shapes: readonly Shape[]): Shape => shapes.reduce(join)
+
+const releaseShape = (shape: Shape, variable: LoopVariable): Shape =>
+  shape === SCALAR || shape === CLAIM_VALUE || shape === CONSTANT
+    ? shape
+    : {
+        chars: release(shape.chars, variable),
+        bytes: release(shape.bytes, variable),
+        items: release(shape.items, variable),
+        weight: release(shape.weight, variable),
+        element: lazy(() => releaseShape(shape.element(), variable)),
+      }
+
+const canBe = (x: Lin): boolean => maxOf(x) > 0
+
+// ---------------------------------------------------------------------------------------------
+// Run-time sizes of actual values, in the same units.
+
+const isPlainMap = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' &&
+  value !== null &&
+  (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)
+
+/** Length of a string (UTF-16 units) or bytes; 0 for anything else. */
+export const textLength = (value: unknown): number =>
+  typeof value === 'string' ? value.length : value instanceof Uint8Array ? value.length : 0
+
+/** Entries of a list or map; 0 for anything else. */
+export const entryCount = (value: unknown): number =>
+  Array.isArray(value)
+    ? value.length
+    : value instanceof Map || value instanceof Set
+      ? value.size
+      : isPlainMap(value)
+        ? Object.keys(value).length
+        : 0
+
+export const isCollection = (value: unknown): boolean =>
+  Array.isArray(value) || value instanceof Map || value instanceof Set || isPlainMap(value)
+
+/**
+ * The weight of `value` (as Shape counts it), or some number above `cap` once it is known to be
+ * larger: lists shared by reference weigh what a walk over them costs, however little they hold.
+ */
+export const weightUpTo = (value: unknown, cap: number): number => {
+  let total = 1
+  const pending: unknown[] = [value]
+  while (pending.length > 0 && total <= cap) {
+    const next = pending.pop()
+    if (typeof next === 'string' || next instanceof Uint8Array) {
+      total += next.length
+    } else if (Array.isArray(next) || next instanceof Set) {
+      total += next instanceof Set ? next.size : next.length
+      if (total <= cap) for (const element of next) pending.push(element)
+    } else if (next instanceof Map) {
+      total += 2 * next.size
+      if (total <= cap) for (const [key, element] of next) pending.push(key, element)
+    } else if (isPlainMap(next)) {
+      const keys = Object.keys(next)
+      total += 2 * keys.length
+      if (total <= cap) for (const key of keys) pending.push(key, next[key])
+    }
+  }
+  return total
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions and operators: each one's cost and result, statically from the shapes of its
+// arguments and at run time from their values. The two are written side by side so they stay
+// the same model; the property test (test/unit/property/condition-cost.property.test.ts) checks
+// that the run-time charge never exceeds the static bound.
+
+export interface Bound {
+  /** The result's shape. */
+  shape: Shape
+  /** Work beyond evaluating the arguments and the call node itself. */
+  cost: Lin
+}
+
+export interface FunctionModel {
+  /** Arguments' shapes; a method's receiver first. */
+  bound(args: readonly Shape[]): Bound
+  /** Work for these argument values (receiver first), charged before the function runs. */
+  charge(args: readonly unknown[]): number
+  /** Characters, bytes or entries of what the function builds from these values, when it builds one. */
+  builds?(args: readonly unknown[]): number
+}
+
+export interface RefusedFunction {
+  refused: string
+}
+
+const len = (value: unknown): number => textLength(value)
+const arg = (args: readonly Shape[], index: number): Shape => args[index] ?? SCALAR
+const scalar = (cost: Lin = ZERO): Bound => ({ shape: SCALAR, cost })
+/** A conversion or test that reads its argument's characters once. */
+const readsText: FunctionModel = {
+  bound: (args) => scalar(add(arg(args, 0).chars, arg(args, 0).bytes)),
+  charge: ([value]) => len(value),
+}
+const free: FunctionModel = { bound: () => scalar(), charge: () => 0 }
+/** Time and duration getters: a few Date operations. */
+const GETTER_COST = 16
+const getter: FunctionModel = { bound: () => scalar(lin(GETTER_COST)), charge: () => GETTER_COST }
+/** A substring search: the naive worst case, (n + 1)·(m + 1). */
+const search: FunctionModel = {
+  bound: (args) => scalar(mul(plus(arg(args, 0).chars, 1), plus(arg(args, 1).chars, 1))),
+  charge: ([text, pattern]) => (len(text) + 1) * (len(pattern) + 1),
+}
+/** Builds a string of at most `factor` times the receiver's length. */
+const rewrites = (factor: number): FunctionModel => ({
+  bound: (args) => {
+    const chars = scale(arg(args, 0).chars, factor)
+    return { shape: stringShape(chars), cost: chars }
+  },
+  charge: ([text]) => factor * len(text),
+  builds: ([text]) => factor * len(text),
+})
+/** Longest text `string()` makes of a number or bool: "-0.0000012345678901234567" is 25. */
+const NUMBER_TEXT = 32
+const stringOf = (value: unknown): number =>
+  typeof value === 'string' ? 0 : value instanceof Uint8Array ? value.length : NUMBER_TEXT
+
+const refused = (reason: string): RefusedFunction => ({ refused: reason })
+const TIME_ZONE = refused('converts time zones (about 0.2 ms each, with ICU)')
+const OPTIONAL = refused('belongs to optional types, which conditions do not have')
+
+/**
+ * Every function the library registers, by name and arity, methods with a leading dot (a test
+ * holds this list to the library's own). Macros (has, all, exists, exists_one, map, filter,
+ * cel.bind) are bounded where the AST is walked.
+ */
+export const FUNCTIONS: ReadonlyMap<string, FunctionModel | RefusedFunction> = new Map<
+  string,
+  FunctionModel | RefusedFunction
+>([
+  ['dyn/1', { bound: (args) => ({ shape: arg(args, 0), cost: ZERO }), charge: () => 0 }],
+  ['type/1', free],
+  ['bool/1', readsText],
+  // Code points of a string are counted one by one; a map made by a literal lists its keys.
+  [
+    'size/1',
+    {
+      bound: (args) => scalar(add(arg(args, 0).chars, arg(args, 0).items)),
+      charge: ([value]) =>
+        typeof value === 'string' ? value.length : isPlainMap(value) ? entryCount(value) : 0,
+    },
+  ],
+  [
+    '.size/0',
+    {
+      bound: (args) => scalar(add(arg(args, 0).chars, arg(args, 0).items)),
+      charge: ([value]) =>
+        typeof value === 'string' ? value.length : isPlainMap(value) ? entryCount(value) : 0,
+    },
+  ],
+  // UTF-8 takes at most 3 bytes per UTF-16 unit.
+  [
+    'bytes/1',
+    {
+      bound: (args) => {
+        const built = scale(arg(args, 0).chars, 3)
+        return { shape: bytesShape(add(built, arg(args, 0).bytes)), cost: built }
+      },
+      charge: ([value]) => (typeof value === 'string' ? 3 * value.length : 0),
+      builds: ([value]) => (typeof value === 'string' ? 3 * value.length : 0),
+    },
+  ],
+  // trim, lower-case, Number(): a few passes.
+  [
+    'double/1',
+    { bound: (args) => scalar(scale(arg(args, 0).chars, 4)), charge: ([value]) => 4 * len(value) },
+  ],
+  ['int/1', readsText],
+  ['uint/1', readsText],
+  [
+    'string/1',
+    {
+      bound: (args) => {
+        const chars = upper(lin(NUMBER_TEXT), add(arg(args, 0).chars, arg(args, 0).bytes))
+        return { shape: stringShape(chars), cost: plus(arg(args, 0).bytes, NUMBER_TEXT) }
+      },
+      charge: ([value]) => stringOf(value),
+      builds: ([value]) => stringOf(value),
+    },
+  ],
+  ['timestamp/1', readsText],
+  // The library's duration pattern backtracks over a run of digits in cubic time: "1…1" of
+  // 1000 digits takes seconds. Only short (literal) arguments fit in the budget.
+  [
+    'duration/1',
+    {
+      bound: (args) => {
+        const n = arg(args, 0).chars
+        return scalar(add(mul(n, mul(n, n)), n))
+      },
+      charge: ([value]) => len(value) ** 3 + len(value),
+    },
+  ],
+  [
+    '.startsWith/1',
+    {
+      bound: (args) => scalar(lower(arg(args, 0).chars, arg(args, 1).chars)),
+      charge: ([text, prefix]) => Math.min(len(text), len(prefix)),
+    },
+  ],
+  [
+    '.endsWith/1',
+    {
+      bound: (args) => scalar(lower(arg(args, 0).chars, arg(args, 1).chars)),
+      charge: ([text, suffix]) => Math.min(len(text), len(suffix)),
+    },
+  ],
+  ['.contains/1', search],
+  ['.indexOf/1', search],
+  ['.indexOf/2', search],
+  ['.lastIndexOf/1', search],
+  ['.lastIndexOf/2', search],
+  // JavaScript's case mapping is Unicode's: 'ΐ'.toUpperCase() is three units.
+  ['.lowerAscii/0', rewrites(3)],
+  ['.upperAscii/0', rewrites(3)],
+  ['.trim/0', rewrites(1)],
+  ['.substring/1', rewrites(1)],
+  ['.substring/2', rewrites(1)],
+  // At most n + 1 parts of at most n characters in all; the search as for contains, a join of the
+  // rest when a limit is given.
+  [
+    '.split/1',
+    {
+      bound: (args) => splitBound(args),
+      charge: ([text, separator]) => splitCharge(text, separator),
+      builds: ([text]) => len(text) + 1,
+    },
+  ],
+  [
+    '.split/2',
+    {
+      bound: (args) => splitBound(args),
+      charge: ([text, separator]) => splitCharge(text, separator),
+      builds: ([text]) => len(text) + 1,
+    },
+  ],
+  // The result holds every element's characters and a separator between each two; the library
+  // first checks each element is a string.
+  [
+    '.join/0',
+    {
+      bound: (args) => joinBound(arg(args, 0), ZERO),
+      charge: ([list]) => joinedLength(list, '') + entryCount(list),
+      builds: ([list]) => joinedLength(list, ''),
+    },
+  ],
+  [
+    '.join/1',
+    {
+      bound: (args) => joinBound(arg(args, 0), arg(args, 1).chars),
+      charge: ([list, separator]) => joinedLength(list, separator) + entryCount(list),
+      builds: ([list, separator]) => joinedLength(list, separator),
+    },
+  ],
+  [
+    '.hex/0',
+    {
+      bound: (args) => {
+        const chars = scale(arg(args, 0).bytes, 2)
+        return { shape: stringShape(chars), cost: chars }
+      },
+      charge: ([value]) => 2 * len(value),
+      builds: ([value]) => 2 * len(value),
+    },
+  ],
+  [
+    '.base64/0',
+    {
+      bound: (args) => {
+        const chars = plus(scale(arg(args, 0).bytes, 4 / 3), 4)
+        return { shape: stringShape(chars), cost: chars }
+      },
+      charge: ([value]) => Math.ceil((4 * len(value)) / 3) + 4,
+      builds: ([value]) => Math.ceil((4 * len(value)) / 3) + 4,
+    },
+  ],
+  [
+    '.string/0',
+    {
+      bound: (args) => ({ shape: stringShape(arg(args, 0).bytes), cost: arg(args, 0).bytes }),
+      charge: ([value]) => len(value),
+      builds: ([value]) => len(value),
+    },
+  ],
+  ['.at/1', free],
+  ...[
+    'getDate',
+    'getDayOfMonth',
+    'getDayOfWeek',
+    'getDayOfYear',
+    'getFullYear',
+    'getHours',
+    'getMilliseconds',
+    'getMinutes',
+    'getMonth',
+    'getSeconds',
+  ].flatMap((name): [string, FunctionModel | RefusedFunction][] => [
+    [`.${name}/0`, getter],
+    [`.${name}/1`, TIME_ZONE],
+  ]),
+  [
+    '.matches/1',
+    refused(
+      'runs a backtracking JavaScript RegExp, not RE2, over claims (a pattern like (a+)+$ runs for ever)',
+    ),
+  ],
+  ['.json/0', refused('parses JSON of unbounded nesting')],
+  ['.hasValue/0', OPTIONAL],
+  ['.value/0', OPTIONAL],
+  ['.none/0', OPTIONAL],
+  ['.of/1', OPTIONAL],
+  ['.or/1', OPTIONAL],
+  ['.orValue/1', OPTIONAL],
+])
+
+function splitBound(args: readonly Shape[]): Bound {
+  const n = arg(args, 0).chars
+  const cost = add(mul(plus(n, 1), plus(arg(args, 1).chars, 1)), scale(n, 3), lin(2))
+  const shape: Shape = {
+    ...SCALAR,
+    items: plus(n, 1),
+    weight: plus(scale(n, 2), 3),
+    element: () => stringShape(n),
+  }
+  return { shape, cost }
+}
+
+function splitCharge(text: unknown, separator: unknown): number {
+  return (len(text) + 1) * (len(separator) + 1) + 3 * len(text) + 2
+}
+
+function joinBound(list: Shape, separator: Lin): Bound {
+  // Σ characters of the elements ≤ the list's weight; a separator between each two.
+  const chars = add(list.weight, mul(list.items, separator))
+  return { shape: stringShape(chars), cost: add(chars, list.items) }
+}
+
+function joinedLength(list: unknown, separator: unknown): number {
+  if (!Array.isArray(list)) return 0
+  let total = Math.max(list.length - 1, 0) * len(separator)
+  for (const element of list) total += len(element)
+  return total
+}
+
+export interface OperatorModel {
+  bound(left: Shape, right: Shape): Bound
+  /** Work for these operand values; `cap` bounds walks over shared lists (see weightUpTo). */
+  charge(left: unknown, right: unknown, cap: number): number
+  builds?(left: unknown, right: unknown): number
+}
+
+const arithmetic: OperatorModel = { bound: () => scalar(), charge: () => 0 }
+/** Strings compare up to the shorter one's length. */
+const ordering: OperatorModel = {
+  bound: (left, right) => scalar(lower(left.chars, right.chars)),
+  charge: (left, right) =>
+    typeof left === 'string' && typeof right === 'string' ? Math.min(left.length, right.length) : 0,
+}
+/**
+ * Equality walks both sides when both are lists or maps (a map's keys are listed first), and
+ * compares strings and bytes up to the shorter. Values of different kinds compare in one step.
+ */
+const equality: OperatorModel = {
+  bound: (left, right) =>
+    scalar(
+      canBe(left.items) && canBe(right.items)
+        ? add(left.weight, right.weight)
+        : lower(add(left.chars, left.bytes), add(right.chars, right.bytes)),
+    ),
+  charge: (left, right, cap) => {
+    if (isCollection(left) && isCollection(right)) return weightUpTo(left, cap) + weightUpTo(right, cap)
+    if (typeof left === 'string' && typeof right === 'string') return Math.min(left.length, right.length)
+    if (left instanceof Uint8Array && right instanceof Uint8Array) return Math.min(left.length, right.length)
+    return 0
+  },
+}
+
+export const OPERATORS: ReadonlyMap<string, OperatorModel> = new Map<string, OperatorModel>([
+  // Strings, bytes and lists are copied into a new value; numbers, times and durations are not.
+  [
+    '+',
+    {
+      bound: (left, right) => {
+        const built = add(left.chars, right.chars, left.bytes, right.bytes, left.items, right.items)
+        const shape: Shape = {
+          chars: add(left.chars, right.chars),
+          bytes: add(left.bytes, right.bytes),
+          items: add(left.items, right.items),
+          weight: add(left.weight, right.weight),
+          element: lazy(() => join(left.element(), right.element())),
+        }
+        return { shape, cost: built }
+      },
+      charge: (left, right) => concatenated(left, right),
+      builds: (left, right) => concatenated(left, right),
+    },
+  ],
+  ['-', arithmetic],
+  ['*', arithmetic],
+  ['/', arithmetic],
+  ['%', arithmetic],
+  ['<', ordering],
+  ['<=', ordering],
+  ['>', ordering],
+  ['>=', ordering],
+  ['==', equality],
+  ['!=', equality],
+  // A list is searched element by element, each an equality (see above): at most a walk over the
+  // list, plus the needle's weight for each element when both are lists or maps. A map hashes the key.
+  [
+    'in',
+    {
+      bound: (left, right) =>
+        scalar(
+          add(
+            right.weight,
+            canBe(left.items) && canBe(right.element().items) ? mul(right.items, left.weight) : ZERO,
+            left.chars,
+            left.bytes,
+          ),
+        ),
+      charge: (left, right, cap) => {
+        if (!Array.isArray(right)) return len(left)
+        if (!isCollection(left)) return weightUpTo(right, cap)
+        let collections = 0
+        for (const element of right) if (isCollection(element)) collections++
+        return weightUpTo(right, cap) + collections * weightUpTo(left, cap)
+      },
+    },
+  ],
+  // An index: a string key is hashed; the guard refuses keys that are lists or maps.
+  [
+    '[]',
+    {
+      bound: (left, right) => ({ shape: left.element(), cost: add(right.chars, right.bytes) }),
+      charge: (_left, right) => len(right),
+    },
+  ],
+])
+
+function concatenated(left: unknown, right: unknown): number {
+  if (typeof left === 'string' && typeof right === 'string') return left.length + right.length
+  if (left instanceof Uint8Array && right instanceof Uint8Array) return left.length + right.length
+  if (Array.isArray(left) && Array.isArray(right)) return left.length + right.length
+  return 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walk over a condition's AST.
+
+export interface NodeBound {
+  readonly chars: number
+  readonly bytes: number
+  readonly items: number
+  readonly weight: number
+  /** The node's own cost with its operands (once, for a node inside a comprehension). */
+  readonly cost: number
+}
+
+export interface ConditionBound {
+  /** Upper bound of one evaluation's cost, the error allowance included. */
+  readonly cost: number
+  /** Every node the guard wraps, with the largest value it may produce. */
+  readonly nodes: ReadonlyMap<CelNode, NodeBound>
+  /** Nodes that hold a map literal's keys (the guard checks their type). */
+  readonly mapKeys: ReadonlySet<CelNode>
+  /** The literal 9223372036854775808 under a unary minus: -2⁶³ is the only way to write it. */
+  readonly exempt: ReadonlySet<CelNode>
+}
+
+export interface BoundProblem {
+  position: number
+  message: string
+}
+
+const MIN_INT = -(2n ** 63n)
+const MAX_INT = 2n ** 63n - 1n
+const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter'])
+const MAP_KEY_TYPES = new Set(['string', 'int', 'uint', 'bool', 'dyn'])
+
+interface Visited {
+  shape: Shape
+  cost: Lin
+}
+
+/** Ends the walk at the first thing that cannot be bounded. */
+class BoundRefusal extends Error {
+  constructor(readonly problem: BoundProblem) {
+    super(problem.message)
+    this.name = 'BoundRefusal'
+  }
+}
+
+/**
+ * Bounds one evaluation of a type-checked condition: the cost, and the size of the value each
+ * node yields. Refuses what cannot be bounded — a function the model does not know, a value
+ * over MAX_CONDITION_VALUE_SIZE, a cost over MAX_CONDITION_COST — naming where. With
+ * `enforce: false` the limits are not applied (the guard's own tests).
+ */
+export const boundCondition = (
+  root: CelNode,
+  source: string,
+  options: { enforce?: boolean } = {},
+): ConditionBound | BoundProblem => {
+  const enforce = options.enforce !== false
+  const nodes = new Map<CelNode, NodeBound>()
+  const mapKeys = new Set<CelNode>()
+  const exempt = new Set<CelNode>()
+  const refuse = (position: number, message: string): never => {
+    throw new BoundRefusal({ position, message })
+  }
+  const nameAt = (name: string, from: number) => Math.max(from, source.indexOf(name, from))
+
+  const visit = (node: CelNode, scope: ReadonlyMap<string, Shape>): Visited => {
+    const visited = visitOp(node, scope)
+    const sizes = {
+      chars: maxOf(visited.shape.chars),
+      bytes: maxOf(visited.shape.bytes),
+      items: maxOf(visited.shape.items),
+      weight: maxOf(visited.shape.weight),
+      cost: maxOf(visited.cost),
+    }
+    const largest = Math.max(sizes.chars, sizes.bytes, sizes.items)
+    if (enforce && !(largest <= MAX_CONDITION_VALUE_SIZE)) {
+      refuse(
+        node.start,
+        `may build a value of ${figure(largest)} characters or elements, more than ${MAX_CONDITION_VALUE_SIZE}`,
+      )
+    }
+    nodes.set(node, sizes)
+    return visited
+  }
+
+  const visitAll = (list: readonly CelNode[], scope: ReadonlyMap<string, Shape>) =>
+    list.map((child) => visit(child, scope))
+
+  const call = (key: string, name: string, position: number, args: Visited[]): Visited => {
+    const model = FUNCTIONS.get(key)
+    if (model === undefined) return refuse(position, `"${name}" is not a function conditions may use`)
+    if ('refused' in model) return refuse(position, `"${name}" is not allowed: it ${model.refused}`)
+    const bound = model.bound(args.map((a) => a.shape))
+    return { shape: bound.shape, cost: add(ONE, bound.cost, ...args.map((a) => a.cost)) }
+  }
+
+  const comprehension = (
+    node: CelNode,
+    name: string,
+    receiverNode: CelNode,
+    argNodes: readonly CelNode[],
+    scope: ReadonlyMap<string, Shape>,
+  ): Visited => {
+    const [variableNode, ...bodyNodes] = argNodes
+    if (node.meta.alternate?.op !== 'comprehension' || variableNode?.op !== 'id') {
+      return refuse(node.start, `"${name}" is not a macro this version of the broker knows`)
+    }
+    const receiver = visit(receiverNode, scope)
+    const range = receiver.shape
+    // Bytes are visited by index ("0", "1", …); lists by element, maps by key.
+    const count = add(range.items, range.bytes)
+    const element = canBe(range.bytes) ? join(range.element(), INDEX_KEY) : range.element()
+    const total = add(range.weight, scale(range.bytes, 7))
+    const variable: LoopVariable = { name: variableNode.args as string, max: maxOf(element.weight) }
+    const x: Lin = { c: 0, t: new Map([[variable, 1]]) }
+    const current: Shape = {
+      chars: canBe(element.chars) ? x : ZERO,
+      bytes: canBe(element.bytes) ? x : ZERO,
+      items: canBe(element.items) ? x : ZERO,
+      weight: x,
+      element: () => element.element(),
+    }
+    const bodies = visitAll(bodyNodes, new Map(scope).set(variable.name, current))
+    const perItem = add(lin(ITERATION_COST), ...bodies.map((body) => body.cost))
+    const cost = add(ONE, receiver.cost, sumOver(perItem, variable, count, total))
+    const last = bodies[bodies.length - 1]
+    if (name === 'map' && last) {
+      const shape: Shape = {
+        ...SCALAR,
+        items: count,
+        weight: plus(sumOver(last.shape.weight, variable, count, total), 1),
+        element: lazy(() => releaseShape(last.shape, variable)),
+      }
+      return { shape, cost }
+    }
+    if (name === 'filter') {
+      return { shape: { ...SCALAR, items: count, weight: plus(total, 1), element: () => element }, cost }
+    }
+    return { shape: SCALAR, cost }
+  }
+
+  const visitOp = (node: CelNode, scope: ReadonlyMap<string, Shape>): Visited => {
+    switch (node.op) {
+      case 'value':
+        return { shape: literal(node), cost: ONE }
+      case 'id':
+        return { shape: scope.get(node.args as string) ?? CONSTANT, cost: ONE }
+      case '.': {
+        const [receiver] = node.args as [CelNode, string]
+        const visited = visit(receiver, scope)
+        return { shape: visited.shape.element(), cost: plus(visited.cost, 1) }
+      }
+      case 'call': {
+        const [name, argNodes] = node.args as [string, CelNode[]]
+        if (name === 'has' && argNodes.length === 1 && node.meta.macro) {
+          const [field] = visitAll(argNodes, scope)
+          return { shape: SCALAR, cost: plus(field?.cost ?? ZERO, 1) }
+        }
+        if (node.meta.alternate || node.meta.macro)
+          return refuse(node.start, `"${name}" is not a macro conditions may use`)
+        return call(`${name}/${argNodes.length}`, name, node.start, visitAll(argNodes, scope))
+      }
+      case 'rcall': {
+        const [name, receiver, argNodes] = node.args as [string, CelNode, CelNode[]]
+        const position = nameAt(name, receiver.end)
+        if (
+          COMPREHENSIONS.has(name) &&
+          (argNodes.length === 2 || (name === 'map' && argNodes.length === 3))
+        ) {
+          return comprehension(node, name, receiver, argNodes, scope)
+        }
+        if (name === 'bind' && argNodes.length === 3) {
+          const [variableNode, valueNode, bodyNode] = argNodes
+          if (
+            !node.meta.macro ||
+            receiver.op !== 'id' ||
+            receiver.args !== 'cel' ||
+            variableNode?.op !== 'id'
+          ) {
+            return refuse(position, 'bind is written cel.bind(name, value, expression)')
+          }
+          const value = visit(valueNode as CelNode, scope)
+          const body = visit(
+            bodyNode as CelNode,
+            new Map(scope).set(variableNode.args as string, value.shape),
+          )
+          return { shape: body.shape, cost: add(ONE, value.cost, body.cost) }
+        }
+        if (node.meta.alternate || node.meta.macro)
+          return refuse(position, `"${name}" is not a macro conditions may use`)
+        return call(`.${name}/${argNodes.length}`, name, position, visitAll([receiver, ...argNodes], scope))
+      }
+      case 'list': {
+        const elements = visitAll(node.args as CelNode[], scope)
+        const shape: Shape = {
+          ...SCALAR,
+          items: lin(elements.length),
+          weight: plus(add(...elements.map((e) => e.shape.weight)), 1),
+          element: lazy(() => (elements.length === 0 ? SCALAR : joinAll(elements.map((e) => e.shape)))),
+        }
+        return { shape, cost: add(lin(1 + elements.length), ...elements.map((e) => e.cost)) }
+      }
+      case 'map': {
+        const entries = node.args as [CelNode, CelNode][]
+        const visited = entries.map(([key, value]) => {
+          const type = key.checkedType?.name
+          if (type !== undefined && !MAP_KEY_TYPES.has(type)) {
+            refuse(key.start, `a map key must be a string, int, uint or bool, not ${type}`)
+          }
+          mapKeys.add(key)
+          return [visit(key, scope), visit(value, scope)] as const
+        })
+        const all = visited.flat()
+        const shape: Shape = {
+          ...SCALAR,
+          items: lin(entries.length),
+          weight: plus(add(...all.map((e) => e.shape.weight)), 1),
+          element: lazy(() => (all.length === 0 ? SCALAR : joinAll(all.map((e) => e.shape)))),
+        }
+        const keyText = visited.map(([key]) => add(key.shape.chars, key.shape.bytes))
+        return { shape, cost: add(lin(1 + entries.length), ...keyText, ...all.map((e) => e.cost)) }
+      }
+      case '?:': {
+        const [condition, then, otherwise] = visitAll(node.args as CelNode[], scope) as [
+          Visited,
+          Visited,
+          Visited,
+        ]
+        return {
+          shape: join(then.shape, otherwise.shape),
+          cost: add(ONE, condition.cost, upper(then.cost, otherwise.cost)),
+        }
+      }
+      case '||':
+      case '&&': {
+        const operands = visitAll(node.args as CelNode[], scope)
+        return { shape: SCALAR, cost: add(ONE, ...operands.map((o) => o.cost)) }
+      }
+      case '!_':
+      case '-_': {
+        const operand = node.args as CelNode
+        if (node.op === '-_' && operand.op === 'value' && operand.args === MAX_INT + 1n) exempt.add(operand)
+        const visited = visit(operand, scope)
+        return { shape: SCALAR, cost: plus(visited.cost, 1) }
+      }
+      default: {
+        const model = OPERATORS.get(node.op)
+        if (!model) return refuse(node.start, `the operator ${node.op} is not one conditions may use`)
+        const [left, right] = visitAll(node.args as CelNode[], scope) as [Visited, Visited]
+        const bound = model.bound(left.shape, right.shape)
+        return { shape: bound.shape, cost: add(ONE, left.cost, right.cost, bound.cost) }
+      }
+    }
+  }
+
+  const literal = (node: CelNode): Shape => {
+    const value = node.args
+    if (typeof value === 'string') return stringShape(lin(value.length))
+    if (value instanceof Uint8Array) return bytesShape(lin(value.length))
+    if (typeof value === 'bigint' && (value > MAX_INT || value < MIN_INT) && !exempt.has(node)) {
+      return refuse(node.start, `the integer ${value} is outside the 64-bit range`)
+    }
+    return SCALAR
+  }
+
+  try {
+    const visited = visit(root, new Map([['claims', CLAIM_VALUE]]))
+    const cost = maxOf(visited.cost) + ERROR_COST
+    if (enforce && !(cost <= MAX_CONDITION_COST)) {
+      const culprit = costliest(root, nodes)
+      return {
+        position: culprit.start,
+        message: `may cost up to ${figure(cost)} steps, more than ${MAX_CONDITION_COST}${
+          culprit === root
+            ? ''
+            : ` (the expression starting here may cost ${figure(nodes.get(culprit)?.cost ?? 0)})`
+        }`,
+      }
+    }
+    return { cost, nodes, mapKeys, exempt }
+  } catch (error) {
+    if (error instanceof BoundRefusal) return error.problem
+    throw error
+  }
+}
+
+const figure = (n: number): string => (Number.isFinite(n) ? String(Math.ceil(n)) : 'unbounded')
+
+/** The smallest expression that alone costs more than the limit: the first place to look. */
+const costliest = (root: CelNode, nodes: ReadonlyMap<CelNode, NodeBound>): CelNode => {
+  let culprit = root
+  for (;;) {
+    const next = childrenOf(culprit).find((child) => !((nodes.get(child)?.cost ?? 0) <= MAX_CONDITION_COST))
+    if (!next) return culprit
+    culprit = next
+  }
+}
+
+const isNode = (value: unknown): value is CelNode =>
+  typeof value === 'object' && value !== null && 'op' in value && 'args' in value
+
+/** Direct operands of a node in the parsed tree (not the macros' expansions). */
+export const childrenOf = (node: CelNode): CelNode[] => {
+  const args: unknown = node.args
+  if (!Array.isArray(args)) return isNode(args) ? [args] : []
+  return args.flat(2).filter(isNode)
+}
