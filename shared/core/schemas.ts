@@ -60,7 +60,76 @@ const isHttpUrl = (value: string): boolean => {
   }
 }
 
-export const issuerDocumentSchema = z
+/** Names JavaScript objects reserve: `__proto__` is dropped when an object is built from the
+ * member, `constructor` and `prototype` shadow what code reads of every object. */
+const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype'])
+
+interface Unstorable {
+  path: (string | number)[]
+  message: string
+}
+
+/**
+ * The first member of a JSON document that would not be stored as sent (docs/decisions.md,
+ * "Admin documents round-trip"): a `__proto__` member anywhere (building an object from it sets
+ * a prototype or nothing, and the member is gone), a reserved name as a key of a record-shaped
+ * field (`recordFields`, whose keys are data: tag keys, claim pointers), and a number JSON cannot
+ * hold (`1e400` parses as Infinity and would be stored as null).
+ */
+const unstorable = (document: unknown, recordFields: ReadonlySet<string>): Unstorable | undefined => {
+  const pending: [unknown, (string | number)[]][] = [[document, []]]
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [value, path] = next
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      return { path, message: 'is a number JSON cannot hold (it would be stored as null)' }
+    }
+    if (Array.isArray(value)) {
+      for (let index = value.length - 1; index >= 0; index--) pending.push([value[index], [...path, index]])
+    } else if (typeof value === 'object' && value !== null) {
+      const record = path.length === 1 && recordFields.has(String(path[0]))
+      const keys = Object.keys(value)
+      for (const key of keys) {
+        if (key === '__proto__' || (record && RESERVED_NAMES.has(key))) {
+          return {
+            path: [...path, key],
+            message: `is a name JavaScript objects reserve (${[...RESERVED_NAMES].join(', ')}): it would not be stored as sent`,
+          }
+        }
+      }
+      for (let index = keys.length - 1; index >= 0; index--) {
+        const key = keys[index] as string
+        pending.push([(value as Record<string, unknown>)[key], [...path, key]])
+      }
+    }
+  }
+  return undefined
+}
+
+/** Checks the document as sent, before a schema builds objects from it (and loses what cannot be held). */
+const storedAsSent = (
+  recordFields: readonly string[],
+  more?: (document: unknown) => Unstorable | undefined,
+) => {
+  const records = new Set(recordFields)
+  return z.unknown().check(
+    z.superRefine((document, ctx) => {
+      const problem = unstorable(document, records) ?? more?.(document)
+      if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message })
+    }),
+  )
+}
+
+/** The broker stores a key set as {"keys": [...]}: any other member would be dropped. */
+const keySetMembers = (document: unknown): Unstorable | undefined => {
+  const jwks = (document as { jwks?: unknown } | null)?.jwks
+  if (typeof jwks !== 'object' || jwks === null || Array.isArray(jwks)) return undefined
+  const extra = Object.keys(jwks).find((key) => key !== 'keys')
+  return extra === undefined
+    ? undefined
+    : { path: ['jwks', extra], message: 'is not a known field (a key set is stored as {"keys": [...]})' }
+}
+
+const issuerObject = z
   .strictObject({
     issuerId: z.optional(id),
     issuer: text(1024).check(
@@ -110,6 +179,8 @@ export const issuerDocumentSchema = z
       }
     }),
   )
+
+export const issuerDocumentSchema = z.pipe(storedAsSent([], keySetMembers), issuerObject)
 
 const claimRules = z.record(z.string(), z.array(text(1024)).check(z.minLength(1), z.maxLength(100))).check(
   z.superRefine((rules, ctx) => {
@@ -163,7 +234,7 @@ const matchesAnyWorkload = (
   (subjects === undefined || subjects.some(isCatchAll)) &&
   Object.values(claims ?? {}).every((patterns) => patterns.some(isCatchAll))
 
-export const bindingDocumentSchema = z
+const bindingObject = z
   .strictObject({
     bindingId: z.optional(id),
     issuerId: z.optional(id),
@@ -215,7 +286,12 @@ export const bindingDocumentSchema = z
             : 'matches every workload of the issuer; set "allowAnyWorkload": true to mean it',
         })
       }
+      const transitive = new Set<string>()
       for (const key of doc.transitiveTagKeys ?? []) {
+        if (transitive.has(key)) {
+          ctx.addIssue({ code: 'custom', path: ['transitiveTagKeys'], message: `lists "${key}" twice` })
+        }
+        transitive.add(key)
         if (!doc.sessionTags || !Object.hasOwn(doc.sessionTags, key)) {
           ctx.addIssue({
             code: 'custom',
@@ -226,5 +302,7 @@ export const bindingDocumentSchema = z
       }
     }),
   )
+
+export const bindingDocumentSchema = z.pipe(storedAsSent(['sessionTags', 'claims']), bindingObject)
 
 export const explainBodySchema = z.strictObject({ token: z.string(), role: z.optional(text(2048)) })

@@ -2,6 +2,7 @@
 // size-limited JSON body. Everything read here is untrusted and enters as `unknown`.
 import type { APIGatewayProxyEventV2 } from 'aws-lambda'
 import { InvalidParameterError, PayloadTooLargeError } from '../core/errors.js'
+import { duplicateMember } from '../core/json-text.js'
 
 export type HttpEvent = APIGatewayProxyEventV2 & {
   requestContext: APIGatewayProxyEventV2['requestContext'] & {
@@ -50,15 +51,23 @@ export const rawBody = (event: HttpEvent): string | undefined => {
   return bytes.toString('utf8')
 }
 
-/** The body as JSON (`undefined` when there is none); invalid JSON is a 400. */
+/**
+ * The body as JSON (`undefined` when there is none); invalid JSON is a 400, and so is an object
+ * naming a member twice (JSON.parse would keep the last silently: docs/decisions.md).
+ */
 export const jsonBody = (event: HttpEvent): unknown => {
   const text = rawBody(event)
   if (text === undefined) return undefined
+  let body: unknown
   try {
-    return JSON.parse(text) as unknown
+    body = JSON.parse(text) as unknown
   } catch {
     throw new InvalidParameterError('body', 'is not valid JSON')
   }
+  const duplicate = duplicateMember(text)
+  if (duplicate !== undefined)
+    throw new InvalidParameterError(duplicate, 'is given twice; a member may appear once')
+  return body
 }
 
 /**
