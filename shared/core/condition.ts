@@ -85,7 +85,13 @@ export const compileCondition = (
   const ast = evaluator.ast as unknown as CelNode
   const bound = boundCondition(ast, source, { enforce: options.enforceBound !== false })
   if ('position' in bound) return bound
-  installGuard(ast, bound)
+  try {
+    installGuard(ast, bound)
+  } catch {
+    // The guard reads what the library's type check leaves on each node (package.json pins the
+    // version); a node without it is refused rather than evaluated unguarded.
+    return { position: 0, message: 'cannot be guarded by this version of the broker' }
+  }
   return {
     source,
     ast,
