@@ -150,6 +150,8 @@ export interface Shape {
   /** Entries when it is a list or a map. */
   readonly items: Lin
   readonly weight: Lin
+  /** Whether it may be a list or a map, even an empty one (equality then walks it). */
+  readonly collection: boolean
   /** Any element: of a list, or a key or value of a map. */
   element(): Shape
 }
@@ -162,7 +164,14 @@ const lazy = <T>(make: () => T): (() => T) => {
   }
 }
 
-const SCALAR: Shape = { chars: ZERO, bytes: ZERO, items: ZERO, weight: ONE, element: () => SCALAR }
+const SCALAR: Shape = {
+  chars: ZERO,
+  bytes: ZERO,
+  items: ZERO,
+  weight: ONE,
+  collection: false,
+  element: () => SCALAR,
+}
 
 /** Anything in the claims of a verified token (limits.ts): the same bound at every level. */
 const CLAIM_VALUE: Shape = {
@@ -170,6 +179,7 @@ const CLAIM_VALUE: Shape = {
   bytes: ZERO,
   items: lin(MAX_CLAIM_COLLECTION_SIZE),
   weight: lin(MAX_CLAIMS_JSON_BYTES),
+  collection: true,
   element: () => CLAIM_VALUE,
 }
 
@@ -179,6 +189,7 @@ const CONSTANT: Shape = {
   bytes: ZERO,
   items: lin(4),
   weight: lin(64),
+  collection: true,
   element: () => CONSTANT,
 }
 
@@ -195,6 +206,7 @@ const join = (a: Shape, b: Shape): Shape =>
         bytes: upper(a.bytes, b.bytes),
         items: upper(a.items, b.items),
         weight: upper(a.weight, b.weight),
+        collection: a.collection || b.collection,
         element: lazy(() => join(a.element(), b.element())),
       }
 
@@ -208,6 +220,7 @@ const releaseShape = (shape: Shape, variable: LoopVariable): Shape =>
         bytes: release(shape.bytes, variable),
         items: release(shape.items, variable),
         weight: release(shape.weight, variable),
+        collection: shape.collection,
         element: lazy(() => releaseShape(shape.element(), variable)),
       }
 
@@ -526,6 +539,7 @@ function splitBound(args: readonly Shape[]): Bound {
     ...SCALAR,
     items: plus(n, 1),
     weight: plus(scale(n, 2), 3),
+    collection: true,
     element: () => stringShape(n),
   }
   return { shape, cost }
@@ -569,7 +583,7 @@ const ordering: OperatorModel = {
 const equality: OperatorModel = {
   bound: (left, right) =>
     scalar(
-      canBe(left.items) && canBe(right.items)
+      left.collection && right.collection
         ? add(left.weight, right.weight)
         : lower(add(left.chars, left.bytes), add(right.chars, right.bytes)),
     ),
@@ -593,6 +607,7 @@ export const OPERATORS: ReadonlyMap<string, OperatorModel> = new Map<string, Ope
           bytes: add(left.bytes, right.bytes),
           items: add(left.items, right.items),
           weight: add(left.weight, right.weight),
+          collection: left.collection || right.collection,
           element: lazy(() => join(left.element(), right.element())),
         }
         return { shape, cost: built }
@@ -620,7 +635,7 @@ export const OPERATORS: ReadonlyMap<string, OperatorModel> = new Map<string, Ope
         scalar(
           add(
             right.weight,
-            canBe(left.items) && canBe(right.element().items) ? mul(right.items, left.weight) : ZERO,
+            left.collection && right.element().collection ? mul(right.items, left.weight) : ZERO,
             left.chars,
             left.bytes,
           ),
@@ -772,6 +787,7 @@ export const boundCondition = (
       bytes: canBe(element.bytes) ? x : ZERO,
       items: canBe(element.items) ? x : ZERO,
       weight: x,
+      collection: element.collection,
       element: () => element.element(),
     }
     const bodies = visitAll(bodyNodes, new Map(scope).set(variable.name, current))
@@ -783,12 +799,16 @@ export const boundCondition = (
         ...SCALAR,
         items: count,
         weight: plus(sumOver(last.shape.weight, variable, count, total), 1),
+        collection: true,
         element: lazy(() => releaseShape(last.shape, variable)),
       }
       return { shape, cost }
     }
     if (name === 'filter') {
-      return { shape: { ...SCALAR, items: count, weight: plus(total, 1), element: () => element }, cost }
+      return {
+        shape: { ...SCALAR, items: count, weight: plus(total, 1), collection: true, element: () => element },
+        cost,
+      }
     }
     return { shape: SCALAR, cost }
   }
@@ -850,6 +870,7 @@ export const boundCondition = (
           ...SCALAR,
           items: lin(elements.length),
           weight: plus(add(...elements.map((e) => e.shape.weight)), 1),
+          collection: true,
           element: lazy(() => (elements.length === 0 ? SCALAR : joinAll(elements.map((e) => e.shape)))),
         }
         return { shape, cost: add(lin(1 + elements.length), ...elements.map((e) => e.cost)) }
@@ -869,6 +890,7 @@ export const boundCondition = (
           ...SCALAR,
           items: lin(entries.length),
           weight: plus(add(...all.map((e) => e.shape.weight)), 1),
+          collection: true,
           element: lazy(() => (all.length === 0 ? SCALAR : joinAll(all.map((e) => e.shape)))),
         }
         const keyText = visited.map(([key]) => add(key.shape.chars, key.shape.bytes))
