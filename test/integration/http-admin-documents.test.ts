@@ -5,6 +5,7 @@
 // token's claims is a claim like any other, which matches no rule it should not.
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -32,20 +33,37 @@ const adminToken = randomBytes(24).toString('base64url')
 const logLines: string[] = []
 const statuses: number[] = []
 
-/** Sends `body` as the exact JSON text given: duplicate members and `__proto__` keys survive. */
-const send = async (method: string, path: string, body?: string, headers: Record<string, string> = {}) => {
-  const response = await fetch(`${stack.url}${path}`, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...headers,
-    },
-    ...(body === undefined ? {} : { body }),
+/**
+ * Sends `body` as the exact JSON text given (duplicate members and `__proto__` keys survive), on
+ * a connection of its own: fetch may send a PUT again on a fresh connection when a kept-alive
+ * one closes under it, and a create-only PUT sent twice answers 409.
+ */
+const send = (method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
+  new Promise<Answer>((answered, failed) => {
+    const request = httpRequest(
+      `${stack.url}${path}`,
+      {
+        method,
+        agent: false,
+        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      },
+      (response) => {
+        let text = ''
+        response.setEncoding('utf8')
+        response.on('data', (chunk: string) => {
+          text += chunk
+        })
+        response.on('end', () => {
+          const status = response.statusCode ?? 0
+          statuses.push(status)
+          answered({ status, body: text ? (JSON.parse(text) as Json) : {} })
+        })
+        response.on('error', failed)
+      },
+    )
+    request.on('error', failed)
+    request.end(body)
   })
-  statuses.push(response.status)
-  const text = await response.text()
-  return { status: response.status, body: text ? (JSON.parse(text) as Json) : {} }
-}
 
 const asAdmin = (method: string, path: string, body?: string) =>
   send(method, path, body, { authorization: `Bearer ${adminToken}` })

@@ -202,72 +202,83 @@ const sizesOf = (value: unknown, weightCap: number) => ({
   weight: weightUpTo(value, weightCap),
 })
 
-describe('the CEL cost model', () => {
-  it('bounds every value an accepted condition produces, node by node, and its whole cost', () => {
-    let accepted = 0
-    fc.assert(
-      fc.property(conditions, claimsArbitrary, (source, claims) => {
-        expect(checkJsonShape(claims)).toBeUndefined()
-        const compiled = compileCondition(source)
-        if ('position' in compiled) return
-        accepted++
-        const violations: Violation[] = []
-        let observed = 0
-        const meter = createMeter({
-          observe: (node: CelNode, value: unknown) => {
-            observed++
-            const bound = compiled.bound.nodes.get(node)
-            if (!bound) {
-              violations.push({ node: `${node.op}@${node.start} (no bound)`, actual: {}, bound: {} })
-              return
-            }
-            const actual = sizesOf(value, bound.weight + 1)
-            if (
-              actual.chars > bound.chars ||
-              actual.bytes > bound.bytes ||
-              actual.items > bound.items ||
-              actual.weight > bound.weight
-            ) {
-              violations.push({
-                node: `${node.op}@${node.start}: ${source.slice(node.start, node.end)}`,
-                actual,
-                bound: { ...bound },
-              })
-            }
-          },
-        })
-        const outcome = evaluateCompiled(compiled, claims, meter)
-        expect(violations).toEqual([])
-        expect(observed).toBeGreaterThan(0)
-        expect(outcome).not.toMatchObject({ detail: expect.stringMatching(/^guard:/) })
-        // The meter never charges the error allowance: the rest of the bound must cover it alone.
-        expect(meter.cost).toBeLessThanOrEqual(compiled.bound.cost - ERROR_COST)
-      }),
-      { numRuns: 500 },
-    )
-    // Many generated conditions fit the bound; a property over refusals only would prove nothing.
-    expect(accepted).toBeGreaterThan(150)
-  })
+/** Hundreds of evaluations over claims at the limits: seconds alone, more beside other suites. */
+const PROPERTY_TIMEOUT_MS = 180_000
 
-  it('without the static bound, the guard keeps every value under the size cap and always ends in an outcome', () => {
-    fc.assert(
-      fc.property(conditions, claimsArbitrary, (source, claims) => {
-        const compiled = compileCondition(source, { enforceBound: false })
-        if ('position' in compiled) return
-        let largest = 0
-        const meter = createMeter({
-          observe: (_node: CelNode, value: unknown) => {
-            const { chars, bytes, items } = sizesOf(value, 0)
-            largest = Math.max(largest, chars, bytes, items)
-          },
-        })
-        const outcome = evaluateCompiled(compiled, claims, meter)
-        expect(outcome.matched === true || typeof outcome.detail === 'string').toBe(true)
-        expect(largest).toBeLessThanOrEqual(MAX_CONDITION_VALUE_SIZE)
-        // Past the limit (an operation is charged before it runs), the answer is the guard's.
-        if (meter.cost > meter.limit) expect(outcome).toEqual({ matched: false, detail: 'guard:cost' })
-      }),
-      { numRuns: 200 },
-    )
-  })
+describe('the CEL cost model', () => {
+  it(
+    'bounds every value an accepted condition produces, node by node, and its whole cost',
+    () => {
+      let accepted = 0
+      fc.assert(
+        fc.property(conditions, claimsArbitrary, (source, claims) => {
+          expect(checkJsonShape(claims)).toBeUndefined()
+          const compiled = compileCondition(source)
+          if ('position' in compiled) return
+          accepted++
+          const violations: Violation[] = []
+          let observed = 0
+          const meter = createMeter({
+            observe: (node: CelNode, value: unknown) => {
+              observed++
+              const bound = compiled.bound.nodes.get(node)
+              if (!bound) {
+                violations.push({ node: `${node.op}@${node.start} (no bound)`, actual: {}, bound: {} })
+                return
+              }
+              const actual = sizesOf(value, bound.weight + 1)
+              if (
+                actual.chars > bound.chars ||
+                actual.bytes > bound.bytes ||
+                actual.items > bound.items ||
+                actual.weight > bound.weight
+              ) {
+                violations.push({
+                  node: `${node.op}@${node.start}: ${source.slice(node.start, node.end)}`,
+                  actual,
+                  bound: { ...bound },
+                })
+              }
+            },
+          })
+          const outcome = evaluateCompiled(compiled, claims, meter)
+          expect(violations).toEqual([])
+          expect(observed).toBeGreaterThan(0)
+          expect(outcome).not.toMatchObject({ detail: expect.stringMatching(/^guard:/) })
+          // The meter never charges the error allowance: the rest of the bound must cover it alone.
+          expect(meter.cost).toBeLessThanOrEqual(compiled.bound.cost - ERROR_COST)
+        }),
+        { numRuns: 400 },
+      )
+      // Many generated conditions fit the bound; a property over refusals only would prove nothing.
+      expect(accepted).toBeGreaterThan(150)
+    },
+    PROPERTY_TIMEOUT_MS,
+  )
+
+  it(
+    'without the static bound, the guard keeps every value under the size cap and always ends in an outcome',
+    () => {
+      fc.assert(
+        fc.property(conditions, claimsArbitrary, (source, claims) => {
+          const compiled = compileCondition(source, { enforceBound: false })
+          if ('position' in compiled) return
+          let largest = 0
+          const meter = createMeter({
+            observe: (_node: CelNode, value: unknown) => {
+              const { chars, bytes, items } = sizesOf(value, 0)
+              largest = Math.max(largest, chars, bytes, items)
+            },
+          })
+          const outcome = evaluateCompiled(compiled, claims, meter)
+          expect(outcome.matched === true || typeof outcome.detail === 'string').toBe(true)
+          expect(largest).toBeLessThanOrEqual(MAX_CONDITION_VALUE_SIZE)
+          // Past the limit (an operation is charged before it runs), the answer is the guard's.
+          if (meter.cost > meter.limit) expect(outcome).toEqual({ matched: false, detail: 'guard:cost' })
+        }),
+        { numRuns: 200 },
+      )
+    },
+    PROPERTY_TIMEOUT_MS,
+  )
 })
