@@ -243,11 +243,12 @@ const wrapperOf = (node: CelNode, bound: ConditionBound): CelEvaluate => {
     const { left: leftNode, right: rightNode } = node
     if (!leftNode || !rightNode) throw new Error(`the type check left no operands on a ${op} node`)
     const handle = handleOf(node)
+    const keyed = op === '[]' || op === 'in'
     return (ev, _node, ctx) => {
       const m = enter()
       const left = ev.run(leftNode, ctx)
       const right = ev.run(rightNode, ctx)
-      checkKey(op, left, right)
+      if (keyed) checkKey(op, left, right)
       charge(m, model.charge(left, right, m.limit - m.cost + 1))
       if (model.builds) checkSize(m, model.builds(left, right))
       return settle(m, node, handle(left, right, node, ev))
