@@ -5,6 +5,7 @@
 // over the largest claims a token may carry (the cost limit's calibration). In this process, no
 // network. `npm run bench`; prints figures only.
 import { generateKeyPairSync } from 'node:crypto'
+import { loadavg } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { Environment } from '@marcbachmann/cel-js'
 import { createJsonLogger } from '../../shared/adapters/json-logger.js'
@@ -80,11 +81,28 @@ const timeAsync = async (count: number, action: () => Promise<unknown>): Promise
   return samples
 }
 
+/**
+ * Times each action `count` times, taking turns (one call of each per round), so that other load
+ * on the machine falls on every row alike; microseconds per call.
+ */
+const timeInTurns = async (count: number, actions: readonly (() => unknown)[]): Promise<number[][]> => {
+  for (let index = 0; index < SETTINGS.warmup; index++) for (const action of actions) await action()
+  const samples = actions.map((): number[] => [])
+  for (let index = 0; index < count; index++) {
+    for (const [column, action] of actions.entries()) {
+      const started = performance.now()
+      await action()
+      samples[column]?.push((performance.now() - started) * 1000)
+    }
+  }
+  return samples
+}
+
 // ── 1: one evaluation, guarded and not ───────────────────────────────────────────────────
 
 const rawEnvironment = new Environment({}).registerVariable('claims', 'map')
 
-const evaluationRows = () => {
+const evaluationRows = async () => {
   const rows: string[][] = []
   for (const [label, source, claims] of [
     ['namespace and subject', TYPICAL, claimsWith([])],
@@ -95,8 +113,10 @@ const evaluationRows = () => {
     raw.check()
     const guarded = compileCondition(source)
     if ('position' in guarded) throw new Error(guarded.message)
-    const library = timeSync(SETTINGS.samples, () => raw({ claims }))
-    const withGuard = timeSync(SETTINGS.samples, () => evaluateCompiled(guarded, claims))
+    const [library = [], withGuard = []] = await timeInTurns(SETTINGS.samples, [
+      () => raw({ claims }),
+      () => evaluateCompiled(guarded, claims),
+    ])
     rows.push(latencyRow(`${label}: library alone`, library), latencyRow(`${label}: guarded`, withGuard))
   }
   return rows
@@ -160,22 +180,22 @@ const exchangeFor = (dataPlane: TestIssuer, condition: string | undefined) => {
 
 const exchangeRows = async () => {
   const dataPlane = await createTestIssuer()
-  const rows: string[][] = []
-  for (const [label, condition, groups] of [
+  const cases = [
     ['no condition', undefined, 20],
     ['namespace and subject', TYPICAL, 20],
     ['exists over 20 groups', GROUPS.replace('team-ml', 'g7'), 20],
     ['exists over 1000 groups', GROUPS.replace('team-ml', 'g999'), MAX_CLAIM_COLLECTION_SIZE],
-  ] as const) {
-    const exchange = exchangeFor(dataPlane, condition)
-    const token = await dataPlane.mint({ extraClaims: { groups: groupsOf(groups) } })
-    let requestNumber = 0
-    const samples = await timeAsync(SETTINGS.exchangeSamples, async () => {
-      await exchange.issueCredentials({ token, role: 'bench', requestId: `bench-${++requestNumber}` })
-    })
-    rows.push(latencyRow(`cached exchange, ${label}`, samples))
-  }
-  return rows
+  ] as const
+  let requestNumber = 0
+  const actions = await Promise.all(
+    cases.map(async ([, condition, groups]) => {
+      const exchange = exchangeFor(dataPlane, condition)
+      const token = await dataPlane.mint({ extraClaims: { groups: groupsOf(groups) } })
+      return () => exchange.issueCredentials({ token, role: 'bench', requestId: `bench-${++requestNumber}` })
+    }),
+  )
+  const samples = await timeInTurns(SETTINGS.exchangeSamples, actions)
+  return cases.map(([label], index) => latencyRow(`cached exchange, ${label}`, samples[index] ?? []))
 }
 
 // ── 3: the alternative, a worker thread per evaluation ───────────────────────────────────
@@ -280,11 +300,16 @@ const worstRows = () => {
 const main = async () => {
   armWatchdog(SETTINGS.hardDeadlineMs)
   for (const line of machineLines()) print(line)
+  print(
+    `load:     ${loadavg()
+      .map((load) => load.toFixed(2))
+      .join(' ')} (1, 5, 15 min) at start`,
+  )
   print()
   progress('one evaluation, guarded and not')
   print('C1. One evaluation of a condition, in process (µs)')
   print()
-  print(table(['', 'n', 'p50', 'p90', 'p99', 'max'], evaluationRows()))
+  print(table(['', 'n', 'p50', 'p90', 'p99', 'max'], await evaluationRows()))
   print()
   progress('cached exchange with and without a condition')
   print('C2. The cached exchange in process (verified-token and credential caches hit), one binding (µs)')
@@ -298,7 +323,7 @@ const main = async () => {
   print()
   progress('costliest accepted conditions')
   print(
-    `C4. Costly accepted conditions over claims at the token limits (cost limit ${MAX_CONDITION_COST}; ms)`,
+    `C4. Costly accepted conditions over claims at the token limits (cost limit ${MAX_CONDITION_COST}; µs)`,
   )
   print()
   const worst = worstRows()
