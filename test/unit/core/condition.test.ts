@@ -308,4 +308,16 @@ describe('evaluateCondition', () => {
     expect(meter.cost).toBeGreaterThan(MAX_CLAIM_COLLECTION_SIZE * 12)
     expect(meter.cost).toBeLessThanOrEqual(compiled.bound.cost)
   })
+
+  it('charges a comprehension over one long element no more than its bound: work per element grows with its size', () => {
+    // Prepare: one group of 10 000 characters; the body copies it, so one visit costs its length
+    const compiled = compiles("claims.groups.exists(g, g + g == 'x')")
+    const meter = createMeter()
+    // Act
+    const outcome = evaluateCompiled(compiled, makeClaims({ groups: ['g'.repeat(10_000)] }), meter)
+    // Assess: a bound of count × (work of a short element) would be far below what was charged
+    expect(outcome).toEqual({ matched: false, detail: 'false' })
+    expect(meter.cost).toBeGreaterThan(20_000)
+    expect(meter.cost).toBeLessThanOrEqual(compiled.bound.cost)
+  })
 })
