@@ -18,7 +18,8 @@ import type { Binding, WorkloadClaims } from '../../shared/core/model.js'
 import { systemClock } from '../../shared/core/ports.js'
 import { createCore } from '../../shared/wiring.js'
 import { createMemoryRegistry } from '../support/memory-registry.js'
-import { AUDIENCE, createTestIssuer, K8S_ISSUER, type TestIssuer } from '../support/workload-issuer.js'
+import { createTestIssuer, type TestIssuer } from '../support/workload-issuer.js'
+import { makeBinding, makeClaims, makeIssuer } from '../unit/fixtures.js'
 import {
   addCleanup,
   armWatchdog,
@@ -46,15 +47,11 @@ const ROLE_ARN = 'arn:aws:iam::111122223333:role/bench-reader'
 const TYPICAL = "claims['kubernetes.io'].namespace == 'ml' && claims.sub.endsWith(':trainer')"
 const GROUPS = "claims.groups.exists(g, g == 'team-ml')"
 
-const claimsWith = (groups: readonly string[]): WorkloadClaims => ({
-  iss: K8S_ISSUER,
-  sub: 'system:serviceaccount:ml:trainer',
-  aud: [AUDIENCE],
-  iat: 1,
-  exp: 2,
-  'kubernetes.io': { namespace: 'ml', serviceaccount: { name: 'trainer', uid: 'u' }, pod: { name: 'p' } },
-  groups: [...groups],
-})
+const claimsWith = (groups: readonly string[]): WorkloadClaims =>
+  makeClaims({
+    'kubernetes.io': { namespace: 'ml', serviceaccount: { name: 'trainer', uid: 'u' }, pod: { name: 'p' } },
+    groups: [...groups],
+  })
 
 const groupsOf = (count: number) => Array.from({ length: count }, (_, index) => `g${index}`)
 
@@ -124,41 +121,20 @@ const evaluationRows = async () => {
 
 // ── 2: the cached exchange, with and without a condition ─────────────────────────────────
 
-const binding = (condition: string | undefined): Binding => ({
-  bindingId: 'bench',
-  issuerId: ISSUER_ID,
-  profile: 'bench',
-  roleArn: ROLE_ARN,
-  subjects: ['system:serviceaccount:ml:trainer'],
-  ...(condition === undefined ? {} : { condition }),
-  durationSeconds: 3600,
-  enabled: true,
-  version: 1,
-  createdAt: '',
-  updatedAt: '',
-  updatedBy: 'bench',
-})
+const binding = (condition: string | undefined): Binding =>
+  makeBinding({
+    bindingId: 'bench',
+    issuerId: ISSUER_ID,
+    profile: 'bench',
+    roleArn: ROLE_ARN,
+    subjects: ['system:serviceaccount:ml:trainer'],
+    ...(condition === undefined ? {} : { condition }),
+  })
 
 const exchangeFor = (dataPlane: TestIssuer, condition: string | undefined) => {
   const registry = createMemoryRegistry()
   registry.seed({
-    issuers: [
-      {
-        issuerId: ISSUER_ID,
-        issuer: K8S_ISSUER,
-        audiences: [AUDIENCE],
-        jwks: dataPlane.jwks,
-        algorithms: ['RS256', 'ES256'],
-        maxTokenLifetimeSeconds: 86400,
-        clockSkewSeconds: 60,
-        mode: 'broker',
-        enabled: true,
-        version: 1,
-        createdAt: '',
-        updatedAt: '',
-        updatedBy: 'bench',
-      },
-    ],
+    issuers: [makeIssuer({ issuerId: ISSUER_ID, jwks: dataPlane.jwks })],
     bindings: [binding(condition)],
   })
   const logger = createJsonLogger(() => undefined)
