@@ -42,7 +42,7 @@ const sdkPackageJsonNameAndVersion = {
 }
 
 /**
- * Three parts of the AWS SDK that the Lambda bundles would carry but never run are replaced by
+ * Four parts of the AWS SDK that the Lambda bundles would carry but never run are replaced by
  * shared/adapters/lambda-sdk-stubs.ts (whose exports throw, should one ever be reached):
  * - @smithy/core/event-streams (the event-stream codec and its CRC32, about 19 KB): the
  *   protocols import it (dynamically, which esbuild inlines) only for an operation with an
@@ -51,6 +51,8 @@ const sdkPackageJsonNameAndVersion = {
  *   no sha256 (about 3 KB): every Node has it;
  * - @aws-sdk/endpoint-cache (with mnemonist, about 7 KB): DynamoDB's cache of discovered
  *   endpoints, always empty since shared/aws.ts turns endpoint discovery off.
+ * - AdaptiveRetryStrategy (with DefaultRateLimiter, about 3 KB), which @smithy/core's retry
+ *   configuration builds only for retryMode 'adaptive': shared/aws.ts sets 'standard'.
  * test/unit/bundles.test.ts checks that neither is in a bundle and that each bundle answers.
  */
 const sdkPartsLambdaNeverRuns = (root) => ({
@@ -59,10 +61,15 @@ const sdkPartsLambdaNeverRuns = (root) => ({
     const stubs = join(root, 'shared', 'adapters', 'lambda-sdk-stubs.ts')
     const sha256Node =
       /[\\/]@smithy[\\/]core[\\/]dist-es[\\/]submodules[\\/]checksum[\\/]sha256[\\/]Sha256Node\.js$/
+    const retryConfigurations =
+      /[\\/]@smithy[\\/]core[\\/]dist-es[\\/]submodules[\\/]retry[\\/]middleware-retry[\\/]configurations\.js$/
     build.onResolve({ filter: /^@smithy\/core\/event-streams$/ }, () => ({ path: stubs }))
     build.onResolve({ filter: /^@aws-sdk\/endpoint-cache$/ }, () => ({ path: stubs }))
     build.onResolve({ filter: /^\.\/Sha256Js$/ }, (args) =>
       sha256Node.test(args.importer) ? { path: stubs } : undefined,
+    )
+    build.onResolve({ filter: /^\.\.\/util-retry\/AdaptiveRetryStrategy$/ }, (args) =>
+      retryConfigurations.test(args.importer) ? { path: stubs } : undefined,
     )
   },
 })

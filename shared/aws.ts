@@ -22,6 +22,10 @@ const clientSettings = (config: LambdaConfig, dependency: AwsDependency) => {
   return {
     region: config.region,
     ...sdkClientLimits(config.timeouts, dependency),
+    // The SDK's standard retries, whatever AWS_RETRY_MODE says: sdkClientLimits sets their
+    // attempts; adaptive mode's client-side rate limiter is left out of the bundles
+    // (lambda-sdk-stubs.ts).
+    retryMode: 'standard',
     ...(endpoint ? { endpoint } : {}),
   }
 }

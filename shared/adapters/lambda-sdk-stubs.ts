@@ -9,7 +9,9 @@
 // - @aws-sdk/endpoint-cache, DynamoDB's cache of discovered endpoints with its LRU library
 //   (mnemonist, about 7 KB): the DynamoDB client makes one when it is constructed, but none of
 //   its operations the broker sends uses endpoint discovery, and shared/aws.ts turns discovery
-//   off besides; the cache stays empty.
+//   off besides; the cache stays empty;
+// - @smithy/core's AdaptiveRetryStrategy with its client-side rate limiter (about 3 KB): built
+//   only for retryMode 'adaptive', and shared/aws.ts pins 'standard' whatever AWS_RETRY_MODE says.
 // Should either ever be reached, the call fails with this error rather than the bundle
 // quietly growing back.
 const leftOut = (what: string): never => {
@@ -47,4 +49,11 @@ export class EndpointCache {
   }
   delete(_key: string): void {}
   clear(): void {}
+}
+
+/** What @smithy/core's retry configuration builds for `retryMode: 'adaptive'`, which shared/aws.ts never asks for. */
+export class AdaptiveRetryStrategy {
+  constructor() {
+    leftOut('AdaptiveRetryStrategy (retry mode "adaptive")')
+  }
 }

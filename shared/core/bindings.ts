@@ -1,7 +1,7 @@
 // Which of an issuer's bindings admit a verified workload, and which one a request selects.
 // All rules of a binding must hold (subjects, claims, then the CEL condition); each rule's list
 // is any-of; `*` globs as in IAM.
-import { evaluateCondition } from './condition.js'
+import { evaluateCondition } from './condition-run.js'
 import { AccessDeniedError, InvalidParameterError } from './errors.js'
 import { matchAnyGlob } from './glob.js'
 import { parseJsonPointer, resolveJsonPointer } from './json-pointer.js'

@@ -1,64 +1,25 @@
-// The cost model of binding conditions (issue 12): before a condition is accepted, an upper bound
-// on the size of every value it builds and on the work of one evaluation, over any claims a token
-// can carry; and the same costs charged on the actual values while it runs (condition-guard.ts).
-// docs/decisions.md, "Bindings", says what is counted and why.
+// The static cost bound of binding conditions (issue 12): before a condition is accepted (the
+// admin function, the CLI), an upper bound on the size of every value it builds and on the work
+// of one evaluation, over any claims a token can carry. Each function's and operator's bound is
+// here, its charge on actual values in condition-charges.ts under the same key: the run-time
+// guard (condition-guard.ts) charges those while a condition runs, without this model, which
+// the credentials Lambda does not carry. docs/decisions.md, "Bindings", says what is counted.
+import {
+  type CelNode,
+  childrenOf,
+  ERROR_COST,
+  FUNCTIONS,
+  GETTER_COST,
+  GETTERS,
+  ITERATION_COST,
+  MAX_CONDITION_COST,
+  MAX_CONDITION_VALUE_SIZE,
+  MAX_INT,
+  MIN_INT,
+  NUMBER_TEXT,
+  OPERATORS,
+} from './condition-charges.js'
 import { MAX_CLAIM_COLLECTION_SIZE, MAX_CLAIMS_JSON_BYTES } from './limits.js'
-
-/** The work one evaluation may do, in cost units (one node evaluated, or one character or element handled). */
-export const MAX_CONDITION_COST = 100_000
-/** Characters, bytes or entries of any one string, bytes value or list a condition may build. */
-export const MAX_CONDITION_VALUE_SIZE = 100_000
-/** Per element a comprehension visits: the macro's own loop step and accumulator. */
-export const ITERATION_COST = 4
-/**
- * The error that may end an evaluation (errors end it: condition-guard.ts): V8 builds an Error
- * and the library formats a message quoting the source line, up to ~30 µs for a long condition.
- */
-export const ERROR_COST = 5_000
-
-// ---------------------------------------------------------------------------------------------
-// The library's AST, as @marcbachmann/cel-js 8.0.0 builds and type-checks it (package.json pins
-// that version: the guard replaces the evaluation of these nodes and reads what the check set).
-
-export interface CelEvaluator {
-  run(node: CelNode, ctx: unknown): unknown
-  tryEval(node: CelNode, ctx: unknown): unknown
-  debugType(value: unknown): unknown
-  debugTypeDeep(value: unknown): unknown
-}
-
-export type CelEvaluate = (ev: CelEvaluator, node: CelNode, ctx: unknown) => unknown
-
-export interface CelMacro {
-  evaluate: (ev: CelEvaluator, macro: CelMacro, ctx: unknown) => unknown
-  var?: string
-  val?: CelNode
-  exp?: CelNode
-}
-
-export interface CelComprehensionArgs {
-  iterable: CelNode
-  iterVarName: string
-}
-
-export interface CelNode {
-  readonly op: string
-  readonly args: unknown
-  readonly start: number
-  readonly end: number
-  readonly meta: {
-    readonly alternate?: CelNode
-    readonly macro?: CelMacro
-    readonly evaluate: CelEvaluate
-  }
-  /** Set by the type check: the operands of binary and access nodes, the arguments of methods. */
-  readonly left?: CelNode
-  readonly right?: CelNode
-  readonly receiverWithArgs?: readonly CelNode[]
-  readonly checkedType?: { readonly kind: string; readonly name: string }
-  readonly handle?: (...args: unknown[]) => unknown
-  evaluate: CelEvaluate
-}
 
 // ---------------------------------------------------------------------------------------------
 // Bounds that may depend on the size of the element a comprehension is visiting: c + Σ k·x_v.
@@ -227,61 +188,10 @@ const releaseShape = (shape: Shape, variable: LoopVariable): Shape =>
 const canBe = (x: Lin): boolean => maxOf(x) > 0
 
 // ---------------------------------------------------------------------------------------------
-// Run-time sizes of actual values, in the same units.
-
-const isPlainMap = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' &&
-  value !== null &&
-  (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)
-
-/** Length of a string (UTF-16 units) or bytes; 0 for anything else. */
-export const textLength = (value: unknown): number =>
-  typeof value === 'string' ? value.length : value instanceof Uint8Array ? value.length : 0
-
-/** Entries of a list or map; 0 for anything else. */
-export const entryCount = (value: unknown): number =>
-  Array.isArray(value)
-    ? value.length
-    : value instanceof Map || value instanceof Set
-      ? value.size
-      : isPlainMap(value)
-        ? Object.keys(value).length
-        : 0
-
-export const isCollection = (value: unknown): boolean =>
-  Array.isArray(value) || value instanceof Map || value instanceof Set || isPlainMap(value)
-
-/**
- * The weight of `value` (as Shape counts it), or some number above `cap` once it is known to be
- * larger: lists shared by reference weigh what a walk over them costs, however little they hold.
- */
-export const weightUpTo = (value: unknown, cap: number): number => {
-  let total = 1
-  const pending: unknown[] = [value]
-  while (pending.length > 0 && total <= cap) {
-    const next = pending.pop()
-    if (typeof next === 'string' || next instanceof Uint8Array) {
-      total += next.length
-    } else if (Array.isArray(next) || next instanceof Set) {
-      total += next instanceof Set ? next.size : next.length
-      if (total <= cap) for (const element of next) pending.push(element)
-    } else if (next instanceof Map) {
-      total += 2 * next.size
-      if (total <= cap) for (const [key, element] of next) pending.push(key, element)
-    } else if (isPlainMap(next)) {
-      const keys = Object.keys(next)
-      total += 2 * keys.length
-      if (total <= cap) for (const key of keys) pending.push(key, next[key])
-    }
-  }
-  return total
-}
-
-// ---------------------------------------------------------------------------------------------
-// Functions and operators: each one's cost and result, statically from the shapes of its
-// arguments and at run time from their values. The two are written side by side so they stay
-// the same model; the property test (test/unit/property/condition-cost.property.test.ts) checks
-// that the run-time charge never exceeds the static bound.
+// Functions and operators: each one's cost and result from the shapes of its arguments. Their
+// charges on actual values are in condition-charges.ts under the same keys (a test holds the key
+// sets equal); the property test (test/unit/property/condition-cost.property.test.ts) checks
+// that the charge never exceeds the bound.
 
 export interface Bound {
   /** The result's shape. */
@@ -290,249 +200,24 @@ export interface Bound {
   cost: Lin
 }
 
-export interface FunctionModel {
-  /** Arguments' shapes; a method's receiver first. */
-  bound(args: readonly Shape[]): Bound
-  /** Work for these argument values (receiver first), charged before the function runs. */
-  charge(args: readonly unknown[]): number
-  /** Characters, bytes or entries of what the function builds from these values, when it builds one. */
-  builds?(args: readonly unknown[]): number
-}
+/** A function's bound from its arguments' shapes; a method's receiver first. */
+export type FunctionBound = (args: readonly Shape[]) => Bound
 
-export interface RefusedFunction {
-  refused: string
-}
-
-const len = (value: unknown): number => textLength(value)
 const arg = (args: readonly Shape[], index: number): Shape => args[index] ?? SCALAR
 const scalar = (cost: Lin = ZERO): Bound => ({ shape: SCALAR, cost })
-/** A conversion or test that reads its argument's characters once. */
-const readsText: FunctionModel = {
-  bound: (args) => scalar(add(arg(args, 0).chars, arg(args, 0).bytes)),
-  charge: ([value]) => len(value),
-}
-const free: FunctionModel = { bound: () => scalar(), charge: () => 0 }
-/** Time and duration getters: a few Date operations. */
-const GETTER_COST = 16
-const getter: FunctionModel = { bound: () => scalar(lin(GETTER_COST)), charge: () => GETTER_COST }
-/** A substring search: the naive worst case, (n + 1)·(m + 1). */
-const search: FunctionModel = {
-  bound: (args) => scalar(mul(plus(arg(args, 0).chars, 1), plus(arg(args, 1).chars, 1))),
-  charge: ([text, pattern]) => (len(text) + 1) * (len(pattern) + 1),
-}
-/** Builds a string of at most `factor` times the receiver's length. */
-const rewrites = (factor: number): FunctionModel => ({
-  bound: (args) => {
+const readsText: FunctionBound = (args) => scalar(add(arg(args, 0).chars, arg(args, 0).bytes))
+const free: FunctionBound = () => scalar()
+const getter: FunctionBound = () => scalar(lin(GETTER_COST))
+const search: FunctionBound = (args) => scalar(mul(plus(arg(args, 0).chars, 1), plus(arg(args, 1).chars, 1)))
+const rewrites =
+  (factor: number): FunctionBound =>
+  (args) => {
     const chars = scale(arg(args, 0).chars, factor)
     return { shape: stringShape(chars), cost: chars }
-  },
-  charge: ([text]) => factor * len(text),
-  builds: ([text]) => factor * len(text),
-})
-/** Longest text `string()` makes of a number or bool: "-0.0000012345678901234567" is 25. */
-const NUMBER_TEXT = 32
-const stringOf = (value: unknown): number =>
-  typeof value === 'string' ? 0 : value instanceof Uint8Array ? value.length : NUMBER_TEXT
+  }
+const sizeOf: FunctionBound = (args) => scalar(add(arg(args, 0).chars, arg(args, 0).items))
 
-const refused = (reason: string): RefusedFunction => ({ refused: reason })
-const TIME_ZONE = refused('converts time zones (about 0.2 ms each, with ICU)')
-const OPTIONAL = refused('belongs to optional types, which conditions do not have')
-
-/**
- * Every function the library registers, by name and arity, methods with a leading dot (a test
- * holds this list to the library's own). Macros (has, all, exists, exists_one, map, filter,
- * cel.bind) are bounded where the AST is walked.
- */
-export const FUNCTIONS: ReadonlyMap<string, FunctionModel | RefusedFunction> = new Map<
-  string,
-  FunctionModel | RefusedFunction
->([
-  ['dyn/1', { bound: (args) => ({ shape: arg(args, 0), cost: ZERO }), charge: () => 0 }],
-  ['type/1', free],
-  ['bool/1', readsText],
-  // Code points of a string are counted one by one; a map made by a literal lists its keys.
-  [
-    'size/1',
-    {
-      bound: (args) => scalar(add(arg(args, 0).chars, arg(args, 0).items)),
-      charge: ([value]) =>
-        typeof value === 'string' ? value.length : isPlainMap(value) ? entryCount(value) : 0,
-    },
-  ],
-  [
-    '.size/0',
-    {
-      bound: (args) => scalar(add(arg(args, 0).chars, arg(args, 0).items)),
-      charge: ([value]) =>
-        typeof value === 'string' ? value.length : isPlainMap(value) ? entryCount(value) : 0,
-    },
-  ],
-  // UTF-8 takes at most 3 bytes per UTF-16 unit.
-  [
-    'bytes/1',
-    {
-      bound: (args) => {
-        const built = scale(arg(args, 0).chars, 3)
-        return { shape: bytesShape(add(built, arg(args, 0).bytes)), cost: built }
-      },
-      charge: ([value]) => (typeof value === 'string' ? 3 * value.length : 0),
-      builds: ([value]) => (typeof value === 'string' ? 3 * value.length : 0),
-    },
-  ],
-  // trim, lower-case, Number(): a few passes.
-  [
-    'double/1',
-    { bound: (args) => scalar(scale(arg(args, 0).chars, 4)), charge: ([value]) => 4 * len(value) },
-  ],
-  ['int/1', readsText],
-  ['uint/1', readsText],
-  [
-    'string/1',
-    {
-      bound: (args) => {
-        const chars = upper(lin(NUMBER_TEXT), add(arg(args, 0).chars, arg(args, 0).bytes))
-        return { shape: stringShape(chars), cost: plus(arg(args, 0).bytes, NUMBER_TEXT) }
-      },
-      charge: ([value]) => stringOf(value),
-      builds: ([value]) => stringOf(value),
-    },
-  ],
-  ['timestamp/1', readsText],
-  // The library's duration pattern backtracks over a run of digits in cubic time: "1…1" of
-  // 1000 digits takes seconds. Only short (literal) arguments fit in the budget.
-  [
-    'duration/1',
-    {
-      bound: (args) => {
-        const n = arg(args, 0).chars
-        return scalar(add(mul(n, mul(n, n)), n))
-      },
-      charge: ([value]) => len(value) ** 3 + len(value),
-    },
-  ],
-  [
-    '.startsWith/1',
-    {
-      bound: (args) => scalar(lower(arg(args, 0).chars, arg(args, 1).chars)),
-      charge: ([text, prefix]) => Math.min(len(text), len(prefix)),
-    },
-  ],
-  [
-    '.endsWith/1',
-    {
-      bound: (args) => scalar(lower(arg(args, 0).chars, arg(args, 1).chars)),
-      charge: ([text, suffix]) => Math.min(len(text), len(suffix)),
-    },
-  ],
-  ['.contains/1', search],
-  ['.indexOf/1', search],
-  ['.indexOf/2', search],
-  ['.lastIndexOf/1', search],
-  ['.lastIndexOf/2', search],
-  // JavaScript's case mapping is Unicode's: 'ΐ'.toUpperCase() is three units.
-  ['.lowerAscii/0', rewrites(3)],
-  ['.upperAscii/0', rewrites(3)],
-  ['.trim/0', rewrites(1)],
-  ['.substring/1', rewrites(1)],
-  ['.substring/2', rewrites(1)],
-  // At most n + 1 parts of at most n characters in all; the search as for contains, a join of the
-  // rest when a limit is given.
-  [
-    '.split/1',
-    {
-      bound: (args) => splitBound(args),
-      charge: ([text, separator]) => splitCharge(text, separator),
-      builds: ([text]) => len(text) + 1,
-    },
-  ],
-  [
-    '.split/2',
-    {
-      bound: (args) => splitBound(args),
-      charge: ([text, separator]) => splitCharge(text, separator),
-      builds: ([text]) => len(text) + 1,
-    },
-  ],
-  // The result holds every element's characters and a separator between each two; the library
-  // first checks each element is a string.
-  [
-    '.join/0',
-    {
-      bound: (args) => joinBound(arg(args, 0), ZERO),
-      charge: ([list]) => joinedLength(list, '') + entryCount(list),
-      builds: ([list]) => joinedLength(list, ''),
-    },
-  ],
-  [
-    '.join/1',
-    {
-      bound: (args) => joinBound(arg(args, 0), arg(args, 1).chars),
-      charge: ([list, separator]) => joinedLength(list, separator) + entryCount(list),
-      builds: ([list, separator]) => joinedLength(list, separator),
-    },
-  ],
-  [
-    '.hex/0',
-    {
-      bound: (args) => {
-        const chars = scale(arg(args, 0).bytes, 2)
-        return { shape: stringShape(chars), cost: chars }
-      },
-      charge: ([value]) => 2 * len(value),
-      builds: ([value]) => 2 * len(value),
-    },
-  ],
-  [
-    '.base64/0',
-    {
-      bound: (args) => {
-        const chars = plus(scale(arg(args, 0).bytes, 4 / 3), 4)
-        return { shape: stringShape(chars), cost: chars }
-      },
-      charge: ([value]) => Math.ceil((4 * len(value)) / 3) + 4,
-      builds: ([value]) => Math.ceil((4 * len(value)) / 3) + 4,
-    },
-  ],
-  [
-    '.string/0',
-    {
-      bound: (args) => ({ shape: stringShape(arg(args, 0).bytes), cost: arg(args, 0).bytes }),
-      charge: ([value]) => len(value),
-      builds: ([value]) => len(value),
-    },
-  ],
-  ['.at/1', free],
-  ...[
-    'getDate',
-    'getDayOfMonth',
-    'getDayOfWeek',
-    'getDayOfYear',
-    'getFullYear',
-    'getHours',
-    'getMilliseconds',
-    'getMinutes',
-    'getMonth',
-    'getSeconds',
-  ].flatMap((name): [string, FunctionModel | RefusedFunction][] => [
-    [`.${name}/0`, getter],
-    [`.${name}/1`, TIME_ZONE],
-  ]),
-  [
-    '.matches/1',
-    refused(
-      'runs a backtracking JavaScript RegExp, not RE2, over claims (a pattern like (a+)+$ runs for ever)',
-    ),
-  ],
-  ['.json/0', refused('parses JSON of unbounded nesting')],
-  ['.hasValue/0', OPTIONAL],
-  ['.value/0', OPTIONAL],
-  ['.none/0', OPTIONAL],
-  ['.of/1', OPTIONAL],
-  ['.or/1', OPTIONAL],
-  ['.orValue/1', OPTIONAL],
-])
-
-function splitBound(args: readonly Shape[]): Bound {
+const split: FunctionBound = (args) => {
   const n = arg(args, 0).chars
   const cost = add(mul(plus(n, 1), plus(arg(args, 1).chars, 1)), scale(n, 3), lin(2))
   const shape: Shape = {
@@ -545,75 +230,106 @@ function splitBound(args: readonly Shape[]): Bound {
   return { shape, cost }
 }
 
-function splitCharge(text: unknown, separator: unknown): number {
-  return (len(text) + 1) * (len(separator) + 1) + 3 * len(text) + 2
-}
-
-function joinBound(list: Shape, separator: Lin): Bound {
-  // Σ characters of the elements ≤ the list's weight; a separator between each two.
+/** Σ characters of the elements ≤ the list's weight; a separator between each two. */
+const joinBound = (list: Shape, separator: Lin): Bound => {
   const chars = add(list.weight, mul(list.items, separator))
   return { shape: stringShape(chars), cost: add(chars, list.items) }
 }
 
-function joinedLength(list: unknown, separator: unknown): number {
-  if (!Array.isArray(list)) return 0
-  let total = Math.max(list.length - 1, 0) * len(separator)
-  for (const element of list) total += len(element)
-  return total
-}
+/** The bound of every function FUNCTIONS (condition-charges.ts) does not refuse. */
+export const FUNCTION_BOUNDS: ReadonlyMap<string, FunctionBound> = new Map<string, FunctionBound>([
+  ['dyn/1', (args) => ({ shape: arg(args, 0), cost: ZERO })],
+  ['type/1', free],
+  ['bool/1', readsText],
+  ['size/1', sizeOf],
+  ['.size/0', sizeOf],
+  [
+    'bytes/1',
+    (args) => {
+      const built = scale(arg(args, 0).chars, 3)
+      return { shape: bytesShape(add(built, arg(args, 0).bytes)), cost: built }
+    },
+  ],
+  ['double/1', (args) => scalar(scale(arg(args, 0).chars, 4))],
+  ['int/1', readsText],
+  ['uint/1', readsText],
+  [
+    'string/1',
+    (args) => {
+      const chars = upper(lin(NUMBER_TEXT), add(arg(args, 0).chars, arg(args, 0).bytes))
+      return { shape: stringShape(chars), cost: plus(arg(args, 0).bytes, NUMBER_TEXT) }
+    },
+  ],
+  ['timestamp/1', readsText],
+  [
+    'duration/1',
+    (args) => {
+      const n = arg(args, 0).chars
+      return scalar(add(mul(n, mul(n, n)), n))
+    },
+  ],
+  ['.startsWith/1', (args) => scalar(lower(arg(args, 0).chars, arg(args, 1).chars))],
+  ['.endsWith/1', (args) => scalar(lower(arg(args, 0).chars, arg(args, 1).chars))],
+  ['.contains/1', search],
+  ['.indexOf/1', search],
+  ['.indexOf/2', search],
+  ['.lastIndexOf/1', search],
+  ['.lastIndexOf/2', search],
+  ['.lowerAscii/0', rewrites(3)],
+  ['.upperAscii/0', rewrites(3)],
+  ['.trim/0', rewrites(1)],
+  ['.substring/1', rewrites(1)],
+  ['.substring/2', rewrites(1)],
+  ['.split/1', split],
+  ['.split/2', split],
+  ['.join/0', (args) => joinBound(arg(args, 0), ZERO)],
+  ['.join/1', (args) => joinBound(arg(args, 0), arg(args, 1).chars)],
+  [
+    '.hex/0',
+    (args) => {
+      const chars = scale(arg(args, 0).bytes, 2)
+      return { shape: stringShape(chars), cost: chars }
+    },
+  ],
+  [
+    '.base64/0',
+    (args) => {
+      const chars = plus(scale(arg(args, 0).bytes, 4 / 3), 4)
+      return { shape: stringShape(chars), cost: chars }
+    },
+  ],
+  ['.string/0', (args) => ({ shape: stringShape(arg(args, 0).bytes), cost: arg(args, 0).bytes })],
+  ['.at/1', free],
+  ...GETTERS.map((name): [string, FunctionBound] => [`.${name}/0`, getter]),
+])
 
-export interface OperatorModel {
-  bound(left: Shape, right: Shape): Bound
-  /** Work for these operand values; `cap` bounds walks over shared lists (see weightUpTo). */
-  charge(left: unknown, right: unknown, cap: number): number
-  builds?(left: unknown, right: unknown): number
-}
+/** An operator's bound from its operands' shapes. */
+export type OperatorBound = (left: Shape, right: Shape) => Bound
 
-const arithmetic: OperatorModel = { bound: () => scalar(), charge: () => 0 }
-/** Strings compare up to the shorter one's length. */
-const ordering: OperatorModel = {
-  bound: (left, right) => scalar(lower(left.chars, right.chars)),
-  charge: (left, right) =>
-    typeof left === 'string' && typeof right === 'string' ? Math.min(left.length, right.length) : 0,
-}
-/**
- * Equality walks both sides when both are lists or maps (a map's keys are listed first), and
- * compares strings and bytes up to the shorter. Values of different kinds compare in one step.
- */
-const equality: OperatorModel = {
-  bound: (left, right) =>
-    scalar(
-      left.collection && right.collection
-        ? add(left.weight, right.weight)
-        : lower(add(left.chars, left.bytes), add(right.chars, right.bytes)),
-    ),
-  charge: (left, right, cap) => {
-    if (isCollection(left) && isCollection(right)) return weightUpTo(left, cap) + weightUpTo(right, cap)
-    if (typeof left === 'string' && typeof right === 'string') return Math.min(left.length, right.length)
-    if (left instanceof Uint8Array && right instanceof Uint8Array) return Math.min(left.length, right.length)
-    return 0
-  },
-}
+const arithmetic: OperatorBound = () => scalar()
+const ordering: OperatorBound = (left, right) => scalar(lower(left.chars, right.chars))
+const equality: OperatorBound = (left, right) =>
+  scalar(
+    left.collection && right.collection
+      ? add(left.weight, right.weight)
+      : lower(add(left.chars, left.bytes), add(right.chars, right.bytes)),
+  )
 
-export const OPERATORS: ReadonlyMap<string, OperatorModel> = new Map<string, OperatorModel>([
-  // Strings, bytes and lists are copied into a new value; numbers, times and durations are not.
+/** The bound of every operator OPERATORS (condition-charges.ts) charges. */
+export const OPERATOR_BOUNDS: ReadonlyMap<string, OperatorBound> = new Map<string, OperatorBound>([
   [
     '+',
-    {
-      bound: (left, right) => {
-        const built = add(left.chars, right.chars, left.bytes, right.bytes, left.items, right.items)
-        const shape: Shape = {
-          chars: add(left.chars, right.chars),
-          bytes: add(left.bytes, right.bytes),
-          items: add(left.items, right.items),
-          weight: add(left.weight, right.weight),
-          collection: left.collection || right.collection,
-          element: lazy(() => join(left.element(), right.element())),
-        }
-        return { shape, cost: built }
-      },
-      charge: (left, right) => concatenated(left, right),
-      builds: (left, right) => concatenated(left, right),
+    (left, right) => {
+      const built = add(left.chars, right.chars, left.bytes, right.bytes, left.items, right.items)
+      const shape: Shape = {
+        chars: add(left.chars, right.chars),
+        bytes: add(left.bytes, right.bytes),
+        items: add(left.items, right.items),
+        weight: add(left.weight, right.weight),
+        collection: left.collection || right.collection,
+        element: lazy(() => join(left.element(), right.element())),
+      }
+      return { shape, cost: built }
     },
   ],
   ['-', arithmetic],
@@ -626,45 +342,20 @@ export const OPERATORS: ReadonlyMap<string, OperatorModel> = new Map<string, Ope
   ['>=', ordering],
   ['==', equality],
   ['!=', equality],
-  // A list is searched element by element, each an equality (see above): at most a walk over the
-  // list, plus the needle's weight for each element when both are lists or maps. A map hashes the key.
   [
     'in',
-    {
-      bound: (left, right) =>
-        scalar(
-          add(
-            right.weight,
-            left.collection && right.element().collection ? mul(right.items, left.weight) : ZERO,
-            left.chars,
-            left.bytes,
-          ),
+    (left, right) =>
+      scalar(
+        add(
+          right.weight,
+          left.collection && right.element().collection ? mul(right.items, left.weight) : ZERO,
+          left.chars,
+          left.bytes,
         ),
-      charge: (left, right, cap) => {
-        if (!Array.isArray(right)) return len(left)
-        if (!isCollection(left)) return weightUpTo(right, cap)
-        let collections = 0
-        for (const element of right) if (isCollection(element)) collections++
-        return weightUpTo(right, cap) + collections * weightUpTo(left, cap)
-      },
-    },
+      ),
   ],
-  // An index: a string key is hashed; the guard refuses keys that are lists or maps.
-  [
-    '[]',
-    {
-      bound: (left, right) => ({ shape: left.element(), cost: add(right.chars, right.bytes) }),
-      charge: (_left, right) => len(right),
-    },
-  ],
+  ['[]', (left, right) => ({ shape: left.element(), cost: add(right.chars, right.bytes) })],
 ])
-
-function concatenated(left: unknown, right: unknown): number {
-  if (typeof left === 'string' && typeof right === 'string') return left.length + right.length
-  if (left instanceof Uint8Array && right instanceof Uint8Array) return left.length + right.length
-  if (Array.isArray(left) && Array.isArray(right)) return left.length + right.length
-  return 0
-}
 
 // ---------------------------------------------------------------------------------------------
 // The walk over a condition's AST.
@@ -681,12 +372,8 @@ export interface NodeBound {
 export interface ConditionBound {
   /** Upper bound of one evaluation's cost, the error allowance included. */
   readonly cost: number
-  /** Every node the guard wraps, with the largest value it may produce. */
+  /** Every node the guard wraps (condition-guard.ts walks to the same ones), with the largest value it may produce. */
   readonly nodes: ReadonlyMap<CelNode, NodeBound>
-  /** Nodes that hold a map literal's keys (the guard checks their type). */
-  readonly mapKeys: ReadonlySet<CelNode>
-  /** The literal 9223372036854775808 under a unary minus: -2⁶³ is the only way to write it. */
-  readonly exempt: ReadonlySet<CelNode>
 }
 
 export interface BoundProblem {
@@ -694,8 +381,6 @@ export interface BoundProblem {
   message: string
 }
 
-const MIN_INT = -(2n ** 63n)
-const MAX_INT = 2n ** 63n - 1n
 const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter'])
 const MAP_KEY_TYPES = new Set(['string', 'int', 'uint', 'bool', 'dyn'])
 
@@ -725,7 +410,6 @@ export const boundCondition = (
 ): ConditionBound | BoundProblem => {
   const enforce = options.enforce !== false
   const nodes = new Map<CelNode, NodeBound>()
-  const mapKeys = new Set<CelNode>()
   const exempt = new Set<CelNode>()
   const refuse = (position: number, message: string): never => {
     throw new BoundRefusal({ position, message })
@@ -756,10 +440,13 @@ export const boundCondition = (
     list.map((child) => visit(child, scope))
 
   const call = (key: string, name: string, position: number, args: Visited[]): Visited => {
-    const model = FUNCTIONS.get(key)
-    if (model === undefined) return refuse(position, `"${name}" is not a function conditions may use`)
-    if ('refused' in model) return refuse(position, `"${name}" is not allowed: it ${model.refused}`)
-    const bound = model.bound(args.map((a) => a.shape))
+    const charged = FUNCTIONS.get(key)
+    const model = FUNCTION_BOUNDS.get(key)
+    if (charged !== undefined && 'refused' in charged)
+      return refuse(position, `"${name}" is not allowed: it ${charged.refused}`)
+    if (charged === undefined || model === undefined)
+      return refuse(position, `"${name}" is not a function conditions may use`)
+    const bound = model(args.map((a) => a.shape))
     return { shape: bound.shape, cost: add(ONE, bound.cost, ...args.map((a) => a.cost)) }
   }
 
@@ -882,7 +569,6 @@ export const boundCondition = (
           if (type !== undefined && !MAP_KEY_TYPES.has(type)) {
             refuse(key.start, `a map key must be a string, int, uint or bool, not ${type}`)
           }
-          mapKeys.add(key)
           return [visit(key, scope), visit(value, scope)] as const
         })
         const all = visited.flat()
@@ -920,10 +606,10 @@ export const boundCondition = (
         return { shape: SCALAR, cost: plus(visited.cost, 1) }
       }
       default: {
-        const model = OPERATORS.get(node.op)
+        const model = OPERATORS.has(node.op) ? OPERATOR_BOUNDS.get(node.op) : undefined
         if (!model) return refuse(node.start, `the operator ${node.op} is not one conditions may use`)
         const [left, right] = visitAll(node.args as CelNode[], scope) as [Visited, Visited]
-        const bound = model.bound(left.shape, right.shape)
+        const bound = model(left.shape, right.shape)
         return { shape: bound.shape, cost: add(ONE, left.cost, right.cost, bound.cost) }
       }
     }
@@ -953,7 +639,7 @@ export const boundCondition = (
         }`,
       }
     }
-    return { cost, nodes, mapKeys, exempt }
+    return { cost, nodes }
   } catch (error) {
     if (error instanceof BoundRefusal) return error.problem
     throw error
@@ -970,14 +656,4 @@ const costliest = (root: CelNode, nodes: ReadonlyMap<CelNode, NodeBound>): CelNo
     if (!next) return culprit
     culprit = next
   }
-}
-
-const isNode = (value: unknown): value is CelNode =>
-  typeof value === 'object' && value !== null && 'op' in value && 'args' in value
-
-/** Direct operands of a node in the parsed tree (not the macros' expansions). */
-export const childrenOf = (node: CelNode): CelNode[] => {
-  const args: unknown = node.args
-  if (!Array.isArray(args)) return isNode(args) ? [args] : []
-  return args.flat(2).filter(isNode)
 }

@@ -2,21 +2,25 @@
 // evaluates and each value it builds is charged to a meter, and the size of a string, bytes or
 // list is checked before the library allocates it. Were the static bound ever wrong, evaluation
 // stops at the cap (no match, `guard:cost` or `guard:size`) instead of growing until V8 aborts.
+// It charges from condition-charges.ts alone: the exchange path does not carry the static model
+// (condition-cost.ts), and trusts the cap, not the registration, to stop a condition.
 import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator'
 import {
   type CelEvaluate,
   type CelEvaluator,
   type CelNode,
-  type ConditionBound,
+  childrenOf,
   entryCount,
   FUNCTIONS,
   ITERATION_COST,
   isCollection,
   MAX_CONDITION_COST,
   MAX_CONDITION_VALUE_SIZE,
+  MAX_INT,
+  MIN_INT,
   OPERATORS,
   textLength,
-} from './condition-cost.js'
+} from './condition-charges.js'
 
 export type GuardReason = 'cost' | 'size'
 
@@ -97,8 +101,6 @@ const checkSize = (m: Meter, size: number): void => {
   if (!(size <= MAX_CONDITION_VALUE_SIZE)) trip(m, 'size')
 }
 
-const MIN_INT = -(2n ** 63n)
-const MAX_INT = 2n ** 63n - 1n
 // CEL's ranges: years 0001-9999, durations of protobuf's ±10 000 years.
 const MIN_TIME = -62_135_596_800_000
 const MAX_TIME = 253_402_300_799_999
@@ -192,7 +194,7 @@ const makeStrict = (ev: CelEvaluator): void => {
   ev.debugTypeDeep = shallowType
 }
 
-const wrapperOf = (node: CelNode, bound: ConditionBound): CelEvaluate => {
+const wrapperOf = (node: CelNode, plan: GuardPlan): CelEvaluate => {
   const original = originalOf(node)
   const { op, meta } = node
   if (op === 'rcall' && meta.alternate?.op === 'comprehension') {
@@ -262,7 +264,7 @@ const wrapperOf = (node: CelNode, bound: ConditionBound): CelEvaluate => {
       return settle(m, node, original(ev, ctx))
     }
   }
-  if (bound.mapKeys.has(node)) {
+  if (plan.mapKeys.has(node)) {
     return (ev, _node, ctx) => {
       const m = enter()
       const key = original(ev, ctx)
@@ -273,7 +275,7 @@ const wrapperOf = (node: CelNode, bound: ConditionBound): CelEvaluate => {
     }
   }
   if (op === 'value') {
-    // A literal was checked when the condition was (its int range too).
+    // A literal is checked when the guard is installed (its int range too: guardPlan).
     return (ev, _node, ctx) => {
       const m = enter()
       const value = original(ev, ctx)
@@ -309,12 +311,73 @@ const checkConversion = (key: string, value: unknown): void => {
     throw overflow('uint() of a double')
 }
 
+export interface GuardPlan {
+  /** Every node the guard wraps: the nodes the static bound bounds (a test holds them the same). */
+  readonly nodes: readonly CelNode[]
+  /** Nodes that hold a map literal's keys (the guard checks their type). */
+  readonly mapKeys: ReadonlySet<CelNode>
+}
+
+export interface GuardProblem {
+  position: number
+  message: string
+}
+
+const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter'])
+
 /**
- * Replaces the evaluation of every node the bound walked with a guarded one. Once per compiled
+ * The nodes of a type-checked condition the guard wraps: every node of the parsed tree but the
+ * names a macro binds (a comprehension's variable, cel.bind's `cel` and variable). Refuses what
+ * the guard cannot charge — a macro it does not know, an int literal outside 64 bits (but
+ * -9223372036854775808) — which the static bound refuses too, so only a condition stored
+ * without registration meets this.
+ */
+export const guardPlan = (root: CelNode): GuardPlan | GuardProblem => {
+  const nodes: CelNode[] = []
+  const mapKeys = new Set<CelNode>()
+  const unknownMacro = (node: CelNode, name: string): GuardProblem => ({
+    position: node.start,
+    message: `"${name}" is not a macro conditions may use`,
+  })
+  const walk = (node: CelNode, negated = false): GuardProblem | undefined => {
+    nodes.push(node)
+    const { op, meta } = node
+    let children = childrenOf(node)
+    if (op === 'value') {
+      const value = node.args
+      if (
+        typeof value === 'bigint' &&
+        (value > MAX_INT || value < MIN_INT) &&
+        !(negated && value === MAX_INT + 1n)
+      )
+        return { position: node.start, message: `the integer ${value} is outside the 64-bit range` }
+    } else if (op === 'call' && (meta.alternate || meta.macro)) {
+      const [name] = node.args as [string]
+      if (name !== 'has' || meta.alternate) return unknownMacro(node, name)
+    } else if (op === 'rcall' && (meta.alternate || meta.macro)) {
+      const [name, , argNodes] = node.args as [string, CelNode, CelNode[]]
+      if (COMPREHENSIONS.has(name) && meta.alternate?.op === 'comprehension')
+        children = children.filter((child) => child !== argNodes[0])
+      else if (name === 'bind' && meta.macro && argNodes.length === 3) children = argNodes.slice(1)
+      else return unknownMacro(node, name)
+    } else if (op === 'map') {
+      for (const [key] of node.args as [CelNode, CelNode][]) mapKeys.add(key)
+    }
+    for (const child of children) {
+      const problem = walk(child, op === '-_')
+      if (problem) return problem
+    }
+    return undefined
+  }
+  return walk(root) ?? { nodes, mapKeys }
+}
+
+/**
+ * Replaces the evaluation of every node of `plan` with a guarded one. Once per compiled
  * condition; the nodes are the library's own, so its evaluation reaches the guard everywhere.
  */
-export const installGuard = (root: CelNode, bound: ConditionBound): void => {
-  for (const node of bound.nodes.keys()) node.evaluate = wrapperOf(node, bound)
+export const installGuard = (root: CelNode, plan: GuardPlan): void => {
+  for (const node of plan.nodes) node.evaluate = wrapperOf(node, plan)
   const evaluateRoot = root.evaluate
   root.evaluate = (ev, node, ctx) => {
     makeStrict(ev)

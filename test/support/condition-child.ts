@@ -5,12 +5,13 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { evaluateBinding } from '../../shared/core/bindings.js'
-import { compileCondition, evaluateCompiled, evaluateCondition } from '../../shared/core/condition.js'
+import { compileCondition } from '../../shared/core/condition.js'
+import { evaluateCompiled, evaluateCondition } from '../../shared/core/condition-run.js'
 import type { WorkloadClaims } from '../../shared/core/model.js'
 
 /**
  * `condition`: evaluateCondition, as an exchange would; `binding`: a stored binding holding it,
- * as if written to the registry directly; `guard`: compiled without the static bound, so only the
+ * as if written to the registry directly (the exchange path: the guard, no static bound); `guard`: compiled without the static bound, so only the
  * run-time guard stands between it and V8.
  */
 export type ChildMode = 'condition' | 'binding' | 'guard'

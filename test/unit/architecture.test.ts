@@ -58,6 +58,21 @@ describe('architecture', () => {
     expect(globals).toEqual([])
   })
 
+  it('keeps the static CEL cost model off the exchange path: condition-run.ts never reaches condition-cost.ts', () => {
+    // The credentials Lambda evaluates stored conditions under the guard and its cost table;
+    // the static bound is for registration (condition.ts). test/unit/bundles.test.ts checks the bundles.
+    const reached = new Set<string>()
+    const visit = (file: string): void => {
+      if (reached.has(file)) return
+      reached.add(file)
+      for (const specifier of importsOf(join(root, 'shared/core', file)))
+        if (specifier.startsWith('./')) visit(specifier.slice(2).replace(/\.js$/, '.ts'))
+    }
+    visit('condition-run.ts')
+    expect([...reached].filter((file) => file === 'condition-cost.ts' || file === 'condition.ts')).toEqual([])
+    expect(reached).toContain('condition-charges.ts')
+  })
+
   it('reads process.env only in composition roots and local entry points', () => {
     const readers = ['shared', 'functions', 'infra', 'dataplane']
       .flatMap(sourceFiles)

@@ -193,7 +193,7 @@ describe('Lambda bundles (dist/, as npm run build writes them)', () => {
   })
 
   it.each(FUNCTIONS)(
-    '%s: holds neither the event-stream codec, the JavaScript SHA-256 nor the endpoint cache of the SDK, but their stubs',
+    '%s: holds neither the event-stream codec, the JavaScript SHA-256, the endpoint cache nor the adaptive retry of the SDK, but their stubs',
     (name) => {
       // Act
       const inputs = Object.entries(outputOf(name).inputs)
@@ -206,7 +206,29 @@ describe('Lambda bundles (dist/, as npm run build writes them)', () => {
       ).toEqual([])
       expect(inputs.filter((path) => /\/Sha256Js\.js$/.test(path))).toEqual([])
       expect(inputs.filter((path) => /\/(endpoint-cache|mnemonist)\//.test(path))).toEqual([])
+      expect(inputs.filter((path) => /\/(AdaptiveRetryStrategy|DefaultRateLimiter)\.js$/.test(path))).toEqual(
+        [],
+      )
       expect(inputs).toContain('shared/adapters/lambda-sdk-stubs.ts')
+    },
+  )
+
+  it.each([
+    ['credentials', false],
+    ['roles', false],
+    ['admin', true],
+  ] as const)(
+    '%s: holds the CEL guard and its cost table; the static cost model only where conditions are registered (%s)',
+    (name, registers) => {
+      // Act
+      const inputs = Object.entries(outputOf(name).inputs)
+        .filter(([, input]) => input.bytesInOutput > 0)
+        .map(([path]) => path)
+
+      // Assess
+      expect(inputs).toContain('shared/core/condition-guard.ts')
+      expect(inputs).toContain('shared/core/condition-charges.ts')
+      expect(inputs.includes('shared/core/condition-cost.ts')).toBe(registers)
     },
   )
 
@@ -246,6 +268,7 @@ describe('Lambda bundles (dist/, as npm run build writes them)', () => {
       () => new stubs.EventStreamSerde(),
       () => new stubs.Sha256Js(),
       () => new stubs.EndpointCache().set('key', []),
+      () => new stubs.AdaptiveRetryStrategy(),
     ]
 
     // Assess
@@ -265,7 +288,7 @@ describe('Lambda bundles (dist/, as npm run build writes them)', () => {
   })
 
   it.each(FUNCTIONS)(
-    "%s: holds the Lambda credential chain, not the SDK's default one (SSO, files, processes, IMDS)",
+    "%s: holds the Lambda credential chain, not the SDK's default one (SSO, files, processes, container endpoint, IMDS)",
     (name) => {
       // Act
       const packages = packagesIn(name)
@@ -276,7 +299,7 @@ describe('Lambda bundles (dist/, as npm run build writes them)', () => {
       expect(packages).toContain('@aws-sdk/credential-provider-env')
       expect(
         packages.filter((pkg) =>
-          /^@aws-sdk\/(credential-provider-(node|ini|sso|process|web-identity|login)|nested-clients|token-providers)$|^@smithy\/credential-provider-imds$/.test(
+          /^@aws-sdk\/(credential-provider-(node|ini|sso|process|web-identity|login|http)|nested-clients|token-providers)$|^@smithy\/credential-provider-imds$/.test(
             pkg,
           ),
         ),

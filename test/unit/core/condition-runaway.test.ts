@@ -31,9 +31,13 @@ describe('a condition that builds a list of 100·4¹¹ elements', () => {
   it('stored in the registry anyway, never matches and never takes the process down', () => {
     // Act
     const run = runConditionInChild({ mode: 'binding', source: QUADRUPLING_BINDS, claims: makeClaims() })
-    // Assess: the bound applies again when the stored condition is compiled for evaluation
+    // Assess: the exchange path has no static bound (condition-run.ts): the guard stops it
     expect({ signal: run.signal, status: run.status }).toEqual({ signal: null, status: 0 })
-    expect(run.outcome).toEqual({ matched: false, failedRule: 'condition', detail: 'invalid_expression' })
+    expect(run.outcome).toEqual({
+      matched: false,
+      failedRule: 'condition',
+      detail: expect.stringMatching(/^guard:(cost|size)$/),
+    })
   })
 
   it('with the static bound skipped, is stopped by the run-time guard before it allocates', () => {

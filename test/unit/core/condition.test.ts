@@ -1,20 +1,24 @@
 import { Environment } from '@marcbachmann/cel-js'
 import { describe, expect, it } from 'vitest'
 import {
-  type CompiledCondition,
+  type BoundedCondition,
   compileCondition,
-  evaluateCompiled,
-  evaluateCondition,
   MAX_CONDITION_COST,
   MAX_CONDITION_LENGTH,
 } from '../../../shared/core/condition.js'
-import { ERROR_COST, FUNCTIONS } from '../../../shared/core/condition-cost.js'
-import { createMeter } from '../../../shared/core/condition-guard.js'
+import { ERROR_COST, FUNCTIONS, OPERATORS } from '../../../shared/core/condition-charges.js'
+import { FUNCTION_BOUNDS, OPERATOR_BOUNDS } from '../../../shared/core/condition-cost.js'
+import { createMeter, guardPlan } from '../../../shared/core/condition-guard.js'
+import {
+  compileForEvaluation,
+  evaluateCompiled,
+  evaluateCondition,
+} from '../../../shared/core/condition-run.js'
 import { MAX_CLAIM_COLLECTION_SIZE, MAX_CLAIMS_JSON_BYTES } from '../../../shared/core/limits.js'
 import { MAX_TOKEN_BYTES } from '../../../shared/core/verify.js'
 import { makeClaims } from '../fixtures.js'
 
-const compiles = (source: string): CompiledCondition => {
+const compiles = (source: string): BoundedCondition => {
   const result = compileCondition(source)
   if ('position' in result) throw new Error(`expected ${source} to compile: ${result.message}`)
   return result
@@ -180,6 +184,49 @@ describe('compileCondition', () => {
       .filter((key) => !macros.has(key) && !FUNCTIONS.has(key))
     // Assess
     expect(unknown).toEqual([])
+  })
+
+  it('bounds every function and operator the cost table charges, and only those', () => {
+    // Act
+    const charged = [...FUNCTIONS].filter(([, model]) => !('refused' in model)).map(([key]) => key)
+    // Assess: one table of charges (condition-charges.ts), one of bounds (condition-cost.ts)
+    expect([...FUNCTION_BOUNDS.keys()].sort()).toEqual(charged.sort())
+    expect([...OPERATOR_BOUNDS.keys()].sort()).toEqual([...OPERATORS.keys()].sort())
+  })
+
+  it.each([
+    "claims.sub == 'system:serviceaccount:ml:trainer'",
+    "claims.groups.exists(g, g.startsWith('ml-')) && has(claims.team)",
+    "cel.bind(t, claims.team, {'a': [1, 2], 'k': [-9223372036854775808]}[t].size() > 0)",
+    "claims.groups.map(g, g + '!').filter(s, s.size() > 2).all(x, x in claims.groups) ? true : false",
+    "!(claims.n < 3) || -claims.n == 0 || claims.sub.split(':').join('/').contains('ml')",
+  ])('the guard wraps exactly the nodes the static bound bounds: %s', (source) => {
+    // Prepare: the bound's nodes, whatever the cost (some of these cost more than the limit)
+    const compiled = compileCondition(source, { enforceBound: false })
+    if ('position' in compiled) throw new Error(compiled.message)
+    // Act
+    const plan = guardPlan(compiled.ast)
+    // Assess
+    if ('position' in plan) throw new Error(plan.message)
+    expect(new Set(plan.nodes)).toEqual(new Set(compiled.bound.nodes.keys()))
+    expect(plan.nodes).toHaveLength(compiled.bound.nodes.size)
+  })
+
+  it('evaluates a stored condition without the static bound, under the guard; refuses what the guard cannot charge', () => {
+    // Act / Assess: the exchange path (condition-run.ts) refuses an out-of-range literal itself
+    expect(compileForEvaluation('claims.n == 9223372036854775808')).toEqual({
+      position: 12,
+      message: 'the integer 9223372036854775808 is outside the 64-bit range',
+    })
+    expect(evaluateCondition('claims.n == 9223372036854775808', makeClaims({ n: 1 }))).toEqual({
+      matched: false,
+      detail: 'invalid_expression',
+    })
+    // A refused function compiles there and the guard stops it when it is reached
+    expect(evaluateCondition("claims.sub.matches('^a')", makeClaims())).toEqual({
+      matched: false,
+      detail: 'guard:cost',
+    })
   })
 
   it('bounds claims by the token size: 16 KiB of base64url is 12 KiB of JSON', () => {

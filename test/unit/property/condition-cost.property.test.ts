@@ -6,15 +6,16 @@
 // value within the size cap and ends the evaluation with an outcome.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { compileCondition, evaluateCompiled } from '../../../shared/core/condition.js'
+import { compileCondition } from '../../../shared/core/condition.js'
 import {
   type CelNode,
   ERROR_COST,
   entryCount,
   MAX_CONDITION_VALUE_SIZE,
   weightUpTo,
-} from '../../../shared/core/condition-cost.js'
+} from '../../../shared/core/condition-charges.js'
 import { createMeter } from '../../../shared/core/condition-guard.js'
+import { evaluateCompiled } from '../../../shared/core/condition-run.js'
 import {
   checkJsonShape,
   MAX_CLAIM_COLLECTION_SIZE,

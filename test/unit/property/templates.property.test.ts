@@ -4,7 +4,7 @@
 // a binding renders them) always meet STS's limits whatever the claims hold.
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { evaluateCondition } from '../../../shared/core/condition.js'
+import { evaluateCondition } from '../../../shared/core/condition-run.js'
 import type { WorkloadClaims } from '../../../shared/core/model.js'
 import { sessionNameFor, sessionTagsFor } from '../../../shared/core/session.js'
 import {
