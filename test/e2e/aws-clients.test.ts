@@ -20,7 +20,6 @@ import {
   READER_SESSION_ARN,
   registerMlWorkload,
   registerShortLivedBinding,
-  SHORT_SESSION_ARN,
   SHORT_SESSION_SECONDS,
   WRITER_ROLE_ARN,
   WRITER_SESSION_ARN,
