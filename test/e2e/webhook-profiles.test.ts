@@ -1,20 +1,24 @@
-// The webhook's promise end to end, without a cluster: a pod of a ServiceAccount annotated
-// `irsa-broker.io/role: ml-reader` and `irsa-broker.io/profiles: "true"` goes in as an
-// AdmissionReview, and the AWS CLI, boto3 and the AWS SDK for JavaScript come out calling STS
-// (moto_server, behind the local broker of `npm start`) as the default role and as every role
-// of the pod's profiles. Between the two, what a cluster would do is done here by stand-ins
-// (no API server, kubelet or container engine runs here):
-// - the webhook runs as its Deployment (infra/kubernetes/agent/manual-tls, rendered) runs it:
-//   the image's entry point and the Deployment's arguments and environment, from the agent
-//   image's files as its Dockerfile builds them (no node_modules), with the serving certificate
-//   of make-certs.sh and its ServiceAccounts from a loopback stand-in of the Kubernetes API
-//   (test/support/kube-api.ts); it is called over HTTPS as the API server calls it (the CA of
-//   make-certs.sh only, the Service's name) on the path of the entry that selects the namespace;
-// - its patch is applied with a real JSON Patch implementation (fast-json-patch), and the files
-//   kubelet would mount laid out in a folder (test/support/kubelet.ts: the projected token minted
-//   by a stand-in issuer with the volume's audience and lifetime, the emptyDir);
-// - the patched init container's command runs from the agent image's files, and each AWS client
-//   with exactly the patched container's environment, paths mapped into that folder.
+// The webhook's promise end to end, without a cluster: a ServiceAccount annotated
+// `irsa-broker.io/role: ml-reader` and `irsa-broker.io/profiles: "true"` in the Kubernetes API,
+// a pod of it sent as an AdmissionReview to the running webhook, and the AWS CLI, boto3 and the
+// AWS SDK for JavaScript come out calling STS as the default role and as every role of the
+// pod's profiles. Real here: `irsa-broker webhook` (the agent image's files as its Dockerfile
+// builds them, no node_modules, started as its Deployment starts it), its HTTPS and TLS
+// (make-certs.sh's certificate), the JSON Patch it answers (applied with fast-json-patch), the
+// init container's `irsa-broker configure` and the self-contained executable it copies, the
+// local broker of `npm start`, and the three AWS clients unmodified. Loopback stand-ins for what
+// cannot run on this machine (no API server, kubelet, container engine or AWS):
+// - the Kubernetes API: test/support/kube-api.ts (ServiceAccount list/watch/get over HTTPS with
+//   a bearer token), reached through a kubeconfig instead of the in-cluster ServiceAccount;
+// - the API server's admission call: an HTTPS client trusting only make-certs.sh's CA (the
+//   caBundle) and checking the Service's DNS name, on the path of the configuration's entry
+//   whose namespaceSelector selects the pod's namespace;
+// - kubelet and the container runtime: test/support/kubelet.ts lays out the volumes in a folder
+//   (the projected token minted by a stand-in issuer, test/support/workload-issuer.ts, with the
+//   volume's audience and lifetime; the emptyDir; the Secret and ConfigMap keys) and builds each
+//   container's command line and environment, absolute paths mapped into that folder or the
+//   image's files; containers are processes of this machine, distroless's node is this node;
+// - AWS: moto_server for STS and dynalite for the broker's table, both behind the local broker.
 // The self-contained executable is also run alone, with no PATH at all.
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
@@ -35,6 +39,7 @@ import {
   sessionArn,
   WRITER_SESSION_ARN,
 } from '../support/e2e-workload.js'
+import { eventually } from '../support/eventually.js'
 import { type KubeApiStandIn, kubeconfigFor, startKubeApiStandIn } from '../support/kube-api.js'
 import { type LaidOutPod, layOutPod, type PodObject } from '../support/kubelet.js'
 import { renderKustomization } from '../support/kustomize.js'
@@ -121,6 +126,13 @@ const webhookAnswer = async (review: unknown): Promise<AdmissionAnswer> => {
 }
 
 const reviewOf = (pod: Record<string, unknown>) => podReview(pod, { namespace: 'ml', uid: randomUUID() })
+
+const patchOf = (answer: AdmissionAnswer) =>
+  JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8')) as JsonPatchAdd[]
+
+/** The pod as the API server stores it after the patch (fast-json-patch, every operation validated). */
+const applied = (pod: unknown, patch: JsonPatchAdd[]) =>
+  jsonpatch.applyPatch(structuredClone(pod), patch, true, false).newDocument as PodObject
 
 /**
  * Starts `irsa-broker webhook` as the Deployment of infra/kubernetes/agent/manual-tls runs it:
@@ -214,10 +226,8 @@ interface StartedPod {
 const startPod = async (root = makeTempDir(tempDirs, 'irsa-broker-e2e-pod-')): Promise<StartedPod> => {
   const answer = await webhookAnswer(reviewOf(POD))
   expect(answer.response).toMatchObject({ allowed: true, patchType: 'JSONPatch' })
-  const patch = JSON.parse(
-    Buffer.from(answer.response.patch as string, 'base64').toString('utf8'),
-  ) as JsonPatchAdd[]
-  const patched = jsonpatch.applyPatch(structuredClone(POD), patch, true, false).newDocument as PodObject
+  const patch = patchOf(answer)
+  const patched = applied(POD, patch)
   const files = await layOutPod({
     pod: patched,
     namespace: 'ml',
@@ -333,6 +343,28 @@ describe('a pod of an annotated ServiceAccount, from AdmissionReview to a starte
     expect(patched.spec.containers[0].env[0]).toEqual({ name: 'MODEL', value: 'resnet' })
     expect(patched.spec.initContainers[1].restartPolicy).toBe('Always')
   })
+
+  test(
+    'the annotations are read from the Kubernetes API: a pod of a ServiceAccount without them passes unchanged; annotated later, the next pod is wired (the watch updates the view)',
+    async () => {
+      api.apply('ml', 'builder')
+      const pod = { ...POD, spec: { ...POD.spec, serviceAccountName: 'builder' } }
+      const plain = await webhookAnswer(reviewOf(pod))
+      expect(plain.response.allowed).toBe(true)
+      expect(plain.response.patch).toBeUndefined()
+      api.apply('ml', 'builder', { 'irsa-broker.io/role': 'ml-writer' })
+      await eventually(async () => {
+        const answer = await webhookAnswer(reviewOf(pod))
+        expect(answer.response.patchType).toBe('JSONPatch')
+        const app = applied(pod, patchOf(answer)).spec.containers[0]
+        expect(app.env).toContainEqual({
+          name: 'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+          value: `${broker.url}/v1/credentials?role=ml-writer`,
+        })
+      }, 10_000)
+    },
+    TEST_TIMEOUT_MS,
+  )
 
   test("kubelet's token: the pod's identity, with the volume's audience and lifetime, readable by every user (0444)", () => {
     const volume = first.patched.spec.volumes.find((v: PodObject) => v.name === 'irsa-broker-token')
