@@ -16,7 +16,8 @@ import type {
 } from './core/ports.js'
 import { createRegistryCache } from './core/registry-cache.js'
 import { createRemoteKeyResolver, type RemoteKeyResolver } from './core/remote-keys.js'
-import { createVerifiedTokenCache } from './core/verified-token-cache.js'
+import { withVerifiedTokenCache } from './core/verified-token-cache.js'
+import { createWorkloadTokenVerifier } from './core/verify.js'
 
 export interface Adapters {
   registry: Registry
@@ -67,10 +68,16 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
     requestFetchBudgetMs: settings.timeouts.jwksRequestMs,
   })
   const credentialCache = createCredentialCache({ ...settings.credentialCache, clock: adapters.clock })
-  const verifiedTokens = createVerifiedTokenCache(settings.verifiedTokenCache)
+  const keysFor = createIssuerKeyResolver(remoteKeys.keysFor)
+  const verifier = createWorkloadTokenVerifier(keysFor)
+  // Remembered verifications, unless the settings turn them off (every token verified afresh).
+  const verifiedTokens =
+    settings.verifiedTokenCache.maxEntries > 0
+      ? withVerifiedTokenCache(verifier, keysFor, settings.verifiedTokenCache)
+      : undefined
   const exchange = createExchange({
     registry: cache,
-    keysFor: createIssuerKeyResolver(remoteKeys.keysFor),
+    verifier: verifiedTokens ?? verifier,
     signer: adapters.signer,
     sts: adapters.sts,
     clock: adapters.clock,
@@ -79,7 +86,6 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
     brokerTokenTtlSeconds: settings.brokerTokenTtlSeconds,
     requestDeadlineMs: settings.timeouts.requestDeadlineMs,
     credentialCache,
-    verifiedTokens,
   })
   return {
     exchange,
@@ -89,7 +95,7 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
     invalidate: () => {
       cache.invalidate()
       credentialCache.invalidate()
-      verifiedTokens.invalidate()
+      verifiedTokens?.invalidate()
     },
   }
 }

@@ -12,19 +12,22 @@ import {
 import { type Deadline, withDeadline } from './deadline.js'
 import { type BrokerError, type DeadlineExceededError, InternalError, isBrokerError } from './errors.js'
 import type { AwsCredentials, Binding, Issuer, WorkloadClaims } from './model.js'
-import type { AuditSink, Clock, CredentialIssuer, KeyResolver, RegistryReader, Signer } from './ports.js'
+import type { AuditSink, Clock, CredentialIssuer, RegistryReader, Signer } from './ports.js'
 import { type SessionTags, sessionNameFor, sessionTagsFor } from './session.js'
-import type { VerifiedTokenCache } from './verified-token-cache.js'
-import {
-  readUnverifiedToken,
-  type UnverifiedToken,
-  type VerificationAttempt,
-  verifyWorkloadToken,
+import type {
+  PresentedToken,
+  VerificationAttempt,
+  VerificationResult,
+  WorkloadTokenVerifier,
 } from './verify.js'
 
 export interface ExchangeDeps {
   registry: RegistryReader
-  keysFor: KeyResolver
+  /**
+   * Reads and verifies workload tokens (verify.ts); the wiring may put the verified-token cache
+   * in front of it (verified-token-cache.ts).
+   */
+  verifier: WorkloadTokenVerifier
   signer: Signer
   sts: CredentialIssuer
   clock: Clock
@@ -37,11 +40,6 @@ export interface ExchangeDeps {
    * says now (a disabled issuer or binding) decides before any cached credential is reached.
    */
   credentialCache?: CredentialCache
-  /**
-   * Remembers tokens whose signature verified (by SHA-256 of the exact string), while the same
-   * issuer objects and keys are in use and the token's time claims hold (verified-token-cache.ts).
-   */
-  verifiedTokens?: VerifiedTokenCache
   /**
    * Budget of one credentials or roles request (shared/core/deadline.ts): by then it is answered,
    * a 503 if a dependency is still pending. Undefined: no deadline.
@@ -177,34 +175,18 @@ export const createExchange = (deps: ExchangeDeps) => {
       trace.reason = brokerError.reason
       return { trace, error: brokerError, matches: [], ...partial }
     }
-    // A token string that verified before passed every check on its form then; it is not read
-    // again (`explain` always reads and verifies afresh).
-    const recalled = explain ? undefined : deps.verifiedTokens?.recall(token)
-    let read: UnverifiedToken | undefined
-    let iss: string
-    if (recalled) iss = recalled.iss
-    else {
-      try {
-        read = readUnverifiedToken(token)
-      } catch (error) {
-        return deny(error)
-      }
-      iss = read.iss
-    }
-    trace.iss = iss.slice(0, MAX_LOGGED_ISS)
-    let result: Awaited<ReturnType<typeof verifyWorkloadToken>>
+    let presented: PresentedToken
     try {
-      const candidates = await deps.registry.findIssuersByIss(iss)
+      presented = deps.verifier.read(token, { explain })
+    } catch (error) {
+      return deny(error)
+    }
+    trace.iss = presented.iss.slice(0, MAX_LOGGED_ISS)
+    let result: VerificationResult
+    try {
+      const candidates = await deps.registry.findIssuersByIss(presented.iss)
       trace.issuersSharingIss = candidates.map((issuer) => issuer.issuerId).sort()
-      // `explain` always verifies afresh (the cache hands it on to verifyWorkloadToken).
-      const now = deps.clock.now()
-      result = deps.verifiedTokens
-        ? await deps.verifiedTokens.verify(token as string, candidates, deps.keysFor, now, {
-            read,
-            explain,
-            recalled,
-          })
-        : await verifyWorkloadToken(token as string, candidates, deps.keysFor, now, { read, explain })
+      result = await deps.verifier.verify(presented, candidates, deps.clock.now(), { explain })
     } catch (error) {
       return deny(error)
     }

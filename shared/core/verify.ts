@@ -1,7 +1,7 @@
 // Verification of a workload's JWT against the issuers registered for its `iss` (DESIGN §4).
 // Several registered issuers may share one `iss`; the one whose keys verify the signature is
 // the one that counts, and only its bindings are ever consulted.
-import { errors } from 'jose'
+import { errors, type JWTVerifyGetKey } from 'jose'
 import {
   type ClaimCheck,
   type ClaimCheckInput,
@@ -31,12 +31,15 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 /** The broker's first gate: strict compact serialization (decisions.md), checked before any decoding. */
 export const isStrictCompactJws = (token: string): boolean => COMPACT_JWS.test(token)
 
-export interface UnverifiedToken {
-  iss: string
+/** A token that passed the first gate (size, strict form, JSON shape, `iss`), ready to verify. */
+export interface PresentedToken {
+  readonly token: string
+  /** Its unverified `iss`: only to find the candidate issuers, trusted for nothing else. */
+  readonly iss: string
 }
 
 /** The token each readUnverifiedToken result was read from: its header and claims are in bounds. */
-const shapeCheckedToken = new WeakMap<UnverifiedToken, string>()
+const shapeCheckedToken = new WeakMap<PresentedToken, string>()
 
 const decodeSegment = (segment: string): unknown => {
   try {
@@ -53,7 +56,7 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
  * Checks the shape of a token and reads its unverified `iss`, only to find the candidate
  * issuers. Nothing read here is trusted for any decision.
  */
-export const readUnverifiedToken = (token: unknown): UnverifiedToken => {
+export const readUnverifiedToken = (token: unknown): PresentedToken => {
   if (typeof token !== 'string' || token.length === 0) throw new InvalidTokenError('token_missing')
   if (Buffer.byteLength(token, 'utf8') > MAX_TOKEN_BYTES)
     throw new PayloadTooLargeError('token', MAX_TOKEN_BYTES)
@@ -70,7 +73,7 @@ export const readUnverifiedToken = (token: unknown): UnverifiedToken => {
   if (typeof iss !== 'string' || iss.length === 0 || iss.length > MAX_ISS_LENGTH) {
     throw new InvalidTokenError('issuer_missing')
   }
-  const read = { iss }
+  const read = { token, iss }
   shapeCheckedToken.set(read, token)
   return read
 }
@@ -92,11 +95,19 @@ export interface VerifyOptions {
   /** Adds every claim check, each on its own, to the attempt whose key verified (`explain`). */
   explain?: boolean
   /**
+   * Wraps each candidate's key getter for this verification only: the verified-token cache
+   * records what the getters answered, to ask them again later.
+   */
+  watchKeys?: ((issuer: Issuer, getKey: JWTVerifyGetKey) => JWTVerifyGetKey) | undefined
+}
+
+export interface VerifyTokenOptions extends VerifyOptions {
+  /**
    * What readUnverifiedToken returned for this very token: its bounds on the claims' shape
    * were checked then, so they are not walked again (a result read from another token counts
    * for nothing).
    */
-  read?: UnverifiedToken
+  read?: PresentedToken | undefined
 }
 
 export type VerificationResult =
@@ -149,7 +160,7 @@ export const verifyWorkloadToken = async (
   candidates: readonly Issuer[],
   keysFor: KeyResolver,
   now: Date,
-  options: VerifyOptions = {},
+  options: VerifyTokenOptions = {},
 ): Promise<VerificationResult> => {
   const attempts: VerificationAttempt[] = []
   let unavailable: UpstreamUnavailableError | undefined
@@ -173,14 +184,19 @@ export const verifyWorkloadToken = async (
     }
     try {
       // jose's jwtVerify, with node:crypto doing the signature arithmetic (jws-verify.ts).
-      const { payload, protectedHeader } = await verifyCompactJwt(token, keysFor(issuer), {
-        issuer: issuer.issuer,
-        audience: issuer.audiences,
-        algorithms: issuer.algorithms,
-        clockTolerance: issuer.clockSkewSeconds,
-        currentDate: now,
-        requiredClaims: ['iss', 'aud', 'sub', 'exp', 'iat'],
-      })
+      const getKey = keysFor(issuer)
+      const { payload, protectedHeader } = await verifyCompactJwt(
+        token,
+        options.watchKeys ? options.watchKeys(issuer, getKey) : getKey,
+        {
+          issuer: issuer.issuer,
+          audience: issuer.audiences,
+          algorithms: issuer.algorithms,
+          clockTolerance: issuer.clockSkewSeconds,
+          currentDate: now,
+          requiredClaims: ['iss', 'aud', 'sub', 'exp', 'iat'],
+        },
+      )
       const input = claimCheckInput(payload, issuer)
       const failure = firstClaimFailure(input)
       const verified = {
@@ -237,3 +253,31 @@ export const verifyWorkloadToken = async (
       : 'signature_not_verified'
   return { ok: false, error: new InvalidTokenError(reason), attempts }
 }
+
+/**
+ * The exchange's one way to verify a workload token: read it (the first gate), then verify it
+ * against the candidates its `iss` found. The verified-token cache is a decorator over it
+ * (verified-token-cache.ts), chosen in the wiring.
+ */
+export interface WorkloadTokenVerifier {
+  /**
+   * Checks the token's size and form and reads its unverified `iss`; throws the coded error
+   * (InvalidTokenError, PayloadTooLargeError) otherwise. `explain` reads afresh whatever is
+   * remembered.
+   */
+  read(token: unknown, options?: { explain?: boolean }): PresentedToken
+  /** verifyWorkloadToken on a token read by `read`. */
+  verify(
+    token: PresentedToken,
+    candidates: readonly Issuer[],
+    now: Date,
+    options?: VerifyOptions,
+  ): Promise<VerificationResult>
+}
+
+/** Verifies every token afresh with the issuers' key getters. */
+export const createWorkloadTokenVerifier = (keysFor: KeyResolver): WorkloadTokenVerifier => ({
+  read: (token) => readUnverifiedToken(token),
+  verify: (token, candidates, now, options) =>
+    verifyWorkloadToken(token.token, candidates, keysFor, now, { ...options, read: token }),
+})

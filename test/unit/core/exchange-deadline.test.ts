@@ -10,6 +10,7 @@ import { createExchange } from '../../../shared/core/exchange.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { AwsCredentials } from '../../../shared/core/model.js'
 import type { CredentialIssuer, KeyResolver, RegistryReader, Signer } from '../../../shared/core/ports.js'
+import { createWorkloadTokenVerifier } from '../../../shared/core/verify.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { createTestIssuer } from '../../support/workload-issuer.js'
 import { createAuditLog, createTestClock, makeBinding, makeIssuer, NOW, NOW_SECONDS } from '../fixtures.js'
@@ -64,7 +65,7 @@ const setup = (
   const audit = createAuditLog()
   const exchange = createExchange({
     registry,
-    keysFor,
+    verifier: createWorkloadTokenVerifier(keysFor),
     signer,
     sts,
     clock: createTestClock(),

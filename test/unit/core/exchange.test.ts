@@ -8,6 +8,7 @@ import { createExchange, type ExchangeRequest } from '../../../shared/core/excha
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { AwsCredentials, Binding, Issuer } from '../../../shared/core/model.js'
 import type { AssumeRoleRequest, CredentialIssuer } from '../../../shared/core/ports.js'
+import { createWorkloadTokenVerifier } from '../../../shared/core/verify.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import {
   createTestIssuer,
@@ -62,7 +63,7 @@ const setup = (objects: { issuers: Issuer[]; bindings: Binding[] }) => {
   const audit = createAuditLog()
   const exchange = createExchange({
     registry,
-    keysFor: createInlineKeyResolver(),
+    verifier: createWorkloadTokenVerifier(createInlineKeyResolver()),
     signer,
     sts: fake.sts,
     clock,

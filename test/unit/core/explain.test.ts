@@ -11,6 +11,7 @@ import { createExchange } from '../../../shared/core/exchange.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { Binding, Issuer } from '../../../shared/core/model.js'
 import type { CredentialIssuer } from '../../../shared/core/ports.js'
+import { createWorkloadTokenVerifier } from '../../../shared/core/verify.js'
 import { capturingSink } from '../../support/log-capture.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { createTestIssuer } from '../../support/workload-issuer.js'
@@ -43,7 +44,7 @@ const setup = (issuers: Issuer[], bindings: Binding[]) => {
   const logger = createJsonLogger(capturingSink('explain-test', (line) => lines.push(line)))
   const exchange = createExchange({
     registry,
-    keysFor: createInlineKeyResolver(),
+    verifier: createWorkloadTokenVerifier(createInlineKeyResolver()),
     signer: createLocalSigner(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey),
     sts: noSts,
     clock: { now: () => NOW },

@@ -15,7 +15,7 @@ import {
   KeyFetchError,
   type RemoteKeyOptions,
 } from '../../../shared/core/remote-keys.js'
-import { verifyWorkloadToken } from '../../../shared/core/verify.js'
+import { createWorkloadTokenVerifier, verifyWorkloadToken } from '../../../shared/core/verify.js'
 import { errorResponse } from '../../../shared/http/response.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { AUDIENCE, createTestIssuer, K8S_ISSUER, type TestIssuer } from '../../support/workload-issuer.js'
@@ -793,7 +793,7 @@ describe('remote keys through the credential exchange', () => {
     let stsCalls = 0
     const exchange = createExchange({
       registry,
-      keysFor,
+      verifier: createWorkloadTokenVerifier(keysFor),
       signer,
       sts: {
         assumeRoleWithWebIdentity: async () => {
@@ -840,7 +840,7 @@ describe('remote keys through the credential exchange', () => {
     registry.seed({ issuers: [remoteIssuer], bindings: [] })
     const exchange = createExchange({
       registry,
-      keysFor,
+      verifier: createWorkloadTokenVerifier(keysFor),
       signer,
       sts: { assumeRoleWithWebIdentity: async () => Promise.reject(new Error('not reached')) },
       clock,

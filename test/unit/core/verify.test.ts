@@ -67,7 +67,7 @@ describe('readUnverifiedToken', () => {
     // Act
     const read = readUnverifiedToken(token)
     // Assess
-    expect(read).toEqual({ iss: K8S_ISSUER })
+    expect(read).toEqual({ token, iss: K8S_ISSUER })
   })
 
   it.each([
@@ -703,7 +703,7 @@ describe('verifyWorkloadToken: one set of claim checks decides and explains', ()
     const readOfAnother = readUnverifiedToken(rs256())
     // Act
     const [withOtherRead, withLookAlike] = await Promise.all(
-      [readOfAnother, { iss: K8S_ISSUER }].map((read) =>
+      [readOfAnother, { token: deep, iss: K8S_ISSUER }].map((read) =>
         verifyWorkloadToken(deep, [issuer], createInlineKeyResolver(), NOW, { read }),
       ),
     )
