@@ -4,6 +4,7 @@ import type { BrokerSettings } from './config.js'
 import { type Admin, createAdmin } from './core/admin.js'
 import { type CredentialCache, createCredentialCache } from './core/credential-cache.js'
 import { createExchange, type Exchange } from './core/exchange.js'
+import { verifyCompactJwt } from './core/jws-verify.js'
 import { createIssuerKeyResolver } from './core/keys.js'
 import type {
   AuditSink,
@@ -69,7 +70,8 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
   })
   const credentialCache = createCredentialCache({ ...settings.credentialCache, clock: adapters.clock })
   const keysFor = createIssuerKeyResolver(remoteKeys.keysFor)
-  const verifier = createWorkloadTokenVerifier(keysFor)
+  // The node:crypto fast path; joseJwtVerifier (jwt-verifier.ts) gives the same verdicts, slower.
+  const verifier = createWorkloadTokenVerifier(keysFor, verifyCompactJwt)
   // Remembered verifications, unless the settings turn them off (every token verified afresh).
   const verifiedTokens =
     settings.verifiedTokenCache.maxEntries > 0

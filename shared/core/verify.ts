@@ -16,6 +16,7 @@ import {
   UpstreamUnavailableError,
 } from './errors.js'
 import { verifyCompactJwt } from './jws-verify.js'
+import type { JwtVerifier } from './jwt-verifier.js'
 import { checkJsonShape } from './limits.js'
 import type { Issuer, WorkloadClaims } from './model.js'
 import type { KeyResolver } from './ports.js'
@@ -102,6 +103,8 @@ export interface VerifyOptions {
 }
 
 export interface VerifyTokenOptions extends VerifyOptions {
+  /** Checks the token against one candidate's keys; the node:crypto fast path unless told otherwise. */
+  jwt?: JwtVerifier | undefined
   /**
    * What readUnverifiedToken returned for this very token: its bounds on the claims' shape
    * were checked then, so they are not walked again (a result read from another token counts
@@ -174,6 +177,7 @@ export const verifyWorkloadToken = async (
     nowSeconds,
     shape: shapeChecked ? undefined : checkJsonShape(payload),
   })
+  const verifyJwt = options.jwt ?? verifyCompactJwt
   const ordered = [...candidates].sort((a, b) =>
     a.issuerId < b.issuerId ? -1 : a.issuerId > b.issuerId ? 1 : 0,
   )
@@ -183,9 +187,9 @@ export const verifyWorkloadToken = async (
       continue
     }
     try {
-      // jose's jwtVerify, with node:crypto doing the signature arithmetic (jws-verify.ts).
+      // jose's jwtVerify, or its fast path with node:crypto doing the arithmetic (jwt-verifier.ts).
       const getKey = keysFor(issuer)
-      const { payload, protectedHeader } = await verifyCompactJwt(
+      const { payload, protectedHeader } = await verifyJwt(
         token,
         options.watchKeys ? options.watchKeys(issuer, getKey) : getKey,
         {
@@ -275,9 +279,15 @@ export interface WorkloadTokenVerifier {
   ): Promise<VerificationResult>
 }
 
-/** Verifies every token afresh with the issuers' key getters. */
-export const createWorkloadTokenVerifier = (keysFor: KeyResolver): WorkloadTokenVerifier => ({
+/**
+ * Verifies every token afresh with the issuers' key getters, through `jwt` (the node:crypto fast
+ * path by default; jose's own jwtVerify, `joseJwtVerifier`, gives the same verdicts).
+ */
+export const createWorkloadTokenVerifier = (
+  keysFor: KeyResolver,
+  jwt: JwtVerifier = verifyCompactJwt,
+): WorkloadTokenVerifier => ({
   read: (token) => readUnverifiedToken(token),
   verify: (token, candidates, now, options) =>
-    verifyWorkloadToken(token.token, candidates, keysFor, now, { ...options, read: token }),
+    verifyWorkloadToken(token.token, candidates, keysFor, now, { ...options, read: token, jwt }),
 })
