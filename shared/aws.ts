@@ -10,10 +10,10 @@ import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
 import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
 import { createKmsSigner } from './adapters/kms-signer.js'
 import { type AwsDependency, sdkClientLimits } from './adapters/sdk-limits.js'
-import { createStsCredentialIssuer, stsRetryOptions } from './adapters/sts.js'
+import { createStsRoleAssumer, stsRetryOptions } from './adapters/sts.js'
 import type { LambdaConfig } from './config.js'
 import { InternalError } from './core/errors.js'
-import { type CredentialIssuer, type Registry, type Signer, systemClock } from './core/ports.js'
+import { type Registry, type RoleAssumer, type Signer, systemClock } from './core/ports.js'
 import type { Adapters } from './wiring.js'
 
 /** What every SDK client of the broker shares: region, endpoint, per-call timeouts and attempts. */
@@ -36,8 +36,8 @@ export const awsRegistry = (config: LambdaConfig): Registry =>
   )
 
 /** STS AssumeRoleWithWebIdentity (credentials only). */
-export const awsCredentialIssuer = (config: LambdaConfig): CredentialIssuer =>
-  createStsCredentialIssuer(new STSClient(clientSettings(config, 'sts')), stsRetryOptions(config.timeouts))
+export const awsRoleAssumer = (config: LambdaConfig): RoleAssumer =>
+  createStsRoleAssumer(new STSClient(clientSettings(config, 'sts')), stsRetryOptions(config.timeouts))
 
 /** The KMS signing key: Sign (credentials) and GetPublicKey (credentials, discovery). */
 export const awsSigner = (config: LambdaConfig): Signer =>
@@ -84,6 +84,6 @@ export const withoutSigningOrSts: Pick<Adapters, 'sts' | 'signer'> = {
 export const createAwsAdapters = (config: LambdaConfig, service: string): Adapters => ({
   ...awsCommonAdapters(service),
   registry: awsRegistry(config),
-  sts: awsCredentialIssuer(config),
+  sts: awsRoleAssumer(config),
   signer: awsSigner(config),
 })

@@ -6,15 +6,7 @@ import { type CredentialCache, createCredentialCache } from './core/credential-c
 import { createExchange, type Exchange } from './core/exchange.js'
 import { verifyCompactJwt } from './core/jws-verify.js'
 import { createIssuerKeyResolver } from './core/keys.js'
-import type {
-  AuditSink,
-  Clock,
-  CredentialIssuer,
-  JsonFetcher,
-  Logger,
-  Registry,
-  Signer,
-} from './core/ports.js'
+import type { AuditSink, Clock, JsonFetcher, Logger, Registry, RoleAssumer, Signer } from './core/ports.js'
 import { createRegistryCache } from './core/registry-cache.js'
 import { createRemoteKeyResolver, type RemoteKeyResolver } from './core/remote-keys.js'
 import { withVerifiedTokenCache } from './core/verified-token-cache.js'
@@ -22,7 +14,7 @@ import { createWorkloadTokenVerifier } from './core/verify.js'
 
 export interface Adapters {
   registry: Registry
-  sts: CredentialIssuer
+  sts: RoleAssumer
   signer: Signer
   clock: Clock
   logger: Logger

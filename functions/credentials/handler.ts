@@ -1,6 +1,6 @@
 // Composition root of the credentials Lambda: config and clients once per container, and the
 // exchange without the admin plane. The only function that signs broker tokens (KMS) and calls STS.
-import { awsCommonAdapters, awsCredentialIssuer, awsRegistry, awsSigner } from '../../shared/aws.js'
+import { awsCommonAdapters, awsRegistry, awsRoleAssumer, awsSigner } from '../../shared/aws.js'
 import { loadLambdaConfig } from '../../shared/config.js'
 import { createExchangeCore } from '../../shared/wiring.js'
 import { createCredentialsHandler } from './app.js'
@@ -11,7 +11,7 @@ export const handler = createCredentialsHandler(
     {
       ...awsCommonAdapters('credentials'),
       registry: awsRegistry(config),
-      sts: awsCredentialIssuer(config),
+      sts: awsRoleAssumer(config),
       signer: awsSigner(config),
     },
     config,

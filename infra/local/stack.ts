@@ -23,9 +23,9 @@ import { createJsonLogger, type LineSink, stdoutSink } from '../../shared/adapte
 import { createSafeJsonFetcher } from '../../shared/adapters/jwks-fetch.js'
 import { createLocalSigner, loadOrCreateSigningKey } from '../../shared/adapters/local-signer.js'
 import { sdkClientLimits } from '../../shared/adapters/sdk-limits.js'
-import { createStsCredentialIssuer, stsRetryOptions } from '../../shared/adapters/sts.js'
+import { createStsRoleAssumer, stsRetryOptions } from '../../shared/adapters/sts.js'
 import type { LocalConfig } from '../../shared/config.js'
-import { type Clock, type CredentialIssuer, type JsonFetcher, systemClock } from '../../shared/core/ports.js'
+import { type Clock, type JsonFetcher, type RoleAssumer, systemClock } from '../../shared/core/ports.js'
 import { tokenAdminAuthenticator } from '../../shared/http/admin-auth.js'
 import { createCore } from '../../shared/wiring.js'
 import { createLocalHttpServer, type FunctionTable } from './http-server.js'
@@ -39,7 +39,7 @@ export interface LocalStackOptions {
   logSink?: LineSink
   clock?: Clock
   /** Wraps the STS adapter (the bench uses it to time STS calls). */
-  wrapSts?: (sts: CredentialIssuer) => CredentialIssuer
+  wrapSts?: (sts: RoleAssumer) => RoleAssumer
   /** Replaces the remote-JWKS fetcher (tests give one with their own resolver and connector). */
   fetchJson?: JsonFetcher
 }
@@ -181,7 +181,7 @@ export const startLocalStack = async (
         'issuers may fetch their keys over http from loopback (IRSA_BROKER_ALLOW_LOOPBACK_JWKS=true)',
       )
     }
-    const sts = createStsCredentialIssuer(stsClient, stsRetryOptions(config.timeouts))
+    const sts = createStsRoleAssumer(stsClient, stsRetryOptions(config.timeouts))
     const core = createCore(
       {
         registry: createDynamoDbRegistry(dynamodb, config.tableName),

@@ -1,6 +1,11 @@
 // The admin plane: register, read and remove issuers and bindings. Writes are optimistic
 // (a version precondition, 409 when stale) and each change is an audit record.
-import { ConflictError, InvalidParameterError, NotFoundError, UpstreamUnavailableError } from './errors.js'
+import {
+  ConflictError,
+  IdentityProviderUnavailableError,
+  InvalidParameterError,
+  NotFoundError,
+} from './errors.js'
 import { checkJwks } from './jwks.js'
 import { hasRemoteKeys } from './keys.js'
 import type { Binding, Issuer, ServerFields } from './model.js'
@@ -166,7 +171,8 @@ export const createAdmin = (deps: AdminDeps) => {
         keyCount: keys.length,
       }
     }
-    if (!deps.keySets) throw new UpstreamUnavailableError('jwks', { detail: 'no key fetcher is configured' })
+    if (!deps.keySets)
+      throw new IdentityProviderUnavailableError('jwks', { detail: 'no key fetcher is configured' })
     const auditRefresh = (outcome: Record<string, string | number>) =>
       deps.audit({
         type: 'audit',
@@ -183,7 +189,7 @@ export const createAdmin = (deps: AdminDeps) => {
     } catch (error) {
       if (!isKeyFetchError(error)) throw error
       auditRefresh({ outcome: 'failed', code: error.code })
-      throw new UpstreamUnavailableError('jwks', {
+      throw new IdentityProviderUnavailableError('jwks', {
         cause: error,
         detail: `${error.message}; the keys held before stay in use while they last`,
         retryAfterSeconds: 1,

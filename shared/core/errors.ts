@@ -14,6 +14,7 @@ export const WIRE_STATUS = {
   PayloadTooLarge: 413,
   Throttling: 429,
   IDPCommunicationError: 503,
+  ServiceUnavailable: 503,
   InternalError: 500,
 } as const
 
@@ -124,10 +125,9 @@ export class ThrottlingError extends BrokerError {
   }
 }
 
-/** A dependency (remote JWKS, DynamoDB, KMS, STS) is unavailable; retrying is safe. */
-export class UpstreamUnavailableError extends BrokerError {
-  override readonly name = 'UpstreamUnavailableError'
-  readonly code = 'IDPCommunicationError'
+/** A dependency is unavailable; retrying is safe (503 with `Retry-After`). */
+export abstract class UnavailableError extends BrokerError {
+  abstract override readonly code: 'ServiceUnavailable' | 'IDPCommunicationError'
   /** `detail` joins the message: only for admin callers, who may see why (e.g. a JWKS fetch failure). */
   constructor(
     dependency: string,
@@ -145,13 +145,28 @@ export class UpstreamUnavailableError extends BrokerError {
   }
 }
 
+/** One of the broker's own dependencies (DynamoDB, KMS, STS) is unavailable. */
+export class UpstreamUnavailableError extends UnavailableError {
+  override readonly name = 'UpstreamUnavailableError'
+  readonly code = 'ServiceUnavailable'
+}
+
+/**
+ * An identity provider could not be reached: a data plane's discovery document or JWKS, or
+ * (STS's own `IDPCommunicationError`) the issuer STS itself fetches. STS's code for the same case.
+ */
+export class IdentityProviderUnavailableError extends UnavailableError {
+  override readonly name = 'IdentityProviderUnavailableError'
+  readonly code = 'IDPCommunicationError'
+}
+
 /**
  * The request's deadline (shared/core/deadline.ts) passed before its dependencies answered: the
  * caller gets the same 503 as for a dependency that is down, early enough to retry in time.
  */
 export class DeadlineExceededError extends BrokerError {
   override readonly name = 'DeadlineExceededError'
-  readonly code = 'IDPCommunicationError'
+  readonly code = 'ServiceUnavailable'
   constructor(budgetMs: number) {
     super('A dependency of the broker did not answer in time; retry later.', 'deadline_exceeded', {
       retryAfterSeconds: 1,

@@ -34,11 +34,11 @@ export const auditLine = (
   error: BrokerError | undefined,
   extra: AuditRecord = {},
 ): AuditRecord => {
-  const selected = evaluation?.outcome === 'allowed' ? evaluation : undefined
+  const selected = evaluation?.decision === 'allow' ? evaluation : undefined
   return {
     type: 'audit',
     event,
-    decision: error ? 'denied' : event === 'credentials' ? 'issued' : 'allowed',
+    decision: error ? 'deny' : 'allow',
     requestId,
     iss: evaluation?.iss,
     issuerId: evaluation?.issuer?.issuerId,

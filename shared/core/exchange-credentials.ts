@@ -9,11 +9,11 @@ import {
 } from './credential-cache.js'
 import type { Deadline } from './deadline.js'
 import type { Allowed } from './exchange-evaluate.js'
-import type { Clock, CredentialIssuer, Signer } from './ports.js'
+import type { Clock, RoleAssumer, Signer } from './ports.js'
 
 export interface CredentialsDeps {
   signer: Signer
-  sts: CredentialIssuer
+  sts: RoleAssumer
   clock: Clock
   brokerIssuerUrl: string
   brokerTokenTtlSeconds: number

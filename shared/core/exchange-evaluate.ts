@@ -69,13 +69,13 @@ export interface Findings {
 }
 
 export interface Denied extends Findings {
-  outcome: 'denied'
+  decision: 'deny'
   reason: DenyReason
   error: BrokerError
 }
 
 export interface Allowed extends Findings {
-  outcome: 'allowed'
+  decision: 'allow'
   issuer: Issuer
   claims: WorkloadClaims
   selected: Binding
@@ -108,7 +108,7 @@ export const asBrokerError = (error: unknown): BrokerError =>
 
 const denied = (reason: DenyReason, error: unknown, findings: Findings): Denied => ({
   ...findings,
-  outcome: 'denied',
+  decision: 'deny',
   reason,
   error: asBrokerError(error),
 })
@@ -158,7 +158,7 @@ export const createEvaluator =
     if (!selection.ok) return denied(selection.reason, selection.error, { ...verified, bindings, matches })
     const selected = selection.binding
     return {
-      outcome: 'allowed',
+      decision: 'allow',
       ...verified,
       bindings,
       matches,

@@ -38,8 +38,8 @@ export interface Decision {
 export const traceOf = (evaluation: Evaluation): Decision => {
   const { iss, issuersSharingIss, issuer, claims } = evaluation
   return {
-    decision: evaluation.outcome === 'allowed' ? 'allow' : 'deny',
-    ...(evaluation.outcome === 'denied'
+    decision: evaluation.decision,
+    ...(evaluation.decision === 'deny'
       ? { code: evaluation.error.code, reason: evaluation.error.reason }
       : {}),
     ...(iss === undefined ? {} : { iss }),
@@ -55,7 +55,7 @@ export const traceOf = (evaluation: Evaluation): Decision => {
       ...(failedRule ? { failedRule } : {}),
       ...(detail ? { detail } : {}),
     })),
-    ...(evaluation.outcome === 'allowed'
+    ...(evaluation.decision === 'allow'
       ? {
           selected: {
             bindingId: evaluation.selected.bindingId,

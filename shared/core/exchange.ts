@@ -10,7 +10,7 @@ import { createCredentialSource } from './exchange-credentials.js'
 import { asBrokerError, createEvaluator, type Evaluation, isListable } from './exchange-evaluate.js'
 import { type Decision, traceOf } from './exchange-trace.js'
 import type { AwsCredentials } from './model.js'
-import type { AuditRecord, AuditSink, Clock, CredentialIssuer, RegistryReader, Signer } from './ports.js'
+import type { AuditRecord, AuditSink, Clock, RegistryReader, RoleAssumer, Signer } from './ports.js'
 import { createSessionMemo } from './session-memo.js'
 import type { WorkloadTokenVerifier } from './verify.js'
 
@@ -24,7 +24,7 @@ export interface ExchangeDeps {
    */
   verifier: WorkloadTokenVerifier
   signer: Signer
-  sts: CredentialIssuer
+  sts: RoleAssumer
   clock: Clock
   audit: AuditSink
   brokerIssuerUrl: string
@@ -112,7 +112,7 @@ export const createExchange = (deps: ExchangeDeps) => {
 
   const issueWithin = async (request: ExchangeRequest, deadline: Deadline): Promise<IssuedCredentials> => {
     const evaluation = await evaluate(request)
-    if (evaluation.outcome === 'denied') {
+    if (evaluation.decision === 'deny') {
       audit(deadline, 'credentials', request, evaluation, evaluation.error)
       throw evaluation.error
     }
@@ -145,7 +145,7 @@ export const createExchange = (deps: ExchangeDeps) => {
     const evaluation = await evaluate({ token: request.token })
     const withoutRole = { requestId: request.requestId }
     // Several roles, or none, are answers here rather than failures.
-    if (evaluation.outcome === 'denied' && !isListable(evaluation.reason)) {
+    if (evaluation.decision === 'deny' && !isListable(evaluation.reason)) {
       audit(deadline, 'roles', withoutRole, evaluation, evaluation.error)
       throw evaluation.error
     }

@@ -2,7 +2,7 @@
 // (the SSRF-safe adapter in production), checked like inline keys, cached per issuer, and kept
 // through endpoint outages for a bounded time. Implements the KeyResolver port for jose.
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
-import { UpstreamUnavailableError } from './errors.js'
+import { IdentityProviderUnavailableError } from './errors.js'
 import { checkJwks } from './jwks.js'
 import type { Issuer } from './model.js'
 import type { Clock, JsonFetcher, KeyResolver, Logger } from './ports.js'
@@ -288,7 +288,7 @@ export const createRemoteKeyResolver = (options: RemoteKeyOptions): RemoteKeyRes
     entry.lastAttemptAt !== undefined && at - entry.lastAttemptAt < cooldownMs
 
   const unavailable = (entry: Entry, at: number) =>
-    new UpstreamUnavailableError('jwks', {
+    new IdentityProviderUnavailableError('jwks', {
       cause: entry.lastFailure,
       retryAfterSeconds: Math.max(1, Math.ceil(((entry.lastAttemptAt ?? at) + cooldownMs - at) / 1000)),
     })

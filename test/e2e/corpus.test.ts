@@ -198,7 +198,7 @@ const expectRefused = (id: string, token: string, { answer, stsCalls }: Exchange
   expect(error.requestId).toBe(answer.headers['x-request-id'])
   const audit = auditFor(error.requestId)
   expect(audit, `${id}: audit record for ${error.requestId}`).toMatchObject({
-    decision: 'denied',
+    decision: 'deny',
     code: error.code,
   })
   expect(typeof audit?.reason).toBe('string')
@@ -332,7 +332,7 @@ describe('attack corpus end to end through GET /v1/credentials', () => {
     for (const answer of answers) {
       expect(answer.status).toBe(200)
       expect(auditFor(answer.headers['x-request-id'] ?? '')).toMatchObject({
-        decision: 'issued',
+        decision: 'allow',
         sub: 'system:serviceaccount:payments:api',
         namespace: 'payments',
       })

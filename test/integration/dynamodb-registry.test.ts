@@ -366,7 +366,7 @@ describe('DynamoDB registry: conditional writes', () => {
 })
 
 describe('DynamoDB registry: an unreachable DynamoDB', () => {
-  it('turns a refused connection into UpstreamUnavailableError with code IDPCommunicationError, for reads and writes', async () => {
+  it('turns a refused connection into UpstreamUnavailableError with code ServiceUnavailable, for reads and writes', async () => {
     // Prepare
     const closedPort = await freePort()
     const unreachable = dynamoDbClient(`http://127.0.0.1:${closedPort}`)
@@ -386,7 +386,7 @@ describe('DynamoDB registry: an unreachable DynamoDB', () => {
       // Assess
       for (const failure of failures) {
         expect(failure).toBeInstanceOf(UpstreamUnavailableError)
-        expect((failure as UpstreamUnavailableError).code).toBe('IDPCommunicationError')
+        expect((failure as UpstreamUnavailableError).code).toBe('ServiceUnavailable')
         expect((failure as UpstreamUnavailableError).statusCode).toBe(503)
       }
     } finally {

@@ -9,7 +9,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
 import { loadLocalConfig } from '../../shared/config.js'
-import type { CredentialIssuer } from '../../shared/core/ports.js'
+import type { RoleAssumer } from '../../shared/core/ports.js'
 import { capturingSink } from '../support/log-capture.js'
 import { AUDIENCE, createTestIssuer, type MintOptions, type TestIssuer } from '../support/workload-issuer.js'
 
@@ -45,7 +45,7 @@ const brokerTokens: string[] = []
 const receivedSecrets: string[] = []
 
 /** Sees the broker tokens the exchange hands to STS, so the test can verify them against the JWKS. */
-const recordBrokerTokens = (sts: CredentialIssuer): CredentialIssuer => ({
+const recordBrokerTokens = (sts: RoleAssumer): RoleAssumer => ({
   assumeRoleWithWebIdentity: (request) => {
     brokerTokens.push(request.webIdentityToken)
     return sts.assumeRoleWithWebIdentity(request)
@@ -928,8 +928,8 @@ describe('across every request of this file', () => {
     // Assess
     expect(receivedSecrets.length).toBeGreaterThanOrEqual(20)
     expect(brokerTokens.length).toBeGreaterThan(0)
-    expect(logLines.some((line) => line.includes('"decision":"issued"'))).toBe(true)
-    expect(logLines.some((line) => line.includes('"decision":"denied"'))).toBe(true)
+    expect(logLines.some((line) => line.includes('"decision":"allow"'))).toBe(true)
+    expect(logLines.some((line) => line.includes('"decision":"deny"'))).toBe(true)
     expect(leaks).toEqual([])
   })
 })

@@ -2,7 +2,7 @@
 // checks now (400 with the reason when it cannot), and the refresh reports the kids held.
 import { describe, expect, it } from 'vitest'
 import { type AdminDeps, createAdmin, type WriteContext } from '../../../shared/core/admin.js'
-import { BrokerError, UpstreamUnavailableError } from '../../../shared/core/errors.js'
+import { BrokerError, IdentityProviderUnavailableError } from '../../../shared/core/errors.js'
 import type { Issuer } from '../../../shared/core/model.js'
 import { KeyFetchError, type KeySetStatus } from '../../../shared/core/remote-keys.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
@@ -234,7 +234,7 @@ describe('admin: refreshing an issuer’s keys', () => {
     // Act
     const error = await rejectionOf(admin.refreshIssuerKeys('gke', alice))
     // Assess
-    expect(error).toBeInstanceOf(UpstreamUnavailableError)
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError)
     expect(error).toMatchObject({ statusCode: 503, retryAfterSeconds: 1 })
     expect(error.message).toBe(
       `A dependency of the broker is unavailable (jwks: ${JWKS_URL}: no complete answer within 3000 ms; the keys held before stay in use while they last); retry later.`,

@@ -5,6 +5,7 @@ import {
   ConflictError,
   DeadlineExceededError,
   ExpiredTokenError,
+  IdentityProviderUnavailableError,
   InternalError,
   InvalidParameterError,
   InvalidTokenError,
@@ -35,6 +36,7 @@ describe('wire codes', () => {
       PayloadTooLarge: 413,
       Throttling: 429,
       IDPCommunicationError: 503,
+      ServiceUnavailable: 503,
       InternalError: 500,
     })
   })
@@ -49,8 +51,14 @@ describe('wire codes', () => {
     [new ConflictError('stale'), 'ConflictError', 'Conflict', 409],
     [new PayloadTooLargeError('token', 16384), 'PayloadTooLargeError', 'PayloadTooLarge', 413],
     [new ThrottlingError('x'), 'ThrottlingError', 'Throttling', 429],
-    [new UpstreamUnavailableError('sts'), 'UpstreamUnavailableError', 'IDPCommunicationError', 503],
-    [new DeadlineExceededError(800), 'DeadlineExceededError', 'IDPCommunicationError', 503],
+    [new UpstreamUnavailableError('sts'), 'UpstreamUnavailableError', 'ServiceUnavailable', 503],
+    [
+      new IdentityProviderUnavailableError('jwks'),
+      'IdentityProviderUnavailableError',
+      'IDPCommunicationError',
+      503,
+    ],
+    [new DeadlineExceededError(800), 'DeadlineExceededError', 'ServiceUnavailable', 503],
     [new InternalError(), 'InternalError', 'InternalError', 500],
   ])('gives %s the literal name %s, code %s and status %i', (error, name, code, status) => {
     // Assess

@@ -9,7 +9,7 @@ import { BrokerError } from '../../../shared/core/errors.js'
 import { createExchange } from '../../../shared/core/exchange.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { AwsCredentials } from '../../../shared/core/model.js'
-import type { CredentialIssuer, KeyResolver, RegistryReader, Signer } from '../../../shared/core/ports.js'
+import type { KeyResolver, RegistryReader, RoleAssumer, Signer } from '../../../shared/core/ports.js'
 import { createWorkloadTokenVerifier } from '../../../shared/core/verify.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { createTestIssuer } from '../../support/workload-issuer.js'
@@ -56,7 +56,7 @@ const setup = (
     sign: (input) => (hangs.signer ? never() : localSigner.sign(input)),
   }
   const deadlines: Deadline[] = []
-  const sts: CredentialIssuer = {
+  const sts: RoleAssumer = {
     assumeRoleWithWebIdentity: async (_request, options) => {
       if (options?.deadline) deadlines.push(options.deadline)
       return hangs.sts ? never() : stsAnswer()
@@ -96,7 +96,7 @@ describe('exchange request deadline', () => {
     ['the signer (KMS)', { signer: true }],
     ['STS', { sts: true }],
   ])(
-    'answers issueCredentials with IDPCommunicationError 503 and Retry-After when %s never answers',
+    'answers issueCredentials with ServiceUnavailable 503 and Retry-After when %s never answers',
     async (_label, hangs) => {
       // Prepare
       const { exchange } = setup(hangs)
@@ -104,7 +104,7 @@ describe('exchange request deadline', () => {
       const error = await rejectionOf(exchange.issueCredentials({ token: await token(), requestId: 'req-d' }))
       // Assess
       expect(error).toMatchObject({
-        code: 'IDPCommunicationError',
+        code: 'ServiceUnavailable',
         statusCode: 503,
         reason: 'deadline_exceeded',
         retryAfterSeconds: 1,
@@ -112,16 +112,16 @@ describe('exchange request deadline', () => {
     },
   )
 
-  it('answers listRoles with IDPCommunicationError 503 when the registry never answers', async () => {
+  it('answers listRoles with ServiceUnavailable 503 when the registry never answers', async () => {
     // Prepare
     const { exchange } = setup({ registry: true })
     // Act
     const error = await rejectionOf(exchange.listRoles({ token: await token(), requestId: 'req-r' }))
     // Assess
-    expect(error).toMatchObject({ code: 'IDPCommunicationError', reason: 'deadline_exceeded' })
+    expect(error).toMatchObject({ code: 'ServiceUnavailable', reason: 'deadline_exceeded' })
   })
 
-  it('audits a request answered by its deadline once, as denied with reason deadline_exceeded', async () => {
+  it('audits a request answered by its deadline once, as a deny with reason deadline_exceeded', async () => {
     // Prepare
     const { exchange, audit } = setup({ sts: true })
     // Act
@@ -132,10 +132,10 @@ describe('exchange request deadline', () => {
     expect(audit.records).toEqual([
       expect.objectContaining({
         event: 'credentials',
-        decision: 'denied',
+        decision: 'deny',
         requestId: 'req-a',
         role: 'ml-reader',
-        code: 'IDPCommunicationError',
+        code: 'ServiceUnavailable',
         reason: 'deadline_exceeded',
       }),
     ])
@@ -158,7 +158,7 @@ describe('exchange request deadline', () => {
     // Assess
     expect(error.reason).toBe('deadline_exceeded')
     expect(audit.records.map((record) => [record.requestId, record.decision, record.reason])).toEqual([
-      ['req-late', 'denied', 'deadline_exceeded'],
+      ['req-late', 'deny', 'deadline_exceeded'],
     ])
   })
 
@@ -183,6 +183,6 @@ describe('exchange request deadline', () => {
     expect(issued.credentials).toEqual(CREDENTIALS)
     expect(deadlines[0]?.expired).toBe(false)
     expect(deadlines[0]?.signal.aborted).toBe(false)
-    expect(audit.records).toEqual([expect.objectContaining({ decision: 'issued', requestId: 'req-ok' })])
+    expect(audit.records).toEqual([expect.objectContaining({ decision: 'allow', requestId: 'req-ok' })])
   })
 })

@@ -45,7 +45,7 @@ const mint = (options: Parameters<typeof dataPlane.mint>[0] = {}) =>
   dataPlane.mint({ iat: NOW_SECONDS, ...options })
 
 const deniedBy = (evaluation: Evaluation) => {
-  if (evaluation.outcome !== 'denied') throw new Error('expected a denial')
+  if (evaluation.decision !== 'deny') throw new Error('expected a denial')
   return evaluation
 }
 
@@ -128,7 +128,7 @@ describe('createEvaluator: one reason per step that denies', () => {
     const evaluation = await evaluate({ token: await mint(), durationSeconds: 43_200 })
     // Assess
     expect(evaluation).toMatchObject({
-      outcome: 'allowed',
+      decision: 'allow',
       issuer: { issuerId: 'onprem-a' },
       selected: { bindingId: 'readers' },
       session: { sessionName: 'system-serviceaccount-ml-trainer' },

@@ -7,7 +7,7 @@ import { AccessDeniedError, BrokerError, UpstreamUnavailableError } from '../../
 import { createExchange, type ExchangeRequest } from '../../../shared/core/exchange.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { AwsCredentials, Binding, Issuer } from '../../../shared/core/model.js'
-import type { AssumeRoleRequest, CredentialIssuer } from '../../../shared/core/ports.js'
+import type { AssumeRoleRequest, RoleAssumer } from '../../../shared/core/ports.js'
 import { createWorkloadTokenVerifier } from '../../../shared/core/verify.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import {
@@ -26,11 +26,11 @@ const dataPlaneA = await createTestIssuer({ kid: 'cluster-a-key' })
 const dataPlaneB = await createTestIssuer({ kid: 'cluster-b-key' })
 const signer = createLocalSigner(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey)
 
-/** A CredentialIssuer that records each request and answers like STS, or fails as told. */
+/** A RoleAssumer that records each request and answers like STS, or fails as told. */
 const createFakeSts = () => {
   const requests: AssumeRoleRequest[] = []
   let failure: unknown
-  const sts: CredentialIssuer = {
+  const sts: RoleAssumer = {
     async assumeRoleWithWebIdentity(request) {
       requests.push(request)
       if (failure !== undefined) throw failure
@@ -430,7 +430,7 @@ describe('issueCredentials: denials', () => {
     // Act
     const error = await rejectionOf(exchange.issueCredentials(request(await mint(dataPlaneA))))
     // Assess
-    expect(error).toMatchObject({ code: 'IDPCommunicationError', statusCode: 503 })
+    expect(error).toMatchObject({ code: 'ServiceUnavailable', statusCode: 503 })
   })
 
   it('answers 503 when the bindings cannot be read', async () => {
@@ -440,7 +440,7 @@ describe('issueCredentials: denials', () => {
     // Act
     const error = await rejectionOf(exchange.issueCredentials(request(await mint(dataPlaneA))))
     // Assess
-    expect(error.code).toBe('IDPCommunicationError')
+    expect(error.code).toBe('ServiceUnavailable')
   })
 })
 
@@ -512,7 +512,7 @@ describe('listRoles', () => {
       { profile: 'ml-writer', roleArn: WRITER_ARN, bindingId: 'writers', durationSeconds: 3600 },
     ])
     expect(audit.records).toEqual([
-      expect.objectContaining({ event: 'roles', decision: 'allowed', roleCount: 2 }),
+      expect.objectContaining({ event: 'roles', decision: 'allow', roleCount: 2 }),
     ])
   })
 
@@ -532,7 +532,7 @@ describe('listRoles', () => {
     const error = await rejectionOf(exchange.listRoles(request(await mint(dataPlaneB))))
     // Assess
     expect(error).toMatchObject({ code: 'InvalidIdentityToken', statusCode: 401 })
-    expect(audit.records).toEqual([expect.objectContaining({ event: 'roles', decision: 'denied' })])
+    expect(audit.records).toEqual([expect.objectContaining({ event: 'roles', decision: 'deny' })])
   })
 })
 
@@ -622,7 +622,7 @@ describe('audit records', () => {
     expect(audit.records[0]).toMatchObject({
       type: 'audit',
       event: 'credentials',
-      decision: 'issued',
+      decision: 'allow',
       requestId: 'req-ok',
       iss: K8S_ISSUER,
       issuerId: 'onprem-a',
@@ -635,7 +635,7 @@ describe('audit records', () => {
       assumedRoleArn: 'arn:aws:sts::111122223333:assumed-role/ml-s3-reader/system-serviceaccount-ml-trainer',
     })
     expect(audit.records[1]).toMatchObject({
-      decision: 'denied',
+      decision: 'deny',
       requestId: 'req-bad',
       code: 'InvalidIdentityToken',
       reason: 'claim_invalid_aud',
@@ -650,7 +650,7 @@ describe('audit records', () => {
     await rejectionOf(exchange.issueCredentials(request(await mint(dataPlaneA))))
     // Assess
     expect(audit.records).toEqual([
-      expect.objectContaining({ decision: 'denied', code: 'AccessDenied', reason: 'sts_access_denied' }),
+      expect.objectContaining({ decision: 'deny', code: 'AccessDenied', reason: 'sts_access_denied' }),
     ])
   })
 

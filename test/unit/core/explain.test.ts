@@ -10,7 +10,7 @@ import { createLocalSigner } from '../../../shared/adapters/local-signer.js'
 import { createExchange } from '../../../shared/core/exchange.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { Binding, Issuer } from '../../../shared/core/model.js'
-import type { CredentialIssuer } from '../../../shared/core/ports.js'
+import type { RoleAssumer } from '../../../shared/core/ports.js'
 import { createWorkloadTokenVerifier } from '../../../shared/core/verify.js'
 import { capturingSink } from '../../support/log-capture.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
@@ -31,7 +31,7 @@ const planeB = await createTestIssuer({ kid: 'key-b' })
 const planeEc = await createTestIssuer({ alg: 'ES256', kid: 'key-ec' })
 const rawKey = await generateRsaKey('key-raw')
 
-const noSts: CredentialIssuer = {
+const noSts: RoleAssumer = {
   assumeRoleWithWebIdentity: async () => {
     throw new Error('explain must never call STS')
   },
@@ -235,7 +235,7 @@ describe('the workload sees a generic error; explain and the audit record see th
       },
     })
     const [record] = audits().filter((r) => r.requestId === 'req-explain-1')
-    expect(record).toMatchObject({ decision: 'denied', code: 'ExpiredToken', reason: 'token_expired' })
+    expect(record).toMatchObject({ decision: 'deny', code: 'ExpiredToken', reason: 'token_expired' })
     expect(trace).toMatchObject({ decision: 'deny', code: record?.code, reason: record?.reason })
   })
 })

@@ -3,7 +3,7 @@
 // bound, key hygiene of fetched sets, and how a fetch failure reaches the caller.
 import { describe, expect, it } from 'vitest'
 import { createAdmin } from '../../../shared/core/admin.js'
-import { UpstreamUnavailableError } from '../../../shared/core/errors.js'
+import { IdentityProviderUnavailableError } from '../../../shared/core/errors.js'
 import { createExchange } from '../../../shared/core/exchange.js'
 import { createIssuerKeyResolver } from '../../../shared/core/keys.js'
 import type { Issuer } from '../../../shared/core/model.js'
@@ -609,7 +609,7 @@ describe('remote keys: endpoint failures', () => {
     expect(outcome(pastTheBound)).toBe(UNAVAILABLE)
   })
 
-  it('answers IDPCommunicationError (UpstreamUnavailableError, Retry-After) when no keys were ever fetched and the endpoint fails', async () => {
+  it('answers IDPCommunicationError (IdentityProviderUnavailableError, Retry-After) when no keys were ever fetched and the endpoint fails', async () => {
     // Prepare
     const { endpoint, clock, verify } = setup()
     endpoint.fail(JWKS_URL, 'address_refused')
@@ -618,7 +618,7 @@ describe('remote keys: endpoint failures', () => {
     // Assess
     expect(result.ok).toBe(false)
     const error = result.ok ? undefined : result.error
-    expect(error).toBeInstanceOf(UpstreamUnavailableError)
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError)
     expect(error).toMatchObject({
       code: 'IDPCommunicationError',
       statusCode: 503,
@@ -811,8 +811,8 @@ describe('remote keys through the credential exchange', () => {
       .issueCredentials({ token: await tokenOf(keyOne, clock), requestId: 'req-1' })
       .catch((caught: unknown) => caught)
     // Assess
-    expect(error).toBeInstanceOf(UpstreamUnavailableError)
-    const response = errorResponse(error as UpstreamUnavailableError, 'req-1')
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError)
+    const response = errorResponse(error as IdentityProviderUnavailableError, 'req-1')
     expect(response.statusCode).toBe(503)
     expect(response.headers['retry-after']).toBe('30')
     expect(JSON.parse(response.body as string)).toEqual({
@@ -825,7 +825,7 @@ describe('remote keys through the credential exchange', () => {
     expect(stsCalls).toBe(0)
     expect(audit.records).toEqual([
       expect.objectContaining({
-        decision: 'denied',
+        decision: 'deny',
         code: 'IDPCommunicationError',
         reason: 'jwks_unavailable',
       }),

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { UpstreamUnavailableError } from '../../../shared/core/errors.js'
+import { IdentityProviderUnavailableError } from '../../../shared/core/errors.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { Issuer } from '../../../shared/core/model.js'
 import type { KeyResolver } from '../../../shared/core/ports.js'
@@ -312,7 +312,7 @@ describe('withVerifiedTokenCache: what is never remembered', () => {
     const keysFor: KeyResolver = (issuer) =>
       issuer.issuerId === 'aa'
         ? async () => {
-            throw new UpstreamUnavailableError('jwks')
+            throw new IdentityProviderUnavailableError('jwks')
           }
         : createLocalJWKSet(dataPlane.jwks)
     const cache = setup({}, keysFor)
