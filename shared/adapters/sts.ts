@@ -15,7 +15,6 @@ import {
   IdentityProviderUnavailableError,
   InvalidParameterError,
   ThrottlingError,
-  UnavailableError,
   UpstreamUnavailableError,
 } from '../core/errors.js'
 import type { RoleAssumer } from '../core/ports.js'
@@ -123,7 +122,7 @@ const timedOut = (error: unknown): boolean => {
 
 /** Throttling, STS 5xx and failed connections are worth another attempt; the rest is final. */
 const retryable = (error: unknown, mapped: BrokerError): boolean =>
-  mapped instanceof ThrottlingError || (mapped instanceof UnavailableError && !timedOut(error))
+  mapped instanceof ThrottlingError || (mapped instanceof UpstreamUnavailableError && !timedOut(error))
 
 /** The retry settings of the configuration (IRSA_BROKER_STS_MAX_ATTEMPTS, IRSA_BROKER_STS_TIMEOUT_MS). */
 export const stsRetryOptions = (timeouts: Timeouts): Partial<StsRetryOptions> => ({

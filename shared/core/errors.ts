@@ -125,9 +125,13 @@ export class ThrottlingError extends BrokerError {
   }
 }
 
-/** A dependency is unavailable; retrying is safe (503 with `Retry-After`). */
-export abstract class UnavailableError extends BrokerError {
-  abstract override readonly code: 'ServiceUnavailable' | 'IDPCommunicationError'
+/**
+ * A dependency is unavailable; retrying is safe (503 with `Retry-After`). This class names the
+ * broker's own dependencies (DynamoDB, KMS, STS): `ServiceUnavailable`.
+ */
+export class UpstreamUnavailableError extends BrokerError {
+  override readonly name: string = 'UpstreamUnavailableError'
+  readonly code: 'ServiceUnavailable' | 'IDPCommunicationError' = 'ServiceUnavailable'
   /** `detail` joins the message: only for admin callers, who may see why (e.g. a JWKS fetch failure). */
   constructor(
     dependency: string,
@@ -145,19 +149,13 @@ export abstract class UnavailableError extends BrokerError {
   }
 }
 
-/** One of the broker's own dependencies (DynamoDB, KMS, STS) is unavailable. */
-export class UpstreamUnavailableError extends UnavailableError {
-  override readonly name = 'UpstreamUnavailableError'
-  readonly code = 'ServiceUnavailable'
-}
-
 /**
  * An identity provider could not be reached: a data plane's discovery document or JWKS, or
  * (STS's own `IDPCommunicationError`) the issuer STS itself fetches. STS's code for the same case.
  */
-export class IdentityProviderUnavailableError extends UnavailableError {
+export class IdentityProviderUnavailableError extends UpstreamUnavailableError {
   override readonly name = 'IdentityProviderUnavailableError'
-  readonly code = 'IDPCommunicationError'
+  override readonly code = 'IDPCommunicationError'
 }
 
 /**

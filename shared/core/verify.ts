@@ -13,7 +13,7 @@ import {
   ExpiredTokenError,
   InvalidTokenError,
   PayloadTooLargeError,
-  UnavailableError,
+  UpstreamUnavailableError,
 } from './errors.js'
 import { verifyCompactJwt } from './jws-verify.js'
 import type { JwtVerifier } from './jwt-verifier.js'
@@ -166,7 +166,7 @@ export const verifyWorkloadToken = async (
   options: VerifyTokenOptions = {},
 ): Promise<VerificationResult> => {
   const attempts: VerificationAttempt[] = []
-  let unavailable: UnavailableError | undefined
+  let unavailable: UpstreamUnavailableError | undefined
   const nowSeconds = Math.floor(now.getTime() / 1000)
   const shapeChecked = options.read !== undefined && shapeCheckedToken.get(options.read) === token
   // The claims jose verified are the token's own, so bounds checked on them before hold for them.
@@ -216,7 +216,7 @@ export const verifyWorkloadToken = async (
       return { ok: true, issuer, claims: payload as WorkloadClaims, attempts }
     } catch (error) {
       // The key getter could not reach the issuer's keys: another candidate may still verify it.
-      if (error instanceof UnavailableError) {
+      if (error instanceof UpstreamUnavailableError) {
         attempts.push({ issuerId: issuer.issuerId, outcome: 'unavailable', reason: error.reason })
         unavailable ??= error
         continue
