@@ -2,6 +2,7 @@
 import * as z from 'zod/mini'
 import { NotFoundError } from '../../shared/core/errors.js'
 import { explainBodySchema, parseInput } from '../../shared/core/schemas.js'
+import { explain } from '../../shared/core/exchange-trace.js'
 import type { AdminAuthenticator } from '../../shared/http/admin-auth.js'
 import {
   type HttpEvent,
@@ -101,7 +102,7 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
     },
     'POST /v1/admin/explain': async (event) => {
       const body = parseInput(explainBodySchema, jsonBody(event) ?? {})
-      return json(200, await exchange.explain(body))
+      return json(200, await explain(exchange, body))
     },
   }
 

@@ -1,6 +1,8 @@
 // The decision trace `explain` answers (POST /v1/admin/explain), made from an evaluation: what
 // the credentials route would decide for the token and role, and why, without issuing anything.
-import type { Evaluation } from './exchange-evaluate.js'
+// A module of its own, imported by the admin function only.
+import type { Exchange } from './exchange.js'
+import type { Evaluation, EvaluationRequest } from './exchange-evaluate.js'
 import type { Issuer } from './model.js'
 import type { SessionTags } from './session.js'
 import type { VerificationAttempt } from './verify.js'
@@ -70,3 +72,9 @@ export const traceOf = (evaluation: Evaluation): Decision => {
       : {}),
   }
 }
+
+/** The trace of what `exchange` would decide for this token and role, afresh, issuing nothing. */
+export const explain = async (
+  exchange: Pick<Exchange, 'decide'>,
+  request: EvaluationRequest,
+): Promise<Decision> => traceOf(await exchange.decide(request, { explain: true }))

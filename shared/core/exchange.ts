@@ -1,20 +1,24 @@
 // The credential exchange: a workload token in, a decision (and, when allowed, STS
-// credentials) out. Every decision is audited; `explain` returns the same trace without
-// calling STS. The steps live beside it: the evaluation (exchange-evaluate.ts), the trace
-// (exchange-trace.ts), the audit line (exchange-audit.ts), the STS call (exchange-credentials.ts).
+// credentials) out. Every decision is audited. The steps live beside it: the evaluation
+// (exchange-evaluate.ts), the audit line (exchange-audit.ts), the STS call
+// (exchange-credentials.ts); `explain` (exchange-trace.ts) makes the trace of an evaluation
+// without calling STS, and only the admin function carries it.
 import type { CredentialCache } from './credential-cache.js'
 import { type Deadline, withDeadline } from './deadline.js'
 import type { BrokerError } from './errors.js'
 import { type AuditEvent, auditLine } from './exchange-audit.js'
 import { createCredentialSource } from './exchange-credentials.js'
-import { asBrokerError, createEvaluator, type Evaluation, isListable } from './exchange-evaluate.js'
-import { type Decision, traceOf } from './exchange-trace.js'
+import {
+  asBrokerError,
+  createEvaluator,
+  type Evaluation,
+  type EvaluationRequest,
+  isListable,
+} from './exchange-evaluate.js'
 import type { AwsCredentials } from './model.js'
 import type { AuditRecord, AuditSink, Clock, RegistryReader, RoleAssumer, Signer } from './ports.js'
 import { createSessionMemo } from './session-memo.js'
 import type { WorkloadTokenVerifier } from './verify.js'
-
-export type { Decision } from './exchange-trace.js'
 
 export interface ExchangeDeps {
   registry: RegistryReader
@@ -158,10 +162,11 @@ export const createExchange = (deps: ExchangeDeps) => {
   const listRoles = (request: Omit<ExchangeRequest, 'role' | 'durationSeconds'>): Promise<RoleChoice[]> =>
     withinDeadline('roles', request, (deadline) => listRolesWithin(request, deadline))
 
-  const explain = async (request: { token: unknown; role?: string | undefined }): Promise<Decision> =>
-    traceOf(await evaluate(request, true))
+  /** The decision alone: nothing issued, nothing audited; `explain` verifies afresh and lists every check. */
+  const decide = (request: EvaluationRequest, options: { explain?: boolean } = {}): Promise<Evaluation> =>
+    evaluate(request, options.explain)
 
-  return { issueCredentials, listRoles, explain }
+  return { issueCredentials, listRoles, decide }
 }
 
 export type Exchange = ReturnType<typeof createExchange>

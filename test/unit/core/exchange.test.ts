@@ -5,6 +5,7 @@ import { createLocalSigner } from '../../../shared/adapters/local-signer.js'
 import { AWS_TAGS_CLAIM } from '../../../shared/core/broker-token.js'
 import { AccessDeniedError, BrokerError, UpstreamUnavailableError } from '../../../shared/core/errors.js'
 import { createExchange, type ExchangeRequest } from '../../../shared/core/exchange.js'
+import { explain } from '../../../shared/core/exchange-trace.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { AwsCredentials, Binding, Issuer } from '../../../shared/core/model.js'
 import type { AssumeRoleRequest, RoleAssumer } from '../../../shared/core/ports.js'
@@ -273,7 +274,7 @@ describe('issueCredentials: several issuers sharing one iss', () => {
     // Prepare
     const { exchange } = setup(objects)
     // Act
-    const trace = await exchange.explain({ token: await mint(dataPlaneB) })
+    const trace = await explain(exchange, { token: await mint(dataPlaneB) })
     // Assess
     expect(trace.issuersSharingIss).toEqual(['onprem-a', 'onprem-b'])
     expect(trace.candidates).toEqual([
@@ -542,7 +543,7 @@ describe('explain', () => {
     const tagged = { ...readers, sessionTags: { namespace: '{/kubernetes.io/namespace}' } }
     const { exchange, stsRequests } = setup({ issuers: [issuerA], bindings: [tagged, writers] })
     // Act
-    const trace = await exchange.explain({ token: await mint(dataPlaneA), role: 'ml-reader' })
+    const trace = await explain(exchange, { token: await mint(dataPlaneA), role: 'ml-reader' })
     // Assess
     expect(stsRequests).toEqual([])
     expect(trace).toEqual({
@@ -579,7 +580,7 @@ describe('explain', () => {
     // Prepare
     const { exchange } = setup({ issuers: [issuerA], bindings: [readers, { ...writers, enabled: false }] })
     // Act
-    const trace = await exchange.explain({ token: await mint(dataPlaneA, { namespace: 'ops' }) })
+    const trace = await explain(exchange, { token: await mint(dataPlaneA, { namespace: 'ops' }) })
     // Assess
     expect(trace).toMatchObject({
       decision: 'deny',
@@ -597,7 +598,7 @@ describe('explain', () => {
     const strict = { ...issuerA, maxTokenLifetimeSeconds: 600 }
     const { exchange } = setup({ issuers: [strict], bindings: [readers] })
     // Act
-    const trace = await exchange.explain({ token: await mint(dataPlaneA, { lifetimeSeconds: 3600 }) })
+    const trace = await explain(exchange, { token: await mint(dataPlaneA, { lifetimeSeconds: 3600 }) })
     // Assess
     expect(trace).toMatchObject({
       decision: 'deny',

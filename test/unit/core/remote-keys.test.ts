@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { createAdmin } from '../../../shared/core/admin.js'
 import { IdentityProviderUnavailableError } from '../../../shared/core/errors.js'
 import { createExchange } from '../../../shared/core/exchange.js'
+import { explain } from '../../../shared/core/exchange-trace.js'
 import { createIssuerKeyResolver } from '../../../shared/core/keys.js'
 import type { Issuer } from '../../../shared/core/model.js'
 import type { JsonFetcher, Logger } from '../../../shared/core/ports.js'
@@ -849,7 +850,7 @@ describe('remote keys through the credential exchange', () => {
       brokerTokenTtlSeconds: 300,
     })
     // Act
-    const trace = await exchange.explain({ token: await tokenOf(keyOne, clock) })
+    const trace = await explain(exchange, { token: await tokenOf(keyOne, clock) })
     // Assess
     expect(trace).toMatchObject({
       decision: 'deny',
