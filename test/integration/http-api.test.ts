@@ -11,6 +11,7 @@ import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
 import { loadLocalConfig } from '../../shared/config.js'
 import type { RoleAssumer } from '../../shared/core/ports.js'
 import { capturingSink } from '../support/log-capture.js'
+import { createMovableClock } from '../support/movable-clock.js'
 import { AUDIENCE, createTestIssuer, type MintOptions, type TestIssuer } from '../support/workload-issuer.js'
 
 type Json = Record<string, unknown>
@@ -35,6 +36,14 @@ const ISO_8601_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z$/
 
 let stack: LocalStack
 let dataDir: string
+/**
+ * Each function holds its own registry cache, as in AWS: an admin write reaches the credentials
+ * and roles functions once their cache entries are older than the TTL. With no stale window the
+ * first request past the TTL reads the registry (rather than racing the reload).
+ */
+const REGISTRY_TTL_SECONDS = 30
+const clock = createMovableClock()
+const waitOutRegistryTtl = () => clock.advance(REGISTRY_TTL_SECONDS + 1)
 const adminToken = randomBytes(24).toString('base64url')
 const logLines: string[] = []
 /** Every answer of this file, to prove none was a 5xx. */
@@ -147,8 +156,18 @@ const disable = async (path: string) => {
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-http-api-'))
   stack = await startLocalStack(
-    loadLocalConfig({ PORT: '0', IRSA_BROKER_DATA_DIR: dataDir, IRSA_BROKER_ADMIN_TOKEN: adminToken }),
-    { logSink: capturingSink('http-api', (line) => logLines.push(line)), wrapSts: recordBrokerTokens },
+    loadLocalConfig({
+      PORT: '0',
+      IRSA_BROKER_DATA_DIR: dataDir,
+      IRSA_BROKER_ADMIN_TOKEN: adminToken,
+      IRSA_BROKER_CACHE_TTL_SECONDS: String(REGISTRY_TTL_SECONDS),
+      IRSA_BROKER_CACHE_STALE_SECONDS: '0',
+    }),
+    {
+      logSink: capturingSink('http-api', (line) => logLines.push(line)),
+      wrapSts: recordBrokerTokens,
+      clock,
+    },
   )
 })
 
@@ -622,10 +641,11 @@ describe('workload API: credentials and roles', () => {
     expectError(post, 403, 'AccessDenied')
   })
 
-  it('treats a disabled binding as no binding: 200 while enabled, 403 AccessDenied once disabled', async () => {
+  it('treats a disabled binding as no binding: 200 while enabled, 403 AccessDenied once disabled (within the registry TTL)', async () => {
     // Prepare
     const { token, enabled } = await workloadWhileEnabled('toggle-binding')
     await disable('/v1/admin/issuers/toggle-binding/bindings/only')
+    waitOutRegistryTtl()
 
     // Act
     const answer = await call('GET', '/v1/credentials', { headers: withToken(token, false) })
@@ -635,10 +655,11 @@ describe('workload API: credentials and roles', () => {
     expectError(answer, 403, 'AccessDenied')
   })
 
-  it('treats a disabled issuer as an unknown one: 200 while enabled, 401 InvalidIdentityToken once disabled', async () => {
+  it('treats a disabled issuer as an unknown one: 200 while enabled, 401 InvalidIdentityToken once disabled (within the registry TTL)', async () => {
     // Prepare
     const { token, enabled } = await workloadWhileEnabled('toggle-issuer')
     await disable('/v1/admin/issuers/toggle-issuer')
+    waitOutRegistryTtl()
 
     // Act
     const get = await call('GET', '/v1/credentials', { headers: withToken(token, false) })
@@ -824,7 +845,13 @@ describe('the broker as an OIDC issuer', () => {
     const { payload, protectedHeader } = await jwtVerify(
       brokerToken,
       createRemoteJWKSet(new URL(discovery.body.jwks_uri as string)),
-      { issuer: stack.issuerUrl, audience: 'sts.amazonaws.com', algorithms: ['RS256'] },
+      // At the broker's clock, which the registry-TTL tests moved on.
+      {
+        issuer: stack.issuerUrl,
+        audience: 'sts.amazonaws.com',
+        algorithms: ['RS256'],
+        currentDate: clock.now(),
+      },
     )
 
     // Assess
