@@ -74,7 +74,8 @@ const resolveAdminToken = (config: LocalConfig, dataDir: string) => {
   return { adminToken, adminTokenSource: 'generated' as const }
 }
 
-const ensureTable = async (client: DynamoDBClient, tableName: string) => {
+/** Creates the registry table unless it exists, and waits until it is ACTIVE (also the tests' dynalite). */
+export const ensureTable = async (client: DynamoDBClient, tableName: string): Promise<void> => {
   try {
     await client.send(new DescribeTableCommand({ TableName: tableName }))
   } catch (error) {

@@ -72,7 +72,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
  * it fails). A segment of the base64url alphabet alone whose length is not 1 modulo 4 decodes to
  * the same bytes through Buffer, faster; anything else goes to jose's own decoder.
  */
-const decodeSegment = (segment: string): Uint8Array =>
+export const decodeSegment = (segment: string): Uint8Array =>
   segment.length % 4 !== 1 && BASE64URL.test(segment)
     ? Buffer.from(segment, 'base64url')
     : base64url.decode(segment)

@@ -43,26 +43,18 @@ interface Entry {
   bytes: number
 }
 
-/** The verifier with a memory: a remembered result says so (`fromCache`). */
-export interface CachingTokenVerifier extends WorkloadTokenVerifier {
+/**
+ * The verifier with a memory. `read`: a token string this cache remembers is not read again (it
+ * passed every check on its form — size, compact form, JSON shape, `iss` — when it verified, and
+ * the same string passes them again; its verified `iss` finds the candidates); any other token
+ * is read by the verifier. `verify`: the verifier's answer, from memory (`fromCache`) when the
+ * same token verified before and nothing it was decided on changed; `explain` always verifies
+ * afresh and is not remembered.
+ */
+export interface CachingTokenVerifier
+  extends WorkloadTokenVerifier<VerificationResult & { fromCache?: boolean }> {
   /** Whether this exact token string verified before (its entry may still turn out stale). */
   recall(token: unknown): PresentedToken | undefined
-  /**
-   * A token string this cache remembers is not read again: it passed every check on its form
-   * (size, compact form, JSON shape, `iss`) when it verified, and the same string passes them
-   * again; its verified `iss` finds the candidates. Any other token is read by the verifier.
-   */
-  read(token: unknown, options?: { explain?: boolean }): PresentedToken
-  /**
-   * The verifier's answer, from memory when the same token verified before and nothing it was
-   * decided on changed; `explain` always verifies afresh and is not remembered.
-   */
-  verify(
-    token: PresentedToken,
-    candidates: readonly Issuer[],
-    now: Date,
-    options?: VerifyOptions,
-  ): Promise<VerificationResult & { fromCache?: boolean }>
   invalidate(): void
   readonly size: number
   readonly bytes: number

@@ -15,7 +15,8 @@ import {
   PayloadTooLargeError,
   UpstreamUnavailableError,
 } from './errors.js'
-import { verifyCompactJwt } from './jws-verify.js'
+import { isObject } from './json.js'
+import { decodeSegment, verifyCompactJwt } from './jws-verify.js'
 import type { JwtVerifier } from './jwt-verifier.js'
 import { checkJsonShape } from './limits.js'
 import type { Issuer, WorkloadClaims } from './model.js'
@@ -42,16 +43,19 @@ export interface PresentedToken {
 /** The token each readUnverifiedToken result was read from: its header and claims are in bounds. */
 const shapeCheckedToken = new WeakMap<PresentedToken, string>()
 
-const decodeSegment = (segment: string): unknown => {
+/**
+ * The JSON of one segment, or undefined, decoded as jose decodes segments (jws-verify.ts). A last
+ * lone character holds no whole byte: it is dropped, so that reading answers as it always did and
+ * jose's own decoding refuses such a token when it verifies.
+ */
+const decodeJsonSegment = (segment: string): unknown => {
   try {
-    return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+    const whole = segment.length % 4 === 1 ? segment.slice(0, -1) : segment
+    return JSON.parse(Buffer.from(decodeSegment(whole)).toString('utf8'))
   } catch {
     return undefined
   }
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /**
  * Checks the shape of a token and reads its unverified `iss`, only to find the candidate
@@ -63,8 +67,8 @@ export const readUnverifiedToken = (token: unknown): PresentedToken => {
     throw new PayloadTooLargeError('token', MAX_TOKEN_BYTES)
   if (!isStrictCompactJws(token)) throw new InvalidTokenError('token_malformed')
   const [headerSegment = '', payloadSegment = ''] = token.split('.')
-  const header = decodeSegment(headerSegment)
-  const payload = decodeSegment(payloadSegment)
+  const header = decodeJsonSegment(headerSegment)
+  const payload = decodeJsonSegment(payloadSegment)
   if (!isObject(header) || !isObject(payload)) throw new InvalidTokenError('token_malformed')
   // Bounded before any key is used: nothing downstream walks an unbounded structure.
   const shape = checkJsonShape(header) ?? checkJsonShape(payload)
@@ -233,7 +237,7 @@ export const verifyWorkloadToken = async (
       }
       // jose checks claims only after the signature verified, and hands the claims along.
       const claims = (error as { payload?: unknown }).payload
-      const header = decodeSegment(token.split('.')[0] ?? '')
+      const header = decodeJsonSegment(token.split('.')[0] ?? '')
       const verified =
         (error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired) &&
         isObject(claims) &&
@@ -263,7 +267,7 @@ export const verifyWorkloadToken = async (
  * against the candidates its `iss` found. The verified-token cache is a decorator over it
  * (verified-token-cache.ts), chosen in the wiring.
  */
-export interface WorkloadTokenVerifier {
+export interface WorkloadTokenVerifier<Result extends VerificationResult = VerificationResult> {
   /**
    * Checks the token's size and form and reads its unverified `iss`; throws the coded error
    * (InvalidTokenError, PayloadTooLargeError) otherwise. `explain` reads afresh whatever is
@@ -276,7 +280,7 @@ export interface WorkloadTokenVerifier {
     candidates: readonly Issuer[],
     now: Date,
     options?: VerifyOptions,
-  ): Promise<VerificationResult>
+  ): Promise<Result>
 }
 
 /**

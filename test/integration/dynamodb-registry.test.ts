@@ -15,6 +15,7 @@ import {
   startDynalite,
 } from '../support/dynalite.js'
 import { createTestIssuer, K8S_ISSUER } from '../support/workload-issuer.js'
+import { rejectionOf } from '../unit/fixtures.js'
 
 const TABLE = 'irsa-broker-registry-test'
 const STAMP = '2026-01-01T00:00:00.000Z'
@@ -52,16 +53,6 @@ const bindingOf = (issuerId: string, bindingId: string, overrides: Partial<Bindi
   updatedBy: 'test',
   ...overrides,
 })
-
-/** The rejection of `promise`, or a failure when it resolves. */
-const rejectionOf = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected the operation to be rejected')
-}
 
 let dynamo: EmbeddedDynamoDb
 let client: DynamoDBClient

@@ -3,6 +3,7 @@
 // must control (alg confusion, embedded keys, `crit`), which a well-behaved library refuses to make.
 import { constants, createHmac, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import { exportJWK, type JWK } from 'jose'
+import { BrokerError } from '../../shared/core/errors.js'
 import type { Binding, Issuer, WorkloadClaims } from '../../shared/core/model.js'
 import type { Clock } from '../../shared/core/ports.js'
 import { AUDIENCE, K8S_ISSUER } from '../support/workload-issuer.js'
@@ -147,6 +148,23 @@ export const createAuditLog = () => {
       records.push({ ...record })
     },
   }
+}
+
+/**
+ * The error `promise` rejects with when it is a `kind` (a BrokerError unless told otherwise);
+ * fails the test when it resolves, and passes any other error on.
+ */
+export const rejectionOf = async <E = BrokerError>(
+  promise: Promise<unknown>,
+  kind: abstract new (...args: never[]) => E = BrokerError as never,
+): Promise<E> => {
+  try {
+    await promise
+  } catch (error) {
+    if (error instanceof kind) return error
+    throw error
+  }
+  throw new Error('expected a rejection')
 }
 
 /** The error `action` throws; fails the test when it throws nothing. */

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createStsRoleAssumer, STS_RETRY_DEFAULTS, stsRetryOptions } from '../../../shared/adapters/sts.js'
 import { loadLocalConfig } from '../../../shared/config.js'
 import type { Deadline } from '../../../shared/core/deadline.js'
-import { BrokerError } from '../../../shared/core/errors.js'
+import { rejectionOf } from '../fixtures.js'
 
 const stsError = (name: string, httpStatusCode: number, fault: 'client' | 'server' = 'client') =>
   new STSServiceException({ name, $fault: fault, message: 'detail', $metadata: { httpStatusCode } })
@@ -62,16 +62,6 @@ const stsWith = (random = 0.5, maxAttempts = 3) => {
     },
   })
   return { sts, sleeps }
-}
-
-const rejectionOf = async (promise: Promise<unknown>): Promise<BrokerError> => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof BrokerError) return error
-    throw error
-  }
-  throw new Error('expected a rejection')
 }
 
 const attempts = () => stsMock.commandCalls(AssumeRoleWithWebIdentityCommand).length

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { type AdminDeps, createAdmin, type WriteContext } from '../../../shared/core/admin.js'
-import { BrokerError } from '../../../shared/core/errors.js'
 import type { Issuer } from '../../../shared/core/model.js'
 import type { Registry } from '../../../shared/core/ports.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
-import { createAuditLog, createTestClock, generateRsaKey, NOW } from '../fixtures.js'
+import { createAuditLog, createTestClock, generateRsaKey, NOW, rejectionOf } from '../fixtures.js'
 
 const key = await generateRsaKey('onprem-a-1')
 const ROLE_ARN = 'arn:aws:iam::111122223333:role/ml-s3-reader'
@@ -38,17 +37,6 @@ const setup = (registry: Registry = createMemoryRegistry()) => {
     },
   }
   return { admin: createAdmin(deps), registry, clock, audit, changes: () => changes }
-}
-
-/** The broker error a promise rejects with. */
-const rejectionOf = async (promise: Promise<unknown>): Promise<BrokerError> => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof BrokerError) return error
-    throw error
-  }
-  throw new Error('expected a rejection')
 }
 
 describe('admin issuers: create', () => {

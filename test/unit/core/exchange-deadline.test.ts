@@ -5,7 +5,6 @@ import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { createLocalSigner } from '../../../shared/adapters/local-signer.js'
 import type { Deadline } from '../../../shared/core/deadline.js'
-import { BrokerError } from '../../../shared/core/errors.js'
 import { createExchange } from '../../../shared/core/exchange.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { AwsCredentials } from '../../../shared/core/model.js'
@@ -13,7 +12,15 @@ import type { KeyResolver, RegistryReader, RoleAssumer, Signer } from '../../../
 import { createWorkloadTokenVerifier } from '../../../shared/core/verify.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { createTestIssuer } from '../../support/workload-issuer.js'
-import { createAuditLog, createTestClock, makeBinding, makeIssuer, NOW, NOW_SECONDS } from '../fixtures.js'
+import {
+  createAuditLog,
+  createTestClock,
+  makeBinding,
+  makeIssuer,
+  NOW,
+  NOW_SECONDS,
+  rejectionOf,
+} from '../fixtures.js'
 
 const dataPlane = await createTestIssuer({ kid: 'deadline-key' })
 const localSigner = createLocalSigner(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey)
@@ -75,16 +82,6 @@ const setup = (
     requestDeadlineMs,
   })
   return { exchange, audit, deadlines }
-}
-
-const rejectionOf = async (promise: Promise<unknown>): Promise<BrokerError> => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof BrokerError) return error
-    throw error
-  }
-  throw new Error('expected a rejection')
 }
 
 const token = () => dataPlane.mint({ iat: NOW_SECONDS })
