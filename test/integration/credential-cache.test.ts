@@ -4,16 +4,13 @@
 // registry TTL, as in AWS (each function has its own caches), and a changed session then makes a
 // new call; a disabled binding gets no cached credentials.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type MotoServer, startMotoServer } from '../../infra/local/processes.js'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
-import { loadLocalConfig } from '../../shared/config.js'
+import type { LocalStack } from '../../infra/local/stack.js'
 import { type CountingProxy, startCountingProxy } from '../support/counting-proxy.js'
 import { capturingSink } from '../support/log-capture.js'
 import { createMovableClock } from '../support/movable-clock.js'
+import { startTestStack } from '../support/test-stack.js'
 import { AUDIENCE, createTestIssuer, type TestIssuer } from '../support/workload-issuer.js'
 
 const ISS = 'https://herd.clusters.example.test'
@@ -23,7 +20,6 @@ const HERD = 100
 let moto: MotoServer
 let sts: CountingProxy
 let stack: LocalStack
-let dataDir: string
 let dataPlane: TestIssuer
 const adminToken = randomBytes(24).toString('base64url')
 const logLines: string[] = []
@@ -65,16 +61,14 @@ const auditFor = (requestId: string): Record<string, unknown> | undefined =>
 beforeAll(async () => {
   moto = await startMotoServer()
   sts = await startCountingProxy(moto.endpoint)
-  dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-credential-cache-'))
-  stack = await startLocalStack(
-    loadLocalConfig({
-      PORT: '0',
-      IRSA_BROKER_DATA_DIR: dataDir,
+  stack = await startTestStack(
+    'credential-cache',
+    {
       IRSA_BROKER_ADMIN_TOKEN: adminToken,
       AWS_ENDPOINT_URL_STS: sts.url,
       IRSA_BROKER_CACHE_TTL_SECONDS: String(REGISTRY_TTL_SECONDS),
       IRSA_BROKER_CACHE_STALE_SECONDS: '0',
-    }),
+    },
     { logSink: capturingSink('credential-cache', (line) => logLines.push(line)), clock },
   )
   dataPlane = await createTestIssuer()
@@ -96,7 +90,6 @@ afterAll(async () => {
   await stack?.stop()
   await sts?.stop()
   await moto?.stop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 })
 
 describe('credential cache over HTTP, STS = moto_server behind a counting proxy', () => {

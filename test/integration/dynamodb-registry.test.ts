@@ -15,44 +15,24 @@ import {
   startDynalite,
 } from '../support/dynalite.js'
 import { createTestIssuer, K8S_ISSUER } from '../support/workload-issuer.js'
-import { rejectionOf } from '../unit/fixtures.js'
+import { makeBinding, makeIssuer, rejectionOf } from '../unit/fixtures.js'
 
 const TABLE = 'irsa-broker-registry-test'
-const STAMP = '2026-01-01T00:00:00.000Z'
 
 let jwks: Issuer['jwks']
 
-const issuerOf = (issuerId: string, overrides: Partial<Issuer> = {}): Issuer => ({
-  issuerId,
-  issuer: K8S_ISSUER,
-  audiences: ['irsa-broker'],
-  jwks,
-  algorithms: ['RS256', 'ES256'],
-  maxTokenLifetimeSeconds: 86400,
-  clockSkewSeconds: 60,
-  mode: 'broker',
-  enabled: true,
-  version: 1,
-  createdAt: STAMP,
-  updatedAt: STAMP,
-  updatedBy: 'test',
-  ...overrides,
-})
+const issuerOf = (issuerId: string, overrides: Partial<Issuer> = {}): Issuer =>
+  makeIssuer({ issuerId, audiences: ['irsa-broker'], jwks, ...overrides })
 
-const bindingOf = (issuerId: string, bindingId: string, overrides: Partial<Binding> = {}): Binding => ({
-  bindingId,
-  issuerId,
-  roleArn: `arn:aws:iam::111122223333:role/${bindingId}`,
-  profile: bindingId,
-  subjects: ['system:serviceaccount:ml:trainer'],
-  durationSeconds: 3600,
-  enabled: true,
-  version: 1,
-  createdAt: STAMP,
-  updatedAt: STAMP,
-  updatedBy: 'test',
-  ...overrides,
-})
+const bindingOf = (issuerId: string, bindingId: string, overrides: Partial<Binding> = {}): Binding =>
+  makeBinding({
+    bindingId,
+    issuerId,
+    roleArn: `arn:aws:iam::111122223333:role/${bindingId}`,
+    profile: bindingId,
+    subjects: ['system:serviceaccount:ml:trainer'],
+    ...overrides,
+  })
 
 let dynamo: EmbeddedDynamoDb
 let client: DynamoDBClient

@@ -2,17 +2,15 @@
 // the moto_server it starts for STS) behind node:http, driven with fetch like a workload, an
 // AWS SDK and an admin would. Every log line it writes is captured and checked for secrets.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
-import { loadLocalConfig } from '../../shared/config.js'
+import type { LocalStack } from '../../infra/local/stack.js'
 import type { RoleAssumer } from '../../shared/core/ports.js'
 import { capturingSink } from '../support/log-capture.js'
 import { createMovableClock } from '../support/movable-clock.js'
+import { startTestStack } from '../support/test-stack.js'
 import { AUDIENCE, createTestIssuer, type MintOptions, type TestIssuer } from '../support/workload-issuer.js'
+import { ISSUER_DEFAULTS } from '../unit/fixtures.js'
 
 type Json = Record<string, unknown>
 
@@ -35,7 +33,6 @@ const MULTI_WRITER_ARN = 'arn:aws:iam::444455556666:role/ml-writer'
 const ISO_8601_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z$/
 
 let stack: LocalStack
-let dataDir: string
 /**
  * Each function holds its own registry cache, as in AWS: an admin write reaches the credentials
  * and roles functions once their cache entries are older than the TTL. With no stale window the
@@ -154,15 +151,13 @@ const disable = async (path: string) => {
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-http-api-'))
-  stack = await startLocalStack(
-    loadLocalConfig({
-      PORT: '0',
-      IRSA_BROKER_DATA_DIR: dataDir,
+  stack = await startTestStack(
+    'http-api',
+    {
       IRSA_BROKER_ADMIN_TOKEN: adminToken,
       IRSA_BROKER_CACHE_TTL_SECONDS: String(REGISTRY_TTL_SECONDS),
       IRSA_BROKER_CACHE_STALE_SECONDS: '0',
-    }),
+    },
     {
       logSink: capturingSink('http-api', (line) => logLines.push(line)),
       wrapSts: recordBrokerTokens,
@@ -173,7 +168,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 })
 
 describe('admin API: issuers and bindings', () => {
@@ -199,11 +193,7 @@ describe('admin API: issuers and bindings', () => {
       issuer: issOf('admin-a'),
       audiences: [AUDIENCE],
       jwks: dataPlane.jwks,
-      algorithms: ['RS256', 'ES256'],
-      maxTokenLifetimeSeconds: 86400,
-      clockSkewSeconds: 60,
-      mode: 'broker',
-      enabled: true,
+      ...ISSUER_DEFAULTS,
       version: 1,
       updatedBy: 'local-admin',
     })

@@ -5,17 +5,14 @@
 // fails with nothing usable cached answers the coded 503, quickly, while other issuers work.
 // The broker's clock is a test clock, so cooldown, TTL and the stale bound are crossed on purpose.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { OAuth2Server } from 'oauth2-mock-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
-import { loadLocalConfig } from '../../shared/config.js'
+import type { LocalStack } from '../../infra/local/stack.js'
 import { REMOTE_KEY_DEFAULTS } from '../../shared/core/remote-keys.js'
 import { capturingSink } from '../support/log-capture.js'
 import { type Handler, json, type LoopbackServer, startLoopbackServer } from '../support/loopback-server.js'
 import { createMovableClock } from '../support/movable-clock.js'
+import { startTestStack } from '../support/test-stack.js'
 import { AUDIENCE, createTestIssuer, type TestIssuer } from '../support/workload-issuer.js'
 
 type Json = Record<string, unknown>
@@ -34,7 +31,6 @@ const sentTokens: string[] = []
 
 const clock = createMovableClock()
 let stack: LocalStack
-let dataDir: string
 
 const call = async (method: string, path: string, headers: Record<string, string> = {}, body?: unknown) => {
   const response = await fetch(`${stack.url}${path}`, {
@@ -96,21 +92,18 @@ const startProvider = async (options: { trailingSlash?: boolean; port?: number }
 const kidsOf = (answer: Answer) => answer.body.kids as string[]
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-remote-jwks-'))
-  stack = await startLocalStack(
-    loadLocalConfig({
-      PORT: '0',
-      IRSA_BROKER_DATA_DIR: dataDir,
+  stack = await startTestStack(
+    'remote-jwks',
+    {
       IRSA_BROKER_ADMIN_TOKEN: adminToken,
       IRSA_BROKER_ALLOW_LOOPBACK_JWKS: 'true',
-    }),
+    },
     { logSink: capturingSink('remote-jwks-issuer', (line) => logLines.push(line)), clock },
   )
 })
 
 afterAll(async () => {
   await stack?.stop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 })
 
 describe('a GKE-like issuer served by oauth2-mock-server, registered by discovery', () => {

@@ -26,20 +26,31 @@ export const createTestClock = (start: Date = NOW): TestClock => {
   }
 }
 
-export const makeIssuer = (overrides: Partial<Issuer> = {}): Issuer => ({
-  issuerId: 'onprem-a',
-  issuer: K8S_ISSUER,
-  audiences: [AUDIENCE],
-  jwks: { keys: [] },
+/** What an issuer document gets when it says nothing else (DESIGN §3). */
+export const ISSUER_DEFAULTS = {
   algorithms: ['RS256', 'ES256'],
   maxTokenLifetimeSeconds: 86400,
   clockSkewSeconds: 60,
   mode: 'broker',
   enabled: true,
+} as const satisfies Partial<Issuer>
+
+/** The server fields of a first version stored at NOW. */
+const FIRST_VERSION = {
   version: 1,
   createdAt: NOW.toISOString(),
   updatedAt: NOW.toISOString(),
   updatedBy: 'test',
+}
+
+export const makeIssuer = (overrides: Partial<Issuer> = {}): Issuer => ({
+  issuerId: 'onprem-a',
+  issuer: K8S_ISSUER,
+  audiences: [AUDIENCE],
+  jwks: { keys: [] },
+  ...ISSUER_DEFAULTS,
+  algorithms: [...ISSUER_DEFAULTS.algorithms],
+  ...FIRST_VERSION,
   ...overrides,
 })
 
@@ -51,10 +62,7 @@ export const makeBinding = (overrides: Partial<Binding> = {}): Binding => ({
   subjects: ['system:serviceaccount:ml:*'],
   durationSeconds: 3600,
   enabled: true,
-  version: 1,
-  createdAt: NOW.toISOString(),
-  updatedAt: NOW.toISOString(),
-  updatedBy: 'test',
+  ...FIRST_VERSION,
   ...overrides,
 })
 

@@ -3,7 +3,15 @@ import { type AdminDeps, createAdmin, type WriteContext } from '../../../shared/
 import type { Issuer } from '../../../shared/core/model.js'
 import type { Registry } from '../../../shared/core/ports.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
-import { createAuditLog, createTestClock, generateRsaKey, NOW, rejectionOf } from '../fixtures.js'
+import {
+  createAuditLog,
+  createTestClock,
+  generateRsaKey,
+  ISSUER_DEFAULTS,
+  makeIssuer,
+  NOW,
+  rejectionOf,
+} from '../fixtures.js'
 
 const key = await generateRsaKey('onprem-a-1')
 const ROLE_ARN = 'arn:aws:iam::111122223333:role/ml-s3-reader'
@@ -49,11 +57,7 @@ describe('admin issuers: create', () => {
     expect(created).toBe(true)
     expect(object).toMatchObject({
       issuerId: 'onprem-a',
-      algorithms: ['RS256', 'ES256'],
-      maxTokenLifetimeSeconds: 86400,
-      clockSkewSeconds: 60,
-      mode: 'broker',
-      enabled: true,
+      ...ISSUER_DEFAULTS,
       version: 1,
       createdAt: NOW.toISOString(),
       updatedAt: NOW.toISOString(),
@@ -298,19 +302,12 @@ describe('admin issuers: update', () => {
     }
     memory.seed({
       issuers: [
-        {
+        makeIssuer({
           ...(issuerBody() as unknown as Issuer),
           issuerId: 'onprem-a',
           algorithms: ['RS256'],
-          maxTokenLifetimeSeconds: 86400,
-          clockSkewSeconds: 60,
-          mode: 'broker',
-          enabled: true,
-          version: 1,
-          createdAt: NOW.toISOString(),
-          updatedAt: NOW.toISOString(),
           updatedBy: 'seed',
-        },
+        }),
       ],
     })
     const { admin, changes } = setup(racing)
