@@ -2,6 +2,8 @@
 // root builds (and its bundle holds) only the clients its function calls: discovery KMS, roles
 // and admin DynamoDB, credentials all three. Clients are created once per container (module
 // scope of each handler); logs go to stdout as JSON. test/unit/bundles.test.ts checks the split.
+// The local stack makes its DynamoDB and STS clients with the same factories, pointed at its
+// dynalite and moto_server by the endpoint settings.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { STSClient } from '@aws-sdk/client-sts'
@@ -10,14 +12,16 @@ import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
 import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
 import { createKmsSigner } from './adapters/kms-signer.js'
 import { type AwsDependency, sdkClientLimits } from './adapters/sdk-limits.js'
-import { createStsCredentialIssuer, stsRetryOptions } from './adapters/sts.js'
-import type { LambdaConfig } from './config.js'
-import { InternalError } from './core/errors.js'
-import { type CredentialIssuer, type Registry, type Signer, systemClock } from './core/ports.js'
+import { createStsRoleAssumer, stsRetryOptions } from './adapters/sts.js'
+import type { BrokerSettings, LambdaConfig } from './config.js'
+import { type Registry, type RoleAssumer, type Signer, systemClock } from './core/ports.js'
 import type { Adapters } from './wiring.js'
 
+/** What an SDK client is made from: the region, endpoint overrides and per-call limits. */
+export type ClientConfig = Pick<BrokerSettings, 'region' | 'endpoints' | 'timeouts'>
+
 /** What every SDK client of the broker shares: region, endpoint, per-call timeouts and attempts. */
-const clientSettings = (config: LambdaConfig, dependency: AwsDependency) => {
+const clientSettings = (config: ClientConfig, dependency: AwsDependency) => {
   const endpoint = config.endpoints[dependency]
   return {
     region: config.region,
@@ -30,18 +34,29 @@ const clientSettings = (config: LambdaConfig, dependency: AwsDependency) => {
   }
 }
 
-/** The registry on DynamoDB (roles, admin, credentials). */
-export const awsRegistry = (config: LambdaConfig): Registry =>
-  createDynamoDbRegistry(
-    // Endpoint discovery off, whatever AWS_ENABLE_ENDPOINT_DISCOVERY says: DynamoDB does not need
-    // it, and the Lambda bundles carry an always-empty endpoint cache (lambda-sdk-stubs.ts).
-    new DynamoDBClient({ ...clientSettings(config, 'dynamodb'), endpointDiscoveryEnabled: false }),
-    config.tableName,
-  )
+/**
+ * The DynamoDB client of the request path and the admin writes. `credentials`: only for a local
+ * DynamoDB that needs none (the local stack's embedded dynalite).
+ */
+export const dynamoDbClient = (
+  config: ClientConfig,
+  extra: { credentials?: { accessKeyId: string; secretAccessKey: string } } = {},
+): DynamoDBClient =>
+  // Endpoint discovery off, whatever AWS_ENABLE_ENDPOINT_DISCOVERY says: DynamoDB does not need
+  // it, and the Lambda bundles carry an always-empty endpoint cache (lambda-sdk-stubs.ts).
+  new DynamoDBClient({ ...clientSettings(config, 'dynamodb'), endpointDiscoveryEnabled: false, ...extra })
 
-/** STS AssumeRoleWithWebIdentity (credentials only). */
-export const awsCredentialIssuer = (config: LambdaConfig): CredentialIssuer =>
-  createStsCredentialIssuer(new STSClient(clientSettings(config, 'sts')), stsRetryOptions(config.timeouts))
+export const stsClient = (config: ClientConfig): STSClient => new STSClient(clientSettings(config, 'sts'))
+
+/** The registry on DynamoDB (roles, admin, credentials). */
+export const awsRegistry = (
+  config: ClientConfig & Pick<BrokerSettings, 'tableName'>,
+  client: DynamoDBClient = dynamoDbClient(config),
+): Registry => createDynamoDbRegistry(client, config.tableName)
+
+/** STS AssumeRoleWithWebIdentity (credentials only), retried in the adapter within the deadline. */
+export const awsRoleAssumer = (config: ClientConfig, client: STSClient = stsClient(config)): RoleAssumer =>
+  createStsRoleAssumer(client, stsRetryOptions(config.timeouts))
 
 /** The KMS signing key: Sign (credentials) and GetPublicKey (credentials, discovery). */
 export const awsSigner = (config: LambdaConfig): Signer =>
@@ -65,29 +80,10 @@ export const awsCommonAdapters = (service: string): Omit<Adapters, 'registry' | 
   }
 }
 
-const notWired = (port: string) => () =>
-  Promise.reject(new InternalError(`${port}_not_wired`, { cause: new Error(`no ${port} in this function`) }))
-
-/**
- * For the functions whose core never signs a broker token nor calls STS (roles: `listRoles`;
- * admin: the registry and `explain`, which returns the trace without calling STS). They get
- * no KMS or STS client, nor the permission to call either; reaching one of these is a wiring
- * bug, answered as a 500 with the reason in the log.
- */
-export const withoutSigningOrSts: Pick<Adapters, 'sts' | 'signer'> = {
-  sts: { assumeRoleWithWebIdentity: notWired('sts') },
-  signer: {
-    algorithm: 'RS256',
-    keyId: notWired('signer'),
-    sign: notWired('signer'),
-    publicJwks: notWired('signer'),
-  },
-}
-
 /** Every adapter at once: for a process that serves every function (and for tests). */
 export const createAwsAdapters = (config: LambdaConfig, service: string): Adapters => ({
   ...awsCommonAdapters(service),
   registry: awsRegistry(config),
-  sts: awsCredentialIssuer(config),
+  sts: awsRoleAssumer(config),
   signer: awsSigner(config),
 })

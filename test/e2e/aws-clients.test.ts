@@ -20,7 +20,6 @@ import {
   READER_SESSION_ARN,
   registerMlWorkload,
   registerShortLivedBinding,
-  SHORT_SESSION_ARN,
   SHORT_SESSION_SECONDS,
   WRITER_ROLE_ARN,
   WRITER_SESSION_ARN,
@@ -72,7 +71,7 @@ const issuedCount = (bindingId: string, serviceAccount: string) =>
     .filter(
       (record) =>
         record.event === 'credentials' &&
-        record.decision === 'issued' &&
+        record.decision === 'allow' &&
         record.bindingId === bindingId &&
         record.serviceAccount === serviceAccount,
     ).length

@@ -21,7 +21,6 @@ import {
   READER_SESSION_ARN,
   registerMlWorkload,
   registerShortLivedBinding,
-  SHORT_SESSION_ARN,
   SHORT_SESSION_SECONDS,
   sessionArn,
   WRITER_ROLE_ARN,
@@ -87,7 +86,7 @@ const parseOutput = <T>(what: string, result: ProcessResult): T => {
 }
 
 const quote = (arg: string) =>
-  /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`
+  /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`
 
 /** The line configure is expected to write: absolute node and bin, the broker, the token, the profile. */
 const expectedLine = (tokenFile: string, profile: string) =>
@@ -123,7 +122,7 @@ const issuedCount = (bindingId: string, serviceAccount: string) =>
     .filter(
       (record) =>
         record.event === 'credentials' &&
-        record.decision === 'issued' &&
+        record.decision === 'allow' &&
         record.bindingId === bindingId &&
         record.serviceAccount === serviceAccount,
     ).length

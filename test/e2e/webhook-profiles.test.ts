@@ -1,34 +1,35 @@
-// The webhook's promise end to end, without a cluster: a pod of a ServiceAccount annotated
-// `irsa-broker.io/role: ml-reader` and `irsa-broker.io/profiles: "true"` goes in as an
-// AdmissionReview, and the AWS CLI, boto3 and the AWS SDK for JavaScript come out calling STS
-// (moto_server, behind the local broker of `npm start`) as the default role and as every role
-// of the pod's profiles. Between the two, what a cluster would do is done here by stand-ins
-// (no API server, kubelet or container engine runs here):
-// - the webhook's answer comes from its pure core (dataplane/core) with the settings of its
-//   Deployment (infra/kubernetes/agent/manual-tls, rendered). INTERIM: once webhook-server's
-//   HTTPS program is on main, `irsa-broker webhook` runs as that Deployment runs it, from the
-//   agent image's files, and is called over HTTPS as the API server calls it;
-// - its patch is applied with a real JSON Patch implementation (fast-json-patch), and the files
-//   kubelet would mount laid out in a folder (test/support/kubelet.ts: the projected token minted
-//   by a stand-in issuer with the volume's audience and lifetime, the emptyDir);
-// - the patched init container's command runs from the agent image's files, and each AWS client
-//   with exactly the patched container's environment, paths mapped into that folder.
+// The webhook's promise end to end, without a cluster: a ServiceAccount annotated
+// `irsa-broker.io/role: ml-reader` and `irsa-broker.io/profiles: "true"` in the Kubernetes API,
+// a pod of it sent as an AdmissionReview to the running webhook, and the AWS CLI, boto3 and the
+// AWS SDK for JavaScript come out calling STS as the default role and as every role of the
+// pod's profiles. Real here: `irsa-broker webhook` (the agent image's files as its Dockerfile
+// builds them, no node_modules, started as its Deployment starts it), its HTTPS and TLS
+// (make-certs.sh's certificate), the JSON Patch it answers (applied with fast-json-patch), the
+// init container's `irsa-broker configure` and the self-contained executable it copies, the
+// local broker of `npm start`, and the three AWS clients unmodified. Loopback stand-ins for what
+// cannot run on this machine (no API server, kubelet, container engine or AWS):
+// - the Kubernetes API: test/support/kube-api.ts (ServiceAccount list/watch/get over HTTPS with
+//   a bearer token), reached through a kubeconfig instead of the in-cluster ServiceAccount;
+// - the API server's admission call: an HTTPS client trusting only make-certs.sh's CA (the
+//   caBundle) and checking the Service's DNS name, on the path of the configuration's entry
+//   whose namespaceSelector selects the pod's namespace;
+// - kubelet and the container runtime: test/support/kubelet.ts lays out the volumes in a folder
+//   (the projected token minted by a stand-in issuer, test/support/workload-issuer.ts, with the
+//   volume's audience and lifetime; the emptyDir; the Secret and ConfigMap keys) and builds each
+//   container's command line and environment, absolute paths mapped into that folder or the
+//   image's files; containers are processes of this machine, distroless's node is this node;
+// - AWS: moto_server for STS and dynalite for the broker's table, both behind the local broker.
 // The self-contained executable is also run alone, with no PATH at all.
-import { createHash, randomBytes } from 'node:crypto'
-import { copyFileSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import jsonpatch from 'fast-json-patch'
-import { beforeAll, describe, expect, test } from 'vitest'
-import {
-  type AdmissionAnswer,
-  admissionResponse,
-  type JsonPatchAdd,
-  parseAdmissionReview,
-  parseWebhookSettings,
-  planPodMutation,
-  podMutationInput,
-} from '../../dataplane/core/index.js'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { AdmissionAnswer, JsonPatchAdd } from '../../dataplane/core/index.js'
+import { matchesLabelSelector } from '../../dataplane/core/label-selector.js'
 import { AGENT_BUILD_TIMEOUT_MS, type AgentTree, buildAgentTree } from '../support/agent-build.js'
+import { parseDockerfile } from '../support/dockerfile.js'
 import {
   ACCOUNT,
   type CallerIdentity,
@@ -38,6 +39,8 @@ import {
   sessionArn,
   WRITER_SESSION_ARN,
 } from '../support/e2e-workload.js'
+import { eventually } from '../support/eventually.js'
+import { type KubeApiStandIn, kubeconfigFor, startKubeApiStandIn } from '../support/kube-api.js'
 import { type LaidOutPod, layOutPod, type PodObject } from '../support/kubelet.js'
 import { renderKustomization } from '../support/kustomize.js'
 import {
@@ -58,12 +61,16 @@ import {
   TEST_TIMEOUT_MS,
   writeTokenFile,
 } from '../support/local-broker.js'
+import { createTestCa, type TestCa } from '../support/test-ca.js'
+import { createWebhookClient, podReview, type WebhookClient } from '../support/webhook-client.js'
+import { followWebhook, type WebhookProcess } from '../support/webhook-process.js'
 import type { TestIssuer } from '../support/workload-issuer.js'
 
 const HERE = import.meta.dirname
 const BOTO3_SCRIPT = join(HERE, 'boto3_identities.py')
 const JS_SDK_SCRIPT = join(HERE, 'js_sdk_identities.mjs')
 const AGENT = join(ROOT, 'infra/kubernetes/agent')
+const API_TOKEN = 'stand-in-api-token-for-the-e2e-webhook'
 const BATCH_ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/ml-s3-batch`
 const BATCH_SESSION_ARN = sessionArn('ml-s3-batch', 'ml.trainer')
 
@@ -87,6 +94,8 @@ const POD = {
     ],
   },
 }
+/** The namespace's labels as the API server sets them: no irsa-broker.io/inject. */
+const NAMESPACE_LABELS = { 'kubernetes.io/metadata.name': 'ml' }
 const SERVICE_ACCOUNT_ANNOTATIONS = { 'irsa-broker.io/role': 'ml-reader', 'irsa-broker.io/profiles': 'true' }
 
 const redactor = createRedactor()
@@ -94,61 +103,112 @@ const tempDirs: string[] = []
 let broker: LocalBroker
 let issuer: TestIssuer
 let agent: AgentTree
+let testCa: TestCa
+let api: KubeApiStandIn
 /** The webhook's image, as the Deployment names it: also the image of the init container it adds. */
 let agentImage = ''
 
-/**
- * The webhook's answer to a review, from the pure core (dataplane/core) with the settings the
- * Deployment of infra/kubernetes/agent/manual-tls gives it (image, audience, token lifetime from
- * its ConfigMap) and the broker's URL and a region as an admin's overlay sets them.
- * INTERIM, until webhook-server's HTTPS program is on main: then the same review goes over HTTPS
- * to `irsa-broker webhook` run as that Deployment runs it (see the report of the agent-image branch).
- */
+interface RunningWebhook {
+  process: WebhookProcess
+  /** The API server's side: trusts make-certs.sh's CA only (the caBundle), checks the Service's name. */
+  client: WebhookClient
+  /** The path of the configuration's entry that selects namespace ml. */
+  path: string
+}
+let webhook: RunningWebhook | undefined
+
+/** The webhook's answer to a review, on the path the API server would call for namespace ml. */
 const webhookAnswer = async (review: unknown): Promise<AdmissionAnswer> => {
-  const { manifests } = renderKustomization(join(AGENT, 'manual-tls'))
-  const deployment = manifests.find((m) => m.kind === 'Deployment') as PodObject
-  const configMap = manifests.find((m) => m.kind === 'ConfigMap') as PodObject
-  agentImage = deployment.spec.template.spec.containers[0].image
-  const settings = parseWebhookSettings({
-    brokerUrl: broker.url,
-    audience: configMap.data.audience,
-    tokenExpirationSeconds: Number(configMap.data['token-expiration']),
-    region: 'us-east-1',
-    agentImage,
-    ownNamespace: deployment.metadata.namespace,
-  })
-  if (!settings.ok) throw new Error(settings.message)
-  const parsed = parseAdmissionReview(review)
-  if (!parsed.ok) throw new Error(parsed.message)
-  const result = planPodMutation(
-    podMutationInput(parsed.review, {
-      serviceAccount: { name: 'trainer', annotations: SERVICE_ACCOUNT_ANNOTATIONS },
-      namespaceInjection: false,
-      rules: [],
-    }),
-    settings.settings,
-  )
-  return JSON.parse(JSON.stringify(admissionResponse(parsed.review, result))) as AdmissionAnswer
+  const running = webhook as RunningWebhook
+  const answer = await running.client.post(running.path, review)
+  expect(answer.status, answer.body).toBe(200)
+  return JSON.parse(answer.body) as AdmissionAnswer
 }
 
-const reviewOf = (pod: unknown) => ({
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
-    uid: randomBytes(16).toString('hex'),
-    kind: { group: '', version: 'v1', kind: 'Pod' },
-    resource: { group: '', version: 'v1', resource: 'pods' },
-    requestKind: { group: '', version: 'v1', kind: 'Pod' },
-    requestResource: { group: '', version: 'v1', resource: 'pods' },
-    namespace: 'ml',
-    operation: 'CREATE',
-    userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
-    object: pod,
-    oldObject: null,
-    dryRun: false,
-    options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
-  },
-})
+const reviewOf = (pod: Record<string, unknown>) => podReview(pod, { namespace: 'ml', uid: randomUUID() })
+
+const patchOf = (answer: AdmissionAnswer) =>
+  JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8')) as JsonPatchAdd[]
+
+/** The pod as the API server stores it after the patch (fast-json-patch, every operation validated). */
+const applied = (pod: unknown, patch: JsonPatchAdd[]) =>
+  jsonpatch.applyPatch(structuredClone(pod), patch, true, false).newDocument as PodObject
+
+/**
+ * Starts `irsa-broker webhook` as the Deployment of infra/kubernetes/agent/manual-tls runs it:
+ * the image's ENTRYPOINT (Dockerfile) with the container's arguments and environment (and
+ * nothing else of this machine's: no PATH, no HOME), its TLS Secret from make-certs.sh, the
+ * settings ConfigMap with the broker's URL and the arguments with a region (as an admin's
+ * overlay sets them), no rules ConfigMap (it is optional). Only these differ from a cluster:
+ * ports 0 instead of 9443 and 9090, bound to 127.0.0.1, and the Kubernetes API from a
+ * kubeconfig (the stand-in) instead of the in-cluster ServiceAccount.
+ */
+const startWebhook = async (): Promise<RunningWebhook> => {
+  const certs = makeTempDir(tempDirs, 'irsa-broker-e2e-certs-')
+  const made = spawnSync(join(AGENT, 'manual-tls/make-certs.sh'), [certs], { encoding: 'utf8' })
+  expect(made.status, made.stderr).toBe(0)
+  const { manifests } = renderKustomization(join(AGENT, 'manual-tls'))
+  const deployment = manifests.find((m) => m.kind === 'Deployment') as PodObject
+  const settings = structuredClone(manifests.find((m) => m.kind === 'ConfigMap') as PodObject)
+  settings.data['broker-url'] = broker.url
+  const base64 = (name: string) => readFileSync(join(certs, name)).toString('base64')
+  const template = deployment.spec.template
+  const secret = {
+    kind: 'Secret',
+    metadata: { name: template.spec.volumes.find((v: PodObject) => v.secret).secret.secretName },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': base64('tls.crt'), 'tls.key': base64('tls.key') },
+  }
+  const runtime = parseDockerfile(readFileSync(join(AGENT, 'Dockerfile'), 'utf8')).stages.at(-1)
+  const entrypoint = runtime?.instructions.find((i) => i.keyword === 'ENTRYPOINT')?.args
+  const container = template.spec.containers[0] as PodObject
+  // The region, as the overlay of docs/data-planes.md adds it: the AWS CLI and boto3 need one.
+  container.args.push('--region', 'us-east-1')
+  agentImage = container.image
+  const pod = await layOutPod({
+    pod: template,
+    namespace: deployment.metadata.namespace,
+    root: makeTempDir(tempDirs, 'irsa-broker-e2e-webhook-pod-'),
+    // The tree build-agent.mjs makes is what the runtime stage copies to /; distroless's node is this node.
+    images: {
+      [agentImage]: { root: agent.root, entrypoint, programs: { '/nodejs/bin/node': process.execPath } },
+    },
+    objects: [settings, secret],
+  })
+  // Ephemeral ports (the webhook logs the ones it got) instead of the Deployment's fixed ones.
+  const line = pod
+    .commandLine(container)
+    .map((arg, index, all) =>
+      all[index - 1] === '--port' || all[index - 1] === '--metrics-port' ? '0' : arg,
+    )
+  const kubeconfig = join(certs, 'kubeconfig')
+  writeFileSync(kubeconfig, kubeconfigFor(api, testCa.cert, API_TOKEN))
+  const running = followWebhook(
+    spawn(line[0] as string, [...line.slice(1), '--address', '127.0.0.1'], {
+      env: { ...pod.env(container), KUBECONFIG: kubeconfig },
+      cwd: makeTempDir(tempDirs, 'irsa-broker-e2e-webhook-cwd-'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
+  // The entry the API server calls for a pod of namespace ml, and the name it gives the Service.
+  const configuration = manifests.find((m) => m.kind === 'MutatingWebhookConfiguration') as PodObject
+  const entries = configuration.webhooks.filter((w: PodObject) =>
+    matchesLabelSelector(w.namespaceSelector, new Map(Object.entries(NAMESPACE_LABELS))),
+  )
+  expect(entries.map((w: PodObject) => w.name)).toEqual(['annotated.webhook.irsa-broker.io'])
+  const service = entries[0].clientConfig.service
+  const started = await running.line('webhook started', 60_000)
+  const client = createWebhookClient({
+    port: Number(started.port),
+    ca: readFileSync(join(certs, 'ca.crt')),
+    servername: `${service.name}.${service.namespace}.svc`,
+  })
+  // Ready once its ServiceAccount view has synced, as the readiness probe sees it.
+  await running.line('webhook ready', 60_000)
+  const ready = await client.send('GET', container.readinessProbe.httpGet.path)
+  expect(ready.status, ready.body).toBe(200)
+  return { process: running, client, path: service.path }
+}
 
 interface StartedPod {
   patched: PodObject
@@ -166,10 +226,8 @@ interface StartedPod {
 const startPod = async (root = makeTempDir(tempDirs, 'irsa-broker-e2e-pod-')): Promise<StartedPod> => {
   const answer = await webhookAnswer(reviewOf(POD))
   expect(answer.response).toMatchObject({ allowed: true, patchType: 'JSONPatch' })
-  const patch = JSON.parse(
-    Buffer.from(answer.response.patch as string, 'base64').toString('utf8'),
-  ) as JsonPatchAdd[]
-  const patched = jsonpatch.applyPatch(structuredClone(POD), patch, true, false).newDocument as PodObject
+  const patch = patchOf(answer)
+  const patched = applied(POD, patch)
   const files = await layOutPod({
     pod: patched,
     namespace: 'ml',
@@ -234,12 +292,27 @@ beforeAll(
     redactor.add(adminToken)
     broker = await startLocalBroker({ adminToken, redactor, tempDirs })
     issuer = await registerMlWorkload(broker, redactor)
+    testCa = createTestCa()
+    const apiCert = testCa.issue(['kubernetes.default.svc'])
+    api = await startKubeApiStandIn({ cert: apiCert.cert, key: apiCert.key, token: API_TOKEN })
+    api.apply('ml', 'trainer', SERVICE_ACCOUNT_ANNOTATIONS)
+    webhook = await startWebhook()
     first = await startPod()
   },
   AGENT_BUILD_TIMEOUT_MS + BROKER_START_TIMEOUT_MS + TEST_TIMEOUT_MS,
 )
 
 stopAfterAll(() => broker, tempDirs)
+
+afterAll(async () => {
+  if (webhook) {
+    webhook.client.close()
+    webhook.process.child.kill('SIGTERM')
+    expect(await webhook.process.exited, `the webhook stops on SIGTERM: ${webhook.process.stderr()}`).toBe(0)
+  }
+  await api?.stop()
+  testCa?.remove()
+}, 30_000)
 
 describe('a pod of an annotated ServiceAccount, from AdmissionReview to a started pod', () => {
   test('the webhook adds the token volume, the profiles emptyDir and the configure init container; every container is wired', () => {
@@ -270,6 +343,28 @@ describe('a pod of an annotated ServiceAccount, from AdmissionReview to a starte
     expect(patched.spec.containers[0].env[0]).toEqual({ name: 'MODEL', value: 'resnet' })
     expect(patched.spec.initContainers[1].restartPolicy).toBe('Always')
   })
+
+  test(
+    'the annotations are read from the Kubernetes API: a pod of a ServiceAccount without them passes unchanged; annotated later, the next pod is wired (the watch updates the view)',
+    async () => {
+      api.apply('ml', 'builder')
+      const pod = { ...POD, spec: { ...POD.spec, serviceAccountName: 'builder' } }
+      const plain = await webhookAnswer(reviewOf(pod))
+      expect(plain.response.allowed).toBe(true)
+      expect(plain.response.patch).toBeUndefined()
+      api.apply('ml', 'builder', { 'irsa-broker.io/role': 'ml-writer' })
+      await eventually(async () => {
+        const answer = await webhookAnswer(reviewOf(pod))
+        expect(answer.response.patchType).toBe('JSONPatch')
+        const app = applied(pod, patchOf(answer)).spec.containers[0]
+        expect(app.env).toContainEqual({
+          name: 'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+          value: `${broker.url}/v1/credentials?role=ml-writer`,
+        })
+      }, 10_000)
+    },
+    TEST_TIMEOUT_MS,
+  )
 
   test("kubelet's token: the pod's identity, with the volume's audience and lifetime, readable by every user (0444)", () => {
     const volume = first.patched.spec.volumes.find((v: PodObject) => v.name === 'irsa-broker-token')

@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AGENT_PATHS } from '../../scripts/build-agent.mjs'
 import { AGENT_BUILD_TIMEOUT_MS, type AgentTree, agentTree } from '../support/agent-build.js'
 import { copyOf, type Instruction, parseDockerfile } from '../support/dockerfile.js'
+import { layOutPod, type PodObject } from '../support/kubelet.js'
+import { renderKustomization } from '../support/kustomize.js'
 import { makeTempDir, ROOT, removeTempDirs } from '../support/local-broker.js'
 
 const AGENT_DIR = join(ROOT, 'infra/kubernetes/agent')
@@ -172,6 +174,50 @@ describe('the image tree the build stage makes (node scripts/build-agent.mjs, as
     expect(help.status, help.stderr).toBe(0)
     expect(help.stdout).toMatch(/^usage: irsa-broker <command> \[options\]\n/)
     expect(help.stdout).toMatch(/^ {2}configure {2,}/m)
+  })
+})
+
+describe("the Deployment's `irsa-broker webhook` (infra/kubernetes/agent) from the tree", () => {
+  it("the ENTRYPOINT with the Deployment's arguments and environment loads the webhook program (its own chunk, loaded only by this verb) and gets as far as reading the TLS Secret", async () => {
+    const { manifests } = renderKustomization(AGENT_DIR)
+    const deployment = manifests.find((m) => m.kind === 'Deployment') as PodObject
+    const settings = manifests.find((m) => m.kind === 'ConfigMap') as PodObject
+    const template = deployment.spec.template
+    const [container] = template.spec.containers as PodObject[]
+    // The Secret exists but holds no certificate yet (cert-manager has not issued it): the first
+    // thing the program itself does is read it, after the CLI has parsed and checked every flag.
+    const secret = {
+      kind: 'Secret',
+      metadata: { name: template.spec.volumes.find((v: PodObject) => v.secret).secret.secretName },
+      data: {},
+    }
+    const pod = await layOutPod({
+      pod: template,
+      namespace: deployment.metadata.namespace,
+      root: makeTempDir(tempDirs, 'irsa-broker-agent-pod-'),
+      images: {
+        [container?.image]: {
+          root: image.root,
+          entrypoint: of(runtimeStage, 'ENTRYPOINT')[0]?.args,
+          // distroless's node is the image's; this machine's node stands in for it.
+          programs: { '/nodejs/bin/node': process.execPath },
+        },
+      },
+      objects: [settings, secret],
+    })
+    const [node, ...args] = pod.commandLine(container as PodObject)
+    expect(args.slice(2, 3)).toEqual(['webhook'])
+    const started = spawnSync(node as string, args, {
+      cwd: emptyDir,
+      env: pod.env(container as PodObject),
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+    const certFile = pod.hostPath(container as PodObject, '/etc/irsa-broker/tls/tls.crt')
+    expect([started.status, started.stdout]).toEqual([1, ''])
+    expect(started.stderr).toBe(
+      `irsa-broker: --tls-cert: cannot read ${certFile} (ENOENT: no such file or directory, open '${certFile}')\n`,
+    )
   })
 })
 

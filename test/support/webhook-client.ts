@@ -16,6 +16,8 @@ export const createWebhookClient = (options: {
   ca: Buffer
   keepAlive?: boolean
   maxSockets?: number
+  /** The name the certificate must carry (the Service's DNS name, as the API server checks it); 127.0.0.1 by default. */
+  servername?: string
 }) => {
   const agent = new Agent({
     ca: options.ca,
@@ -30,7 +32,16 @@ export const createWebhookClient = (options: {
   ) =>
     new Promise<WebhookAnswer>((resolve, reject) => {
       const outgoing = request(
-        { host: '127.0.0.1', port: options.port, method, path, agent, headers, timeout: 10_000 },
+        {
+          host: '127.0.0.1',
+          port: options.port,
+          method,
+          path,
+          agent,
+          headers,
+          timeout: 10_000,
+          ...(options.servername === undefined ? {} : { servername: options.servername }),
+        },
         (response) => {
           // Read now: a connection that is not kept alive is detached from the answer at its end.
           const serialNumber =

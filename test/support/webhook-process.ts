@@ -1,6 +1,6 @@
-// `irsa-broker webhook` as a child process (bin/irsa-broker.js, as the container runs it), for
-// the process tests and the bench: its JSON log lines parsed as they come (and captured for the
-// secret scan), a wait for a given line, and its exit code.
+// `irsa-broker webhook` as a child process (bin/irsa-broker.js, or however the caller spawned
+// it), for the process tests, the bench and the e2e: its JSON log lines parsed as they come (and
+// captured for the secret scan), a wait for a given line, and its exit code.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { CLI_BIN } from './local-broker.js'
 import { captureText } from './log-capture.js'
@@ -36,11 +36,16 @@ export const webhookFlags = (
     ...overrides,
   }).flatMap(([name, value]) => [`--${name}`, value])
 
-export const spawnWebhook = (args: string[], env: Record<string, string>): WebhookProcess => {
-  const child = spawn(process.execPath, [CLI_BIN, 'webhook', ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+export const spawnWebhook = (args: string[], env: Record<string, string>): WebhookProcess =>
+  followWebhook(
+    spawn(process.execPath, [CLI_BIN, 'webhook', ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
+
+/** A webhook started some other way (the e2e runs the agent image's entry point), stdout and stderr piped. */
+export const followWebhook = (child: ChildProcess): WebhookProcess => {
   const lines: Record<string, unknown>[] = []
   let pending = ''
   let stderr = ''
