@@ -4,7 +4,8 @@
 // (npm, node, moto_server) survives, by pid, and the next start on the same data folder works.
 // And while one broker runs, a second on its folder is refused with one line.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -122,6 +123,7 @@ const expectTreeGone = async (broker: Started, what: string) => {
 }
 
 let dataDir: string
+const tempDirs: string[] = []
 
 beforeAll(() => {
   if (!hasMotoServer()) throw new Error(MOTO_MISSING_MESSAGE)
@@ -138,7 +140,7 @@ afterAll(() => {
       }
     }
   }
-  rmSync(dataDir, { recursive: true, force: true })
+  for (const dir of [dataDir, ...tempDirs]) rmSync(dir, { recursive: true, force: true })
 })
 
 describe('npm start stops its whole tree, and starts again on the same folder', {
@@ -233,5 +235,52 @@ describe('npm start stops its whole tree, and starts again on the same folder', 
     process.kill(next.npm.pid as number, 'SIGTERM')
     expect(await next.exited).toEqual({ code: 0, signal: null })
     await expectTreeGone(next, 'SIGTERM to npm')
+  })
+})
+
+describe('npm start -- --rotate-admin-token', { timeout: TEST_TIMEOUT_MS }, () => {
+  const adminStatus = async (url: string, token: string) =>
+    (await fetch(`${url}/v1/admin/issuers`, { headers: { authorization: `Bearer ${token}` } })).status
+
+  it('replaces the generated admin token: printed once, stored 0600, the old one refused', async () => {
+    // A folder whose token an earlier start generated (a token of the same shape, written here).
+    const folder = mkdtempSync(join(tmpdir(), 'irsa-broker-rotate-'))
+    tempDirs.push(folder)
+    const tokenFile = join(folder, 'admin-token')
+    const before = randomBytes(32).toString('hex')
+    writeFileSync(tokenFile, `${before}\n`, { mode: 0o600 })
+    const broker = await startBroker(folder, ['--rotate-admin-token'])
+    const printed = /^ {2}admin token {2}([0-9a-f]{64})$/m.exec(broker.output())?.[1]
+    const after = readFileSync(tokenFile, 'utf8').trim()
+    expect(printed, 'the new token is printed').toBe(after)
+    expect(after).not.toBe(before)
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600)
+    expect(await adminStatus(broker.url, before)).toBe(401)
+    expect(await adminStatus(broker.url, after)).toBe(200)
+    process.kill(broker.npm.pid as number, 'SIGTERM')
+    expect(await broker.exited).toEqual({ code: 0, signal: null })
+    await expectTreeGone(broker, 'SIGTERM to npm')
+  })
+
+  it('is refused in one line when IRSA_BROKER_ADMIN_TOKEN sets the token (rotate that instead)', async () => {
+    const npm = spawn('npm', ['start', '--silent', '--', '--rotate-admin-token'], {
+      cwd: ROOT,
+      env: cleanEnv({
+        PORT: String(await freePort()),
+        IRSA_BROKER_DATA_DIR: dataDir,
+        IRSA_BROKER_ADMIN_TOKEN: 'an-admin-token-of-the-operator',
+      }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    started.push(npm)
+    let stderr = ''
+    npm.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    const code = await new Promise((done) => npm.once('close', done))
+    expect(code).toBe(2)
+    expect(stderr.trimEnd().split('\n')).toEqual([
+      'irsa-broker: --rotate-admin-token rotates the generated token; with IRSA_BROKER_ADMIN_TOKEN set, change that instead',
+    ])
   })
 })
