@@ -157,6 +157,19 @@ describe('npm start stops its whole tree, and starts again on the same folder', 
     expect(childrenOf(node as number).map(commandOf)).toContainEqual(
       expect.stringMatching(/moto_server -H 127\.0\.0\.1 -p \d+/),
     )
+    // Its audit lines also go to <data folder>/audit.log, 0600.
+    const denied = await fetch(`${broker.url}/v1/credentials`, { headers: { authorization: 'not-a-token' } })
+    expect(denied.status).toBe(401)
+    const auditLog = join(dataDir, 'audit.log')
+    const last = JSON.parse(readFileSync(auditLog, 'utf8').trimEnd().split('\n').at(-1) ?? '{}')
+    expect(last).toMatchObject({
+      message: 'audit',
+      event: 'credentials',
+      decision: 'denied',
+      reason: 'token_malformed',
+    })
+    expect(statSync(auditLog).mode & 0o777).toBe(0o600)
+
     process.kill(broker.npm.pid as number, 'SIGTERM')
     expect(await broker.exited).toEqual({ code: 0, signal: null })
     await expectTreeGone(broker, 'SIGTERM to npm')
