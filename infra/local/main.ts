@@ -49,6 +49,8 @@ const main = async () => {
     fail(3, `could not lock the data folder: ${(error as Error).message}`)
   }
   process.on('exit', () => lock.release())
+  const dataDir = resolve(config.dataDir)
+  const auditFile = createAuditFile(dataDir)
   // A closed terminal turns writes to stdout into EPIPE errors: not a reason to die half-way.
   process.stdout.on('error', () => undefined)
 
@@ -64,8 +66,6 @@ const main = async () => {
     },
   })
 
-  const dataDir = resolve(config.dataDir)
-  const auditFile = createAuditFile(dataDir)
   if (rotateAdminToken) rmSync(join(dataDir, 'admin-token'), { force: true })
   if (lock.takenOver) {
     const { owner, stoppedChildren } = lock.takenOver

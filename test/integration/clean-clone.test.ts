@@ -69,7 +69,8 @@ describe('a clone with nothing beside it', () => {
       timeout: SUITES_TIMEOUT_MS,
     })
     const output = `${run.stdout}\n${run.stderr}`
-    expect(run.status, output.slice(-6000)).toBe(0)
+    const failures = output.split('\n').filter((line) => /^\s*(FAIL|×)\s|Error: /.test(line))
+    expect(run.status, `${failures.slice(0, 40).join('\n')}\n…\n${output.slice(-3000)}`).toBe(0)
     const summary = (name: string) => new RegExp(`^\\s*${name}\\s+(.*)$`, 'm').exec(output)?.[1] ?? ''
     expect(summary('Test Files')).toMatch(/^\d+ passed \(\d+\)$/)
     expect(summary('Tests')).toMatch(/^\d+ passed \(\d+\)$/)
