@@ -99,7 +99,8 @@ describe('a clone with nothing beside it', () => {
       if (!answer) await new Promise((done) => setTimeout(done, 250))
     }
     expect(answer?.status, output).toBe(200)
-    expect(((await answer?.json()) as { issuer: string }).issuer).toBe(`http://127.0.0.1:${port}`)
+    const discovery = (await answer?.json()) as { issuer?: string } | undefined
+    expect(discovery?.issuer).toBe(`http://127.0.0.1:${port}`)
     const lock = JSON.parse(readFileSync(join(clone, '.irsa-broker', 'broker.lock'), 'utf8')) as {
       pid: number
     }
