@@ -13,6 +13,8 @@ import { type MotoServer, startMotoServer } from '../../infra/local/processes.js
 import { ROOT } from '../support/local-broker.js'
 
 const RENDER_TIMEOUT_MS = 240_000
+/** One `osls deploy` up to the guard's verdict (seconds when idle; minutes on a machine shared by many suites). */
+const DEPLOY_TIMEOUT_MS = 180_000
 const REGION = 'eu-west-1'
 const DOMAIN = 'broker.example.com'
 const OLD_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-1111-1111-1111-111111111111'
@@ -143,7 +145,7 @@ const deploy = (
       },
     )
     let output = ''
-    const timer = setTimeout(() => child.kill('SIGKILL'), 110_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), DEPLOY_TIMEOUT_MS)
     const collect = (chunk: Buffer) => {
       output += chunk.toString()
       if (passed !== undefined && output.includes(passed)) child.kill('SIGKILL')
@@ -288,7 +290,7 @@ describe('deploy parameters of a stage (params/prod.yml), on npm run package out
 })
 
 describe('osls deploy refuses to change the issuer URL of a deployed stage', () => {
-  it('lets a first deploy through (no stack yet)', { timeout: 120_000 }, async () => {
+  it('lets a first deploy through (no stack yet)', { timeout: DEPLOY_TIMEOUT_MS + 10_000 }, async () => {
     deployedWith(undefined)
     const line = `issuer URL: https://${DOMAIN} (first deploy of irsa-broker-prod)`
     const { output } = await deploy('first', [], line)
@@ -296,7 +298,7 @@ describe('osls deploy refuses to change the issuer URL of a deployed stage', () 
     expect(output).not.toContain('would change the issuer URL')
   })
 
-  it('lets a deploy with the same issuer URL through', { timeout: 120_000 }, async () => {
+  it('lets a deploy with the same issuer URL through', { timeout: DEPLOY_TIMEOUT_MS + 10_000 }, async () => {
     deployedWith(`https://${DOMAIN}`)
     const line = `issuer URL: https://${DOMAIN} (unchanged)`
     const { output } = await deploy('rotation', [], line)
@@ -305,7 +307,7 @@ describe('osls deploy refuses to change the issuer URL of a deployed stage', () 
   })
 
   it('refuses one that would change it, before anything is created, and names the way back and the way through', {
-    timeout: 120_000,
+    timeout: 2 * DEPLOY_TIMEOUT_MS + 10_000,
   }, async () => {
     deployedWith('https://old.example.com')
     const bucketsBefore = aws('s3api', 'list-buckets', '--query', 'Buckets[].Name')
