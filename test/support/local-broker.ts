@@ -12,6 +12,8 @@ import { afterAll, beforeAll, expect } from 'vitest'
 import { freePort } from '../../infra/local/processes.js'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+/** tsx's command line, for the repository's TypeScript scripts (dev-issuer). */
+export const TSX = join(ROOT, 'node_modules/.bin/tsx')
 /** What `npm start` runs (package.json): node with tsx's loader, no wrapper process between. */
 export const START_COMMAND = [process.execPath, '--import', 'tsx', 'infra/local/main.ts'] as const
 /** The CLI as package.json's "bin" names it. */
