@@ -1,6 +1,7 @@
 // The third-party data in test/corpus is exactly what the suites read, and each file is
 // accounted for in test/corpus/README.md (origin and licence): a file added without a note, or
-// one no test opens any more, fails here.
+// one no test opens any more, fails here. And no test or script finds that data anywhere else:
+// a clone has nothing beside it.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -32,6 +33,13 @@ const READ_BY_TESTS = [
 
 const LICENCES = ['k8s-tokens/eks-irsa-eu-west-1/LICENSE.upstream-MIT', 'vectors/wycheproof/LICENSE']
 
+/** Test code and scripts (not the data itself): where a reader of third-party data would be. */
+const CODE = ['test', 'scripts']
+  .flatMap((folder) => filesUnder(join(REPO, folder)))
+  .map((file) => relative(REPO, file))
+  .filter((path) => !path.startsWith(join('test', 'corpus')) && /\.(c|m)?[jt]s$|\.py$|\.sh$/.test(path))
+  .filter((path) => path !== relative(REPO, import.meta.filename)) // this file names the patterns
+
 describe('test/corpus', () => {
   const present = FOLDERS.flatMap((folder) => filesUnder(join(CORPUS_DIR, folder)))
     .map((file) => relative(CORPUS_DIR, file))
@@ -60,5 +68,25 @@ describe('test/corpus', () => {
     }
     expect(readme).toMatch(/MIT/)
     expect(readme).toMatch(/Apache-2\.0/)
+  })
+
+  it('is reached only through CORPUS_DIR, and no test or script reads the folders beside the checkout', () => {
+    expect(CODE.length).toBeGreaterThan(100) // the walk found the suites
+    // `shared/corpus`, `'shared', 'corpus'`, `'..', 'shared'`, the design notes, this machine's folders.
+    const outside =
+      /\bshared['"]?\s*[,/]\s*['"]?(corpus|research)\b|['"]\.\.['"]\s*,\s*['"]shared['"]|DESIGN\.md|\/work\/(shared|wt)\b/
+    const ownPath = /['"]corpus['"]/
+    // The clean-clone test names `../shared` to check that its copy has none beside it.
+    const checksAbsence = join('test', 'integration', 'clean-clone.test.ts')
+    const offenders = CODE.flatMap((path) => {
+      const text = readFileSync(join(REPO, path), 'utf8')
+      return [
+        ...(outside.test(text) && path !== checksAbsence ? [`${path}: a path outside the repository`] : []),
+        ...(ownPath.test(text) && path !== join('test', 'support', 'corpus.ts')
+          ? [`${path}: its own path to the corpus (use CORPUS_DIR)`]
+          : []),
+      ]
+    })
+    expect(offenders).toEqual([])
   })
 })
