@@ -202,11 +202,17 @@ export const scanReasonCodes = (): ReasonScan => {
   const classes = new Map<string, { parameters: ts.ParameterDeclaration[]; reasonParams: Set<number> }>()
   ts.forEachChild(errorsFile, (node) => {
     if (!ts.isClassDeclaration(node) || !node.name) return
-    const extendsBroker = node.heritageClauses?.some((clause) =>
-      clause.types.some((type) => type.expression.getText() === 'BrokerError'),
-    )
-    if (!extendsBroker) return
+    // BrokerError's subclasses, and theirs (declared after their parent, as TypeScript requires).
+    const parent = node.heritageClauses
+      ?.flatMap((clause) => clause.types.map((type) => type.expression.getText()))
+      .find((name) => name === 'BrokerError' || classes.has(name))
+    if (!parent) return
     const ctor = node.members.find(ts.isConstructorDeclaration)
+    const inherited = classes.get(parent)
+    if (!ctor && inherited) {
+      classes.set(node.name.text, inherited) // no constructor of its own: its parent's reason
+      return
+    }
     const parameters = [...(ctor?.parameters ?? [])]
     const reasonParams = new Set<number>()
     const visit = (child: ts.Node) => {

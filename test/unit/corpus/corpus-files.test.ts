@@ -75,7 +75,10 @@ describe('test/corpus', () => {
     // `shared/corpus`, `'shared', 'corpus'`, `'..', 'shared'`, the design notes, this machine's folders.
     const outside =
       /\bshared['"]?\s*[,/]\s*['"]?(corpus|research)\b|['"]\.\.['"]\s*,\s*['"]shared['"]|DESIGN\.md|\/work\/(shared|wt)\b/
-    const ownPath = /['"]corpus['"]/
+    // A path of its own to test/corpus: `'..', 'corpus'`, `'corpus', '<sub-folder>'`, or a string
+    // that starts `../corpus/<sub-folder>` or `test/corpus/<sub-folder>`.
+    const ownPath =
+      /['"]\.\.['"]\s*,\s*['"]corpus['"]|['"]corpus['"]\s*,\s*['"](attacks|k8s-tokens|vectors|webhook-fixtures)['"]|['"`](\.\.?\/)*(test\/)?corpus\/(attacks|k8s-tokens|vectors|webhook-fixtures)\b/
     // The clean-clone test names `../shared` to check that its copy has none beside it.
     const checksAbsence = join('test', 'integration', 'clean-clone.test.ts')
     const offenders = CODE.flatMap((path) => {
