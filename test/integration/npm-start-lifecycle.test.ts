@@ -165,7 +165,7 @@ describe('npm start stops its whole tree, and starts again on the same folder', 
     expect(last).toMatchObject({
       message: 'audit',
       event: 'credentials',
-      decision: 'denied',
+      decision: 'deny',
       reason: 'token_malformed',
     })
     expect(statSync(auditLog).mode & 0o777).toBe(0o600)

@@ -18,7 +18,7 @@ const loggerLines = () => {
   const lines: string[] = []
   const logger = createJsonLogger((line) => lines.push(line), { service: 'irsa-broker-local' })
   logger.info('listening', { port: 1 })
-  logger.audit({ type: 'audit', event: 'credentials', decision: 'denied', reason: 'issuer_unknown' })
+  logger.audit({ type: 'audit', event: 'credentials', decision: 'deny', reason: 'issuer_unknown' })
   logger.warn('dependency unavailable', { reason: 'sts_unavailable', error: { message: 'audit' } })
   logger.error('request failed', { error: new Error('"message":"audit"') })
   logger.metric('Credentials', 1, { outcome: 'issued' })
