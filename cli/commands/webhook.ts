@@ -57,7 +57,7 @@ export const webhookCommand = defineCommand({
   name: 'webhook',
   summary: 'run the admission webhook that wires pods to the broker',
   section: 'data-plane',
-  description: `The mutating admission webhook (DESIGN §8): wires pods of annotated ServiceAccounts
+  description: `The mutating admission webhook (docs/data-planes.md): wires pods of annotated ServiceAccounts
 (POST /mutate) and of labelled namespaces (POST /mutate/namespace) to the broker with a
 projected token, a mount and the AWS container-credentials variables. Serves HTTPS on --port,
 GET /healthz, GET /readyz (200 once the ServiceAccounts are listed), and Prometheus

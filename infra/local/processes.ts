@@ -1,7 +1,10 @@
 // Child services of the local stack: a free loopback port, and `moto_server` started from
-// PATH for STS (and, in tests, KMS) — stopped with the process that started it.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+// PATH for STS (and, in tests, KMS) — stopped with the process that started it, however that
+// process ends (stop(), or a last SIGKILL to what is left when it exits).
+import { type ChildProcess, spawn } from 'node:child_process'
+import { accessSync, constants } from 'node:fs'
 import { createServer } from 'node:net'
+import { delimiter, join } from 'node:path'
 
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -18,8 +21,42 @@ export const freePort = (): Promise<number> =>
 export const MOTO_MISSING_MESSAGE =
   'moto_server was not found on PATH. Install it with `pip install "moto[server]"`, or point the broker at an STS with AWS_ENDPOINT_URL_STS.'
 
-export const hasMotoServer = (): boolean =>
-  spawnSync('moto_server', ['--help'], { stdio: 'ignore' }).status === 0
+/**
+ * Whether an executable `moto_server` is on PATH. Looked up, not run: running it to ask costs a
+ * Python start-up (seconds on a loaded machine) on every `npm start`; a moto_server that is
+ * there but broken still fails the start, with its own stderr (startMotoServer).
+ */
+export const hasMotoServer = (path = process.env.PATH ?? ''): boolean =>
+  path
+    .split(delimiter)
+    .filter(Boolean)
+    .some((dir) => {
+      try {
+        accessSync(join(dir, 'moto_server'), constants.X_OK)
+        return true
+      } catch {
+        return false
+      }
+    })
+
+/** Children started here and not yet exited, with the command line that started them. */
+const running = new Map<ChildProcess, string>()
+
+/** The children still running (the data folder's lock records them: infra/local/data-dir-lock.ts). */
+export const runningChildren = (): { pid: number; command: string }[] =>
+  [...running].flatMap(([child, command]) => (child.pid === undefined ? [] : [{ pid: child.pid, command }]))
+
+// However this process ends — a stop() that did not finish, process.exit() on a second signal,
+// an uncaught error — no child it started outlives it. ('exit' handlers run synchronously;
+// kill() is a synchronous system call.)
+process.on('exit', () => {
+  for (const child of running.keys()) child.kill('SIGKILL')
+})
+
+const track = (child: ChildProcess, command: string) => {
+  running.set(child, command)
+  child.once('exit', () => running.delete(child))
+}
 
 export interface MotoServer {
   endpoint: string
@@ -45,10 +82,12 @@ const waitForHttp = async (url: string, child: ChildProcess, timeoutMs: number):
 export const startMotoServer = async (options: { timeoutMs?: number } = {}): Promise<MotoServer> => {
   if (!hasMotoServer()) throw new Error(MOTO_MISSING_MESSAGE)
   const port = await freePort()
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+  const args = ['-H', '127.0.0.1', '-p', String(port)]
+  const child = spawn('moto_server', args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
   })
+  track(child, ['moto_server', ...args].join(' '))
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000)

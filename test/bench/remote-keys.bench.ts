@@ -14,6 +14,7 @@ import type { Issuer } from '../../shared/core/model.js'
 import { type Logger, systemClock } from '../../shared/core/ports.js'
 import { createRemoteKeyResolver } from '../../shared/core/remote-keys.js'
 import { verifyWorkloadToken } from '../../shared/core/verify.js'
+import { CORPUS_DIR } from '../support/corpus.js'
 import { distribution, ms, table } from './stats.js'
 
 const SETTINGS = { warmup: 50, samples: 1000, coldSamples: 300, budgetMs: 20_000 } as const
@@ -29,20 +30,7 @@ const quiet: Logger = {
 }
 
 const eksJwks = JSON.parse(
-  readFileSync(
-    join(
-      import.meta.dirname,
-      '..',
-      '..',
-      '..',
-      'shared',
-      'corpus',
-      'k8s-tokens',
-      'eks-irsa-eu-west-1',
-      'jwks.json',
-    ),
-    'utf8',
-  ),
+  readFileSync(join(CORPUS_DIR, 'k8s-tokens', 'eks-irsa-eu-west-1', 'jwks.json'), 'utf8'),
 ) as { keys: JWK[] }
 
 /** Times `action` sequentially: warm-up first, then `count` samples or until the budget ends. */

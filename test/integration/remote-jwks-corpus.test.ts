@@ -1,4 +1,4 @@
-// Real Kubernetes-issued tokens (EKS and kind, ../shared/corpus/k8s-tokens) whose JWKS the
+// Real Kubernetes-issued tokens (EKS and kind, test/corpus/k8s-tokens) whose JWKS the
 // broker fetches from a loopback endpoint, with the clock frozen: accepted as issued, refused
 // after every mutation the corpus lists. Once through the core (remote resolver + the real
 // fetcher), once through the whole local stack over HTTP. In AWS mode, EKS's discovery is
@@ -16,12 +16,13 @@ import type { Issuer, SigningAlgorithm } from '../../shared/core/model.js'
 import type { Clock, JsonFetcher, Logger } from '../../shared/core/ports.js'
 import { createRemoteKeyResolver } from '../../shared/core/remote-keys.js'
 import { verifyWorkloadToken } from '../../shared/core/verify.js'
+import { CORPUS_DIR } from '../support/corpus.js'
 import { capturingSink } from '../support/log-capture.js'
 import { json, type LoopbackServer, startLoopbackServer } from '../support/loopback-server.js'
 import { startTestStack } from '../support/test-stack.js'
 import { makeIssuer } from '../unit/fixtures.js'
 
-const corpus = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpus', 'k8s-tokens')
+const corpus = join(CORPUS_DIR, 'k8s-tokens')
 
 interface Pair {
   dir: string

@@ -1,12 +1,12 @@
-// The third-party security corpus handed beside the checkout (../shared/corpus): the attack
-// tokens with their targets, the real Kubernetes tokens, and the broker's pinned choice for
-// every `policy` case (docs/security.md), shared by the core and the end-to-end runs.
+// The third-party security corpus in test/corpus (its origins and licences: test/corpus/README.md):
+// the attack tokens with their targets, the real Kubernetes tokens, and the broker's pinned
+// choice for every `policy` case (docs/security.md), shared by the core and the end-to-end runs.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JSONWebKeySet } from 'jose'
 import type { SigningAlgorithm } from '../../shared/core/model.js'
 
-export const CORPUS_DIR = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpus')
+export const CORPUS_DIR = join(import.meta.dirname, '..', 'corpus')
 
 export type Expectation = 'accept' | 'reject' | 'reject-recommended' | 'policy' | 'accept-if-ES256-allowed'
 

@@ -12,7 +12,10 @@ import { afterAll, beforeAll, expect } from 'vitest'
 import { freePort } from '../../infra/local/processes.js'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+/** tsx's command line, for the repository's TypeScript scripts (dev-issuer). */
 export const TSX = join(ROOT, 'node_modules/.bin/tsx')
+/** What `npm start` runs (package.json): node with tsx's loader, no wrapper process between. */
+export const START_COMMAND = [process.execPath, '--import', 'tsx', 'infra/local/main.ts'] as const
 /** The CLI as package.json's "bin" names it. */
 export const CLI_BIN = join(ROOT, 'bin/irsa-broker.js')
 
@@ -150,7 +153,7 @@ export interface LocalBroker {
   stop(): Promise<void>
 }
 
-/** Starts `tsx infra/local/main.ts` (what `npm start` runs) on a free port with a fresh data folder. */
+/** Starts START_COMMAND (what `npm start` runs) on a free port with a fresh data folder. */
 export const startLocalBroker = async (options: {
   adminToken: string
   redactor: Redactor
@@ -162,7 +165,8 @@ export const startLocalBroker = async (options: {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-e2e-data-'))
   options.tempDirs.push(dataDir)
-  const child: ChildProcess = spawn(TSX, ['infra/local/main.ts'], {
+  const [node, ...startArgs] = START_COMMAND
+  const child: ChildProcess = spawn(node, startArgs, {
     cwd: ROOT,
     // No AWS_ENDPOINT_URL_STS (nor any other AWS_ variable): the broker starts its own moto_server.
     env: cleanEnv({

@@ -4,7 +4,7 @@
 //  - every write to process.stdout / process.stderr of a worker (the broker's stdout log sink);
 //  - every console.* call in a worker (vitest forwards those to its reporter);
 //  - every line handed to a broker log sink that a test keeps in memory (`capturingSink`);
-//  - stdout and stderr of broker processes the tests spawn (`npm start`, `tsx infra/local/main.ts`).
+//  - stdout and stderr of broker processes the tests spawn (`npm start`, `node --import tsx infra/local/main.ts`).
 // Not captured: vitest's own reporter (the main process), and spawned AWS clients and the CLI,
 // whose job is to print credentials.
 import childProcess, { type ChildProcess } from 'node:child_process'

@@ -1,6 +1,6 @@
 // The webhook's manifests (infra/kubernetes/agent), rendered as `kubectl apply -k` would send them
-// (test/support/kustomize.ts) for both install paths, and checked for what DESIGN §8 and the
-// operators' scars in ../shared/research/webhook-anchors.md ask: failurePolicy Fail only where a
+// (test/support/kustomize.ts) for both install paths, and checked for what the design and the
+// public webhooks' operators' scars (docs/decisions.md) ask: failurePolicy Fail only where a
 // namespace asked for it, never kube-system or the webhook's own namespace, sideEffects None,
 // reinvocation, a certificate for the Service's names, a hardened, highly available Deployment
 // that reads only ServiceAccounts.

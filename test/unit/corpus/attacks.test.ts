@@ -1,4 +1,4 @@
-// The 100 third-party attack and policy tokens of ../shared/corpus/attacks through the core
+// The 100 third-party attack and policy tokens of test/corpus/attacks through the core
 // validator, with the corpus's pass rules; each `policy` case is pinned to the choice that
 // docs/security.md records.
 import { describe, expect, it } from 'vitest'

@@ -1,4 +1,4 @@
-// Real Kubernetes-issued tokens (EKS and kind, from ../shared/corpus/k8s-tokens) through the
+// Real Kubernetes-issued tokens (EKS and kind, from test/corpus/k8s-tokens) through the
 // core validator: accepted as issued at a frozen clock, refused after any change that matters.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -6,9 +6,10 @@ import { describe, expect, it } from 'vitest'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { Issuer, SigningAlgorithm } from '../../../shared/core/model.js'
 import { verifyWorkloadToken } from '../../../shared/core/verify.js'
+import { CORPUS_DIR } from '../../support/corpus.js'
 import { makeIssuer } from '../fixtures.js'
 
-const corpus = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'corpus', 'k8s-tokens')
+const corpus = join(CORPUS_DIR, 'k8s-tokens')
 
 interface Pair {
   dir: string

@@ -1,4 +1,4 @@
-// Wycheproof's JWS and JWK vectors (../shared/corpus/vectors/wycheproof, unmodified) through the
+// Wycheproof's JWS and JWK vectors (test/corpus/vectors/wycheproof, unmodified) through the
 // broker's own path: registration key hygiene (checkJwks), the strict compact-form gate, and
 // verifyWorkloadToken with the registered keys and the issuer's algorithm allowlist.
 //

@@ -10,9 +10,10 @@ import jsonpatch from 'fast-json-patch'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import type { WebhookRule } from '../../../dataplane/core/index.js'
+import { CORPUS_DIR } from '../../support/corpus.js'
 import { envOf, type Json, settingsOf, tokenExpirationOf, volumesOf, wire } from './fixtures.js'
 
-const DIR = join(import.meta.dirname, '..', '..', 'corpus', 'webhook-fixtures', 'pod-identity-webhook')
+const DIR = join(CORPUS_DIR, 'webhook-fixtures', 'pod-identity-webhook')
 const TESTING = 'testing.eks.amazonaws.com/'
 
 const yamlFiles = (dir: string): string[] =>
