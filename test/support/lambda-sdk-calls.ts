@@ -19,9 +19,9 @@ import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts
 import type { Context } from 'aws-lambda'
 import { mockClient } from 'aws-sdk-client-mock'
 import { type FunctionName, ROUTES, type Route, routeKey } from '../../functions/routes.js'
+import { KEY_SYNC_AUDIENCE } from '../../shared/core/model.js'
 import type { HttpEvent } from '../../shared/http/event.js'
 import type { HttpResponse } from '../../shared/http/response.js'
-import { KEY_SYNC_AUDIENCE } from '../../shared/core/model.js'
 import { AUDIENCE, createTestIssuer, K8S_ISSUER } from './workload-issuer.js'
 
 /** `dynamodb:Query on index/byIss`, `kms:Sign on current key`, … */
@@ -29,11 +29,6 @@ export type SdkCall = string
 
 export interface FunctionRun {
   calls: SdkCall[]
-  /**
-   * The partition key of every DynamoDB call on an item (GetItem, PutItem, DeleteItem, UpdateItem):
-   * what a `dynamodb:LeadingKeys` condition of the function's role is evaluated against.
-   */
-  partitionKeys: string[]
   /** `routeKey → status` of every request sent, in order. */
   answers: string[]
 }
@@ -170,20 +165,6 @@ const resourceOf = (service: string, input: Record<string, unknown>): string => 
 }
 
 type Stub = ReturnType<typeof mockClient>
-
-const ITEM_COMMANDS = new Set(['GetItem', 'PutItem', 'DeleteItem', 'UpdateItem'])
-
-/** The partition keys of the DynamoDB item calls a stub recorded from call `from` on. */
-const recordedPartitionKeys = (stub: Stub, from: number): string[] =>
-  stub
-    .calls()
-    .slice(from)
-    .flatMap((call) => {
-      const command = call.args[0] as { constructor: { name: string }; input: Record<string, unknown> }
-      if (!ITEM_COMMANDS.has(command.constructor.name.replace(/Command$/, ''))) return []
-      const { Key, Item } = command.input as { Key?: Item; Item?: Item }
-      return [String((Key ?? Item)?.pk?.S)]
-    })
 
 const recordedCalls = (service: string, stub: Stub, from: number): SdkCall[] =>
   stub
@@ -353,7 +334,6 @@ export const sdkCallsPerFunction = async (): Promise<Record<FunctionName, Functi
       }
       runs[name] = {
         calls: stubs.flatMap(([service, stub], i) => recordedCalls(service, stub, from[i] ?? 0)),
-        partitionKeys: recordedPartitionKeys(stubs[0]?.[1] as Stub, from[0] ?? 0),
         answers,
       }
     }
