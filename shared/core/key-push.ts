@@ -139,6 +139,9 @@ export const createKeyPush = (deps: KeyPushDeps) => {
   /**
    * The one write of a key push: the admin plane's conditional put of the whole issuer, at the
    * version it was read at (a ConflictError when another write came first).
+   * History (DESIGN §9, registry-scale's records): this is an issuer write like an admin PUT;
+   * when the registry appends a history record with its writes, this one's actor is the keySync
+   * subject and its changed field `jwks` (the audit record below carries the kids).
    */
   const writeKeys = (before: Issuer, after: Issuer): Promise<void> =>
     deps.registry.putIssuer(after, before.version)
