@@ -28,6 +28,17 @@ class KubeApiCliError extends CliError {
   }
 }
 
+/** The verb's flags (the tests hold the shipped CronJob's arguments to them). */
+export const syncKeysFlags = {
+  'issuer-id': textFlag("the cluster's issuer at the broker", { value: 'ID', required: true }),
+  'token-file': textFlag('the key-sync token (a projected token, aud irsa-broker-key-sync)', {
+    value: 'PATH',
+    default: KEY_SYNC_TOKEN_FILE,
+  }),
+  interval: integerFlag('run every N seconds until stopped, instead of once', { min: 10, max: 86400 }),
+  ...ENDPOINT_FLAGS,
+}
+
 const isPushAnswer = (body: unknown): body is PushAnswer => {
   const answer = body as Partial<PushAnswer> | null
   return (
@@ -51,15 +62,7 @@ keys only when the set differs. Prints one JSON line per run on stdout (outcome 
 unchanged or skipped); a refusal is one line on stderr. Once by default (the CronJob of
 infra/kubernetes/agent/); with --interval it runs every N seconds until SIGTERM, skipping
 the push while the cluster's set is the one the broker already holds.`,
-  flags: {
-    'issuer-id': textFlag("the cluster's issuer at the broker", { value: 'ID', required: true }),
-    'token-file': textFlag('the key-sync token (a projected token, aud irsa-broker-key-sync)', {
-      value: 'PATH',
-      default: KEY_SYNC_TOKEN_FILE,
-    }),
-    interval: integerFlag('run every N seconds until stopped, instead of once', { min: 10, max: 86400 }),
-    ...ENDPOINT_FLAGS,
-  },
+  flags: syncKeysFlags,
   async run({ flags }, context) {
     const issuerId = checkId(flags['issuer-id'], 'issuer id')
     const { createKubeClient, KubeApiError } = await import('../../dataplane/adapters/kube-client.js')
