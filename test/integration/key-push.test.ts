@@ -449,9 +449,9 @@ describe('PUT /v1/issuers/{issuerId}/jwks refuses, with its code, and changes no
     ],
   ]
 
-  it.each(refusals.map(([name, send, status, code]) => ({ name, send, status, code })))(
-    '$name: $status $code',
-    async ({ send, status, code }) => {
+  it.each(refusals.map(([name, send, status, code]) => [name, status, code, send] as const))(
+    '%s: %i %s',
+    async (_name, status, code, send) => {
       // Act
       const answer = await send()
 
