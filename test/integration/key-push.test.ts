@@ -277,7 +277,8 @@ describe('a private cluster rotates its signing key with sync-keys and no admin 
     expectRefused(freshA, 401, 'InvalidIdentityToken')
     expect(stored).toMatchObject({ version: 3, updatedBy: KEY_SYNC_SUBJECT, jwks: keyB.jwks })
     expect(api.count('jwks')).toBe(4)
-  })
+    // Four CLI runs and a dozen exchanges: room for a shared machine (no timing is asserted).
+  }, 120_000)
 
   it('an identical set changes nothing: no new version, no updatedAt, answer changed: false', async () => {
     // Prepare
