@@ -4,17 +4,10 @@
 // `PUT /v1/issuers/{issuerId}/jwks` with a token of the cluster itself. One run is one read and
 // at most one push; with an interval, runs repeat and a set already accepted is not pushed again.
 import { calculateJwkThumbprint, type JWK } from 'jose'
+import type { KeyPushResult } from '../../shared/core/key-push.js'
 
-/** What the broker answers a push (shared/core/key-push.ts, KeyPushResult). */
-export interface PushAnswer {
-  issuerId: string
-  changed: boolean
-  version: number
-  keyCount: number
-  kids: string[]
-  kidsAdded: string[]
-  kidsRemoved: string[]
-}
+/** What the broker answers a push (the type only: no broker code is loaded here). */
+export type PushAnswer = KeyPushResult
 
 export interface SyncPorts {
   /** The cluster's key set as the API serves it (parsed JSON, unchecked). */

@@ -12,9 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { run } from '../../cli/main.js'
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
 import { loadLocalConfig } from '../../shared/config.js'
-import type { Clock, JsonFetcher } from '../../shared/core/ports.js'
+import type { JsonFetcher } from '../../shared/core/ports.js'
 import { type KubeApiStandIn, kubeconfigFor, startKubeApiStandIn } from '../support/kube-api.js'
 import { capturingSink } from '../support/log-capture.js'
+import { createMovableClock } from '../support/movable-clock.js'
 import { createTestCa, type TestCa } from '../support/test-ca.js'
 import { AUDIENCE, createTestIssuer, type MintOptions, type TestIssuer } from '../support/workload-issuer.js'
 
@@ -41,17 +42,8 @@ const logLines: string[] = []
 const sentTokens: string[] = []
 const answered: { request: string; status: number }[] = []
 
-/** The broker's clock: real time at the start, moved forward by the tests (tokens expire, caches lapse). */
-const clock = (() => {
-  let offsetMs = 0
-  return {
-    now: () => new Date(Date.now() + offsetMs),
-    advance: (seconds: number) => {
-      offsetMs += seconds * 1000
-    },
-    seconds: () => Math.floor((Date.now() + offsetMs) / 1000),
-  } satisfies Clock & Record<string, unknown>
-})()
+/** The broker's clock: tokens expire, caches lapse and the push interval passes on purpose. */
+const clock = createMovableClock()
 
 let stack: LocalStack
 let dir: string
