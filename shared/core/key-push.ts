@@ -18,7 +18,7 @@ import { checkJwks } from './jwks.js'
 import { createInlineKeyResolver, hasRemoteKeys } from './keys.js'
 import { type Issuer, KEY_SYNC_AUDIENCE, type WorkloadClaims } from './model.js'
 import { ID_PATTERN } from './patterns.js'
-import type { AuditSink, Clock, Logger, Registry } from './ports.js'
+import type { AuditRecord, AuditSink, Clock, Logger, Registry } from './ports.js'
 import { readUnverifiedToken, type UnverifiedToken, verifyWorkloadToken } from './verify.js'
 
 /** At most one accepted change of an issuer's keys per this many seconds (DESIGN §8, "bounded"). */
@@ -230,6 +230,18 @@ export const createKeyPush = (deps: KeyPushDeps) => {
    */
   const push = async (readInput: () => KeyPushInput, requestId: string): Promise<KeyPushResult> => {
     const progress: Progress = {}
+    /** The one audit record of this push, whatever decided it. */
+    const record = (outcome: 'changed' | 'unchanged' | 'refused', fields: AuditRecord) =>
+      deps.audit({
+        type: 'audit',
+        event: 'issuer.keys.push',
+        requestId,
+        issuerId: progress.issuerId,
+        actor: progress.subject,
+        outcome,
+        versionBefore: progress.versionBefore,
+        ...fields,
+      })
     try {
       const input = readInput()
       progress.issuerId = input.issuerId.slice(0, 64)
@@ -254,14 +266,7 @@ export const createKeyPush = (deps: KeyPushDeps) => {
           throw error
         }
         const outcome = result.changed ? 'changed' : 'unchanged'
-        deps.audit({
-          type: 'audit',
-          event: 'issuer.keys.push',
-          requestId,
-          issuerId: progress.issuerId,
-          actor: progress.subject,
-          outcome,
-          versionBefore: progress.versionBefore,
+        record(outcome, {
           versionAfter: result.version,
           keyCount: result.keyCount,
           kidsAdded: result.kidsAdded,
@@ -275,17 +280,7 @@ export const createKeyPush = (deps: KeyPushDeps) => {
       const refusal: BrokerError = isBrokerError(error)
         ? error
         : new InternalError('key_push_failed', { cause: error })
-      deps.audit({
-        type: 'audit',
-        event: 'issuer.keys.push',
-        requestId,
-        issuerId: progress.issuerId,
-        actor: progress.subject,
-        outcome: 'refused',
-        code: refusal.code,
-        reason: refusal.reason,
-        versionBefore: progress.versionBefore,
-      })
+      record('refused', { code: refusal.code, reason: refusal.reason })
       deps.logger.metric('KeyPushFailures', 1, { Code: refusal.code })
       throw error
     }
