@@ -19,7 +19,7 @@ import { createInlineKeyResolver, hasRemoteKeys } from './keys.js'
 import { type Issuer, KEY_SYNC_AUDIENCE, type WorkloadClaims } from './model.js'
 import { ID_PATTERN } from './patterns.js'
 import type { AuditRecord, AuditSink, Clock, Logger, Registry } from './ports.js'
-import { readUnverifiedToken, type UnverifiedToken, verifyWorkloadToken } from './verify.js'
+import { type PresentedToken, readUnverifiedToken, verifyWorkloadToken } from './verify.js'
 
 /** At most one accepted change of an issuer's keys per this many seconds (DESIGN §8, "bounded"). */
 export const KEY_PUSH_INTERVAL_SECONDS = 60
@@ -126,7 +126,7 @@ export const createKeyPush = (deps: KeyPushDeps) => {
    */
   const verifyAgainst = async (
     token: string,
-    read: UnverifiedToken,
+    read: PresentedToken,
     issuer: Issuer,
     keys: JSONWebKeySet | undefined,
   ): Promise<WorkloadClaims> => {
@@ -158,7 +158,7 @@ export const createKeyPush = (deps: KeyPushDeps) => {
     progress: Progress,
     issuerId: string,
     token: string,
-    read: UnverifiedToken,
+    read: PresentedToken,
     body: string | undefined,
   ): Promise<KeyPushResult> => {
     const issuer = await deps.registry.getIssuer(issuerId)
