@@ -103,6 +103,10 @@ export const ISSUER_FLAGS = {
   }),
   'clock-skew-seconds': parsedFlag('leeway for exp, nbf and iat', wholeNumber, { value: 'N' }),
   mode: choiceFlag('broker (the broker signs the token STS sees) or passthrough', ['broker', 'passthrough']),
+  'key-sync-subject': textFlag(
+    'let the cluster push its own keys (irsa-broker sync-keys) with a token of this "sub"\n(aud irsa-broker-key-sync); inline keys only',
+    { value: 'SUB' },
+  ),
   ...ENABLED_FLAGS,
 }
 
@@ -122,6 +126,7 @@ export const issuerFromFlags = async (
     maxTokenLifetimeSeconds: values['max-token-lifetime-seconds'],
     clockSkewSeconds: values['clock-skew-seconds'],
     mode: values.mode,
+    keySync: values['key-sync-subject'] === undefined ? undefined : { subject: values['key-sync-subject'] },
     enabled: enabledOf(values),
     description: values.description,
   })

@@ -3,7 +3,7 @@
 // shared/http/paths.ts, which the CLI fills in.
 import { PATHS } from '../shared/http/paths.js'
 
-export type FunctionName = 'credentials' | 'roles' | 'discovery' | 'admin'
+export type FunctionName = 'credentials' | 'roles' | 'discovery' | 'admin' | 'keys'
 
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE'
@@ -20,6 +20,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: PATHS.openIdConfiguration, function: 'discovery' },
   { method: 'GET', path: PATHS.jwks, function: 'discovery' },
   { method: 'GET', path: PATHS.healthz, function: 'discovery' },
+  // Public: the token is the credential (key-push.ts), so no admin route and not the admin function.
+  { method: 'PUT', path: PATHS.issuerKeys, function: 'keys' },
   { method: 'GET', path: PATHS.issuers, function: 'admin', admin: true },
   { method: 'PUT', path: PATHS.issuer, function: 'admin', admin: true },
   { method: 'GET', path: PATHS.issuer, function: 'admin', admin: true },

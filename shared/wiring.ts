@@ -5,6 +5,7 @@ import { type Admin, createAdmin } from './core/admin.js'
 import { type CredentialCache, createCredentialCache } from './core/credential-cache.js'
 import { createExchange, type Exchange } from './core/exchange.js'
 import { verifyCompactJwt } from './core/jws-verify.js'
+import { createKeyPush, type KeyPush } from './core/key-push.js'
 import { createIssuerKeyResolver } from './core/keys.js'
 import type { AuditSink, Clock, JsonFetcher, Logger, Registry, RoleAssumer, Signer } from './core/ports.js'
 import { createRegistryCache } from './core/registry-cache.js'
@@ -114,3 +115,25 @@ export const createCore = (adapters: Adapters, settings: BrokerSettings): Core =
     credentialCache,
   }
 }
+
+/** What the keys function needs: the key push on the registry, and its logger. */
+export interface KeyPushCore {
+  keyPush: KeyPush
+  logger: Logger
+}
+
+/**
+ * The key push alone (DESIGN §8): no exchange, no caches, no remote keys. Its writes reach the
+ * other functions through their registry caches, within the registry TTL.
+ */
+export const createKeyPushCore = (
+  adapters: Pick<Adapters, 'registry' | 'clock' | 'logger' | 'audit'>,
+): KeyPushCore => ({
+  keyPush: createKeyPush({
+    registry: adapters.registry,
+    clock: adapters.clock,
+    audit: adapters.audit,
+    logger: adapters.logger,
+  }),
+  logger: adapters.logger,
+})

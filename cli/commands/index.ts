@@ -4,6 +4,7 @@
 import type { Command } from '../command.js'
 import { BINDING_COMMANDS, ISSUER_COMMANDS } from './admin-objects.js'
 import { explainCommand } from './explain.js'
+import { syncKeysCommand } from './sync-keys.js'
 import { exportCommand, importCommand } from './transfer.js'
 import { trustPolicyCommand } from './trust-policy.js'
 import { webhookCommand } from './webhook.js'
@@ -19,4 +20,5 @@ export const COMMANDS: readonly Command[] = [
   exportCommand,
   importCommand,
   webhookCommand,
+  syncKeysCommand,
 ]

@@ -17,6 +17,7 @@ import dynalite from 'dynalite'
 import { buildAdminFunction } from '../../functions/admin/app.js'
 import { buildCredentialsFunction } from '../../functions/credentials/app.js'
 import { buildDiscoveryFunction } from '../../functions/discovery/app.js'
+import { buildKeysFunction } from '../../functions/keys/app.js'
 import { buildRolesFunction } from '../../functions/roles/app.js'
 import { tableDefinition } from '../../shared/adapters/dynamodb-table.js'
 import { createJsonLogger, type LineSink, stdoutSink } from '../../shared/adapters/json-logger.js'
@@ -205,6 +206,8 @@ export const startLocalStack = async (
       roles: roles.handler,
       discovery: discovery.handler,
       admin: admin.handler,
+      // A core of its own, as in AWS: its writes reach the others within the registry TTL.
+      keys: buildKeysFunction(common).handler,
     }
     const cores = [credentials.core, roles.core, admin.core]
     return {

@@ -134,12 +134,22 @@ export const createAdmin = (deps: AdminDeps) => {
     }
     const expected = expectedVersion(doc.version, context.ifMatch)
     const previous = await current(() => registry.getIssuer(issuerId), expected, `Issuer "${issuerId}"`)
-    const { version: _v, createdAt: _c, updatedAt: _u, updatedBy: _b, jwks: _k, ...spec } = doc
+    const {
+      version: _v,
+      createdAt: _c,
+      updatedAt: _u,
+      updatedBy: _b,
+      keysPushedAt: _p,
+      jwks: _k,
+      ...spec
+    } = doc
     const issuer: Issuer = {
       ...spec,
       issuerId,
       ...(jwks ? { jwks } : {}),
       ...stamp(previous, context.actor),
+      // The key push's rate limit (key-push.ts) outlives an admin's edit of the issuer.
+      ...(previous?.keysPushedAt ? { keysPushedAt: previous.keysPushedAt } : {}),
     }
     // Remote keys are fetched and checked now: a registration that cannot be used is refused.
     if (hasRemoteKeys(issuer)) await fetchForRegistration(issuer)

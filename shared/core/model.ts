@@ -17,6 +17,18 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number]
 
 export type IssuerMode = 'broker' | 'passthrough'
 
+/**
+ * The audience of the token a cluster pushes its keys with (DESIGN §8, shared/core/key-push.ts).
+ * Reserved: no issuer may accept it for workloads, so a key-sync token never buys credentials
+ * and a workload token never pushes keys.
+ */
+export const KEY_SYNC_AUDIENCE = 'irsa-broker-key-sync'
+
+/** Key push (DESIGN §8): the one `sub` whose token may replace the issuer's inline keys. */
+export interface KeySync {
+  subject: string
+}
+
 /** Fields the server owns; a client may send them back as read, they are never taken from it. */
 export interface ServerFields {
   version: number
@@ -38,9 +50,18 @@ export interface IssuerSpec {
   mode: IssuerMode
   enabled: boolean
   description?: string
+  /** Absent: key push is off for this issuer. */
+  keySync?: KeySync
 }
 
-export type Issuer = IssuerSpec & ServerFields
+export type Issuer = IssuerSpec &
+  ServerFields & {
+    /**
+     * Server-managed: when a key push last changed the keys (ISO 8601). Kept in the issuer's own
+     * item so that the push rate limit holds across every instance of the function.
+     */
+    keysPushedAt?: string
+  }
 
 export interface BindingSpec {
   bindingId: string

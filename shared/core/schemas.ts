@@ -4,10 +4,11 @@
 // bundle about 60 KB more: docs/decisions.md, "Bundle size").
 import { en } from 'zod/locales'
 import * as z from 'zod/mini'
+import { MAX_SUB_LENGTH } from './claim-checks.js'
 import { compileCondition, describeConditionProblem, MAX_CONDITION_LENGTH } from './condition.js'
 import { MAX_SESSION_SECONDS, MIN_SESSION_SECONDS } from './credentials-request.js'
 import { parseJsonPointer } from './json-pointer.js'
-import { SIGNING_ALGORITHMS } from './model.js'
+import { KEY_SYNC_AUDIENCE, SIGNING_ALGORITHMS } from './model.js'
 import { ID_PATTERN, PROFILE_PATTERN, ROLE_ARN_PATTERN } from './patterns.js'
 import { MAX_SESSION_TAGS, parseTemplate, TAG_KEY_PATTERN } from './templates.js'
 
@@ -157,7 +158,10 @@ const issuerObject = z
     mode: z._default(z.enum(['broker', 'passthrough']), 'broker'),
     enabled: z._default(z.boolean(), true),
     description: z.optional(z.string().check(z.maxLength(1024))),
+    // Key push (DESIGN §8): the exact `sub` of the token allowed to replace the inline keys.
+    keySync: z.optional(z.strictObject({ subject: text(MAX_SUB_LENGTH) })),
     ...serverFields,
+    keysPushedAt: z.optional(z.string().check(z.maxLength(64))),
   })
   .check(
     z.superRefine((doc, ctx) => {
@@ -175,6 +179,24 @@ const issuerObject = z
           code: 'custom',
           path: [sources[1] ?? 'jwks'],
           message: `give exactly one of "jwks", "jwksUri" and "discovery", not ${sources.map((f) => `"${f}"`).join(' and ')}`,
+        })
+      }
+      // The key-sync audience is the push's alone: a token of it must never be a workload's.
+      const reserved = doc.audiences.indexOf(KEY_SYNC_AUDIENCE)
+      if (reserved >= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['audiences', reserved],
+          message: `"${KEY_SYNC_AUDIENCE}" is the audience of key push tokens (keySync), never of workloads`,
+        })
+      }
+      // Remote keys are fetched from the issuer; only inline keys can be pushed.
+      if (doc.keySync !== undefined && doc.jwks === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['keySync'],
+          message:
+            'needs inline "jwks": the keys of an issuer registered by "jwksUri" or "discovery" are fetched, not pushed',
         })
       }
     }),

@@ -82,4 +82,11 @@ export const workloadToken = (event: HttpEvent): string | undefined => {
   return bearer ? value.slice(bearer[0].length) : value
 }
 
+/** `Authorization: Bearer <token>`, the token alone; anything else (a raw token too) is none. */
+export const bearerToken = (event: HttpEvent): string | undefined => {
+  const value = header(event, 'authorization')?.trim()
+  const bearer = value ? /^Bearer\s+/i.exec(value) : null
+  return bearer && value ? value.slice(bearer[0].length) : undefined
+}
+
 export const requestIdOf = (event: HttpEvent): string => event.requestContext?.requestId ?? 'unknown'

@@ -8,6 +8,8 @@ export const PATHS = {
   openIdConfiguration: '/.well-known/openid-configuration',
   jwks: '/.well-known/jwks.json',
   healthz: '/healthz',
+  /** Key push (DESIGN §8): public, authenticated by the cluster's own key-sync token. */
+  issuerKeys: '/v1/issuers/{issuerId}/jwks',
   issuers: '/v1/admin/issuers',
   issuer: '/v1/admin/issuers/{issuerId}',
   issuerRefresh: '/v1/admin/issuers/{issuerId}/refresh',

@@ -33,6 +33,7 @@ const server = createLocalHttpServer(
     credentials: notCalled,
     roles: notCalled,
     admin: notCalled,
+    keys: notCalled,
   }),
 )
 let base = ''

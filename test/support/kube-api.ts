@@ -7,6 +7,8 @@
 //       code 410 (reason Expired) when RV is older than the compacted history, as etcd's
 //       compaction makes the real one answer; the stream ends after timeoutSeconds
 //   GET /api/v1/namespaces/{ns}/serviceaccounts/{name}        the object, or a 404 Status
+//   GET /openid/v1/jwks                                        the service-account signing keys
+//       (application/jwk-set+json, as ServiceAccountIssuerDiscovery serves them), set by the test
 // Every other request is a 404 Status, a missing or wrong token a 401 Status. The tests steer
 // it: change objects, compact history, hold events or lists, delay GETs, drop watches, go down.
 
@@ -17,7 +19,7 @@ import type { Socket } from 'node:net'
 export interface StandInRequest {
   path: string
   query: Record<string, string>
-  kind: 'list' | 'watch' | 'get' | 'other'
+  kind: 'list' | 'watch' | 'get' | 'jwks' | 'other'
 }
 
 interface StoredEvent {
@@ -56,6 +58,8 @@ export interface KubeApiStandIn {
   /** Ends every watch stream abruptly (the connection is destroyed). */
   dropWatches(): void
   readonly openWatches: number
+  /** The key set GET /openid/v1/jwks answers from now on (the cluster rotated its keys). */
+  setJwks(jwks: { keys: unknown[] }): void
   /** Stops listening and drops every connection: the API is down (connection refused). */
   down(): Promise<void>
   /** Listens again on the same port. */
@@ -91,6 +95,7 @@ export const startKubeApiStandIn = async (options: {
   let listGate: Promise<void> | undefined
   let getDelayMs = 0
   let port = 0
+  let jwks: { keys: unknown[] } = { keys: [] }
 
   const json = (response: ServerResponse, code: number, body: unknown) => {
     const text = JSON.stringify(body)
@@ -192,7 +197,9 @@ export const startKubeApiStandIn = async (options: {
           : 'list'
         : one
           ? 'get'
-          : 'other'
+          : path === '/openid/v1/jwks'
+            ? 'jwks'
+            : 'other'
     requests.push({ path, query, kind })
     if (request.headers.authorization !== `Bearer ${options.token}`)
       return json(response, 401, status(401, 'Unauthorized', 'Unauthorized'))
@@ -200,6 +207,14 @@ export const startKubeApiStandIn = async (options: {
       return json(response, 405, status(405, 'MethodNotAllowed', 'method not allowed'))
     if (kind === 'list') return handleList(query, response)
     if (kind === 'watch') return handleWatch(query, response)
+    if (kind === 'jwks') {
+      const text = JSON.stringify(jwks)
+      response.writeHead(200, {
+        'content-type': 'application/jwk-set+json',
+        'content-length': Buffer.byteLength(text),
+      })
+      return response.end(text)
+    }
     if (kind === 'get' && one) {
       const namespace = decodeURIComponent(one[1] ?? '')
       const name = decodeURIComponent(one[2] ?? '')
@@ -330,6 +345,9 @@ export const startKubeApiStandIn = async (options: {
     },
     delayGets(ms) {
       getDelayMs = ms
+    },
+    setJwks(next) {
+      jwks = next
     },
     dropWatches: dropAll,
     get openWatches() {

@@ -61,6 +61,8 @@ const DEFAULT_IMAGE_PATHS = [
   'spec/template/spec/initContainers[]/image',
   'spec/containers[]/image',
   'spec/initContainers[]/image',
+  'spec/jobTemplate/spec/template/spec/containers[]/image',
+  'spec/jobTemplate/spec/template/spec/initContainers[]/image',
 ]
 
 const imageName = (image: string) => image.replace(/[:@].*$/, '')

@@ -19,6 +19,7 @@ import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts
 import type { Context } from 'aws-lambda'
 import { mockClient } from 'aws-sdk-client-mock'
 import { type FunctionName, ROUTES, type Route, routeKey } from '../../functions/routes.js'
+import { KEY_SYNC_AUDIENCE } from '../../shared/core/model.js'
 import type { HttpEvent } from '../../shared/http/event.js'
 import type { HttpResponse } from '../../shared/http/response.js'
 import { AUDIENCE, createTestIssuer, K8S_ISSUER } from './workload-issuer.js'
@@ -42,6 +43,7 @@ const HANDLERS: Record<FunctionName, () => Promise<{ handler: unknown }>> = {
   roles: () => import('../../functions/roles/handler.js'),
   discovery: () => import('../../functions/discovery/handler.js'),
   admin: () => import('../../functions/admin/handler.js'),
+  keys: () => import('../../functions/keys/handler.js'),
 }
 
 type Item = Record<string, AttributeValue>
@@ -228,8 +230,20 @@ const route = (method: Route['method'], path: string): Route => {
 /** The requests each function is driven with, in order; admin first, since it fills the registry. */
 const requestsFor = async (): Promise<Record<FunctionName, Request[]>> => {
   const dataPlane = await createTestIssuer({ kid: 'iam-test' })
+  const nextKey = await createTestIssuer({ kid: 'iam-test-next' })
   const token = await dataPlane.mint()
-  const issuer = { issuer: K8S_ISSUER, audiences: [AUDIENCE], jwks: dataPlane.jwks, mode: 'broker' }
+  const keySyncToken = await dataPlane.mint({
+    aud: KEY_SYNC_AUDIENCE,
+    namespace: 'irsa-broker',
+    serviceAccount: 'key-sync',
+  })
+  const issuer = {
+    issuer: K8S_ISSUER,
+    audiences: [AUDIENCE],
+    jwks: dataPlane.jwks,
+    mode: 'broker',
+    keySync: { subject: 'system:serviceaccount:irsa-broker:key-sync' },
+  }
   const binding = { roleArn: ROLE_ARN, profile: 'ml-reader', subjects: ['system:serviceaccount:ml:*'] }
   const I = '/v1/admin/issuers/{issuerId}'
   const B = `${I}/bindings/{bindingId}`
@@ -266,6 +280,15 @@ const requestsFor = async (): Promise<Record<FunctionName, Request[]>> => {
       { route: route('POST', '/v1/credentials'), token, body: { role: 'ml-reader' } },
     ],
     roles: [{ route: route('GET', '/v1/roles'), token }],
+    // A key push that changes the keys (the admin run left `onprem-a` registered).
+    keys: [
+      {
+        route: route('PUT', '/v1/issuers/{issuerId}/jwks'),
+        path: kept,
+        token: keySyncToken,
+        body: { keys: [...dataPlane.jwks.keys, ...nextKey.jwks.keys] },
+      },
+    ],
     discovery: [
       { route: route('GET', '/.well-known/openid-configuration') },
       { route: route('GET', '/.well-known/jwks.json') },
@@ -283,7 +306,7 @@ const ENV = {
 }
 
 /**
- * Loads and drives each function in turn (admin, credentials, roles, discovery) and returns the
+ * Loads and drives each function in turn (admin, credentials, roles, discovery, keys) and returns the
  * SDK calls each made, from module load (a composition root may call AWS at start) to its last
  * answer. Restores the clients and the environment afterwards.
  */
@@ -299,7 +322,7 @@ export const sdkCallsPerFunction = async (): Promise<Record<FunctionName, Functi
     const requests = await requestsFor()
     const runs = {} as Record<FunctionName, FunctionRun>
     let n = 0
-    for (const name of ['admin', 'credentials', 'roles', 'discovery'] as const) {
+    for (const name of ['admin', 'credentials', 'roles', 'discovery', 'keys'] as const) {
       const from = stubs.map(([, stub]) => stub.calls().length)
       const { handler } = (await HANDLERS[name]()) as {
         handler: (event: HttpEvent, context: Context) => Promise<HttpResponse>

@@ -83,6 +83,7 @@ describe('architecture', () => {
       'functions/admin/handler.ts',
       'functions/credentials/handler.ts',
       'functions/discovery/handler.ts',
+      'functions/keys/handler.ts',
       'functions/roles/handler.ts',
       'infra/local/main.ts',
       'infra/local/processes.ts',

@@ -179,7 +179,13 @@ const sdkCallsOfLambdaCode = (): string[] => {
   return [...new Set(calls)].sort()
 }
 
-const FUNCTIONS = ['credentials', 'roles', 'discovery', 'admin'] as const satisfies readonly FunctionName[]
+const FUNCTIONS = [
+  'credentials',
+  'roles',
+  'discovery',
+  'admin',
+  'keys',
+] as const satisfies readonly FunctionName[]
 
 const functionLogicalId = (name: FunctionName) => `${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction`
 
@@ -394,7 +400,7 @@ describe('generated CloudFormation template (.serverless/)', () => {
     ])
   })
 
-  it('gives the public discovery and the workload-facing roles functions no registry write and no kms:Sign, and signs only in credentials', () => {
+  it('gives the public discovery and the workload-facing roles functions no registry write and no kms:Sign, signs only in credentials, and writes only in admin and keys', () => {
     // Act
     const actionsOf = (name: FunctionName) =>
       statementsOfRole(generated(), roleOfFunction(generated(), name)).flatMap((s) => s.Action)
@@ -407,7 +413,8 @@ describe('generated CloudFormation template (.serverless/)', () => {
     expect(actionsOf('discovery').filter((action) => WRITE_OR_SIGN.test(action))).toEqual([])
     expect(actionsOf('roles').filter((action) => WRITE_OR_SIGN.test(action))).toEqual([])
     expect(signers).toEqual(['credentials'])
-    expect(writers).toEqual(['admin'])
+    // keys writes an issuer's keys back (GetItem, PutItem only: the derivation above).
+    expect(writers).toEqual(['admin', 'keys'])
   })
 
   it('between them, the functions make every DynamoDB and KMS call the Lambda code sends, and on the byIss index only Query', async () => {
@@ -652,7 +659,7 @@ describe('generated CloudFormation template (.serverless/)', () => {
     const perFunction = FUNCTIONS.map((name) => environmentOf(name).IRSA_BROKER_ISSUER_URL)
 
     // Assess
-    expect(perFunction).toEqual([expected, expected, expected, expected])
+    expect(perFunction).toEqual(FUNCTIONS.map(() => expected))
     expect(generated().Outputs?.IssuerUrl?.Value).toEqual(expected)
     expect(generated().Conditions?.HasCustomDomain).toEqual({
       'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'CustomDomain' }, ''] }],
@@ -669,7 +676,8 @@ describe('generated CloudFormation template (.serverless/)', () => {
     ])
 
     // Assess
-    expect(groups.length).toBe(5)
+    // One per function, and the HTTP API's access log.
+    expect(groups.length).toBe(FUNCTIONS.length + 1)
     for (const [name, days] of groups) expect({ name, days }).toEqual({ name, days: expect.any(Number) })
   })
 })

@@ -27,6 +27,8 @@ const INJECT = 'irsa-broker.io/inject'
 
 const withCertManager = renderKustomization(AGENT)
 const manualTls = renderKustomization(join(AGENT, 'manual-tls'))
+/** The key push's CronJob, installed on its own (test/unit/kubernetes-key-sync.test.ts checks it). */
+const keySync = renderKustomization(join(AGENT, 'key-sync'))
 
 const find = (manifests: Manifest[], kind: string, name?: string): Manifest => {
   const found = manifests.filter((m) => m.kind === kind && (name === undefined || m.metadata.name === name))
@@ -76,11 +78,11 @@ describe('the kustomizations', () => {
     expect(readKustomization(AGENT).resources).toEqual(['base', ...yaml(AGENT)])
     expect(readKustomization(join(AGENT, 'manual-tls')).resources).toEqual(['../base'])
     expect(yaml(join(AGENT, 'manual-tls'))).toEqual([])
-    // Every manifest file under infra/kubernetes/agent is read by one of the two renderings.
+    // Every manifest file under infra/kubernetes/agent is read by one of the renderings.
     const all = readdirSync(AGENT, { recursive: true, encoding: 'utf8' })
       .filter((path) => path.endsWith('.yaml'))
       .map((path) => join(AGENT, path))
-    const read = new Set([...withCertManager.files, ...manualTls.files])
+    const read = new Set([...withCertManager.files, ...manualTls.files, ...keySync.files])
     expect(all.filter((path) => !read.has(path)).map((path) => relative(AGENT, path))).toEqual([])
   })
 
@@ -346,7 +348,7 @@ describe('Deployment', () => {
 
 describe('the YAML itself', () => {
   it('has no duplicate keys in any file (a later key would silently win)', () => {
-    for (const file of [...new Set([...withCertManager.files, ...manualTls.files])])
+    for (const file of [...new Set([...withCertManager.files, ...manualTls.files, ...keySync.files])])
       expect(() => loadDocuments(file)).not.toThrow()
   })
 })

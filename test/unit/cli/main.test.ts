@@ -23,6 +23,7 @@ const COMMANDS = [
   'trust-policy',
   'export',
   'import',
+  'sync-keys',
 ]
 
 const cli = async (argv: string[], env: Record<string, string> = {}) => {
