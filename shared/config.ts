@@ -60,6 +60,11 @@ const optionalUrl = (env: Env, name: string): string | undefined => {
 
 export interface BrokerSettings {
   region: string
+  /**
+   * The home Region of a multi-Region stage (docs/multi-region.md): admin writes are taken there
+   * only. Undefined for a single-Region stage, where every Region is its own home.
+   */
+  homeRegion?: string | undefined
   tableName: string
   /** The broker's own `iss`, without a trailing slash. */
   issuerUrl: string
@@ -145,8 +150,18 @@ const timeouts = (env: Env): Timeouts => {
   })
 }
 
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/
+
+const optionalRegion = (env: Env, name: string): string | undefined => {
+  const value = read(env, name)
+  if (value !== undefined && !REGION.test(value))
+    throw new ConfigError(name, `must be an AWS Region name such as eu-west-1, got "${value}"`)
+  return value
+}
+
 const brokerSettings = (env: Env, issuerUrl: string, tableName: string): BrokerSettings => ({
   region: read(env, 'AWS_REGION') ?? read(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+  homeRegion: optionalRegion(env, 'IRSA_BROKER_HOME_REGION'),
   tableName,
   issuerUrl,
   cacheTtlSeconds: integer(env, 'IRSA_BROKER_CACHE_TTL_SECONDS', 30, 0, 3600),

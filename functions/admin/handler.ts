@@ -14,4 +14,5 @@ export const handler = createAdminHandler({
     config,
   ),
   authenticate: iamAdminAuthenticator,
+  regions: { region: config.region, homeRegion: config.homeRegion },
 })
