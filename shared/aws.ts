@@ -10,6 +10,7 @@ import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
 import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
 import { createKmsSigner } from './adapters/kms-signer.js'
 import { type AwsDependency, sdkClientLimits } from './adapters/sdk-limits.js'
+import { countDependencyErrors } from './adapters/sdk-metrics.js'
 import { createStsCredentialIssuer, stsRetryOptions } from './adapters/sts.js'
 import type { LambdaConfig } from './config.js'
 import { InternalError } from './core/errors.js'
@@ -26,28 +27,57 @@ const clientSettings = (config: LambdaConfig, dependency: AwsDependency) => {
   }
 }
 
+/**
+ * The function's own name, which the Lambda runtime sets (irsa-broker-<stage>-<function>): every
+ * metric carries it, so one stack's alarms never count another stage's functions.
+ */
+const metricDimensions = (): Record<string, string> => {
+  const name = process.env.AWS_LAMBDA_FUNCTION_NAME
+  return name ? { FunctionName: name } : {}
+}
+
+/** Where the SDK clients' failed calls are counted (DependencyErrors, shared/adapters/sdk-metrics.ts). */
+let sdkMetrics: ReturnType<typeof createJsonLogger> | undefined
+const counted = <Client extends Parameters<typeof countDependencyErrors>[0]>(
+  client: Client,
+  dependency: AwsDependency,
+): Client => {
+  sdkMetrics ??= createJsonLogger(
+    stdoutSink,
+    { service: 'aws-sdk' },
+    { metricDimensions: metricDimensions() },
+  )
+  return countDependencyErrors(client, dependency, sdkMetrics)
+}
+
 /** The registry on DynamoDB (roles, admin, credentials). */
 export const awsRegistry = (config: LambdaConfig): Registry =>
   createDynamoDbRegistry(
     // Endpoint discovery off, whatever AWS_ENABLE_ENDPOINT_DISCOVERY says: DynamoDB does not need
     // it, and the Lambda bundles carry an always-empty endpoint cache (lambda-sdk-stubs.ts).
-    new DynamoDBClient({ ...clientSettings(config, 'dynamodb'), endpointDiscoveryEnabled: false }),
+    counted(
+      new DynamoDBClient({ ...clientSettings(config, 'dynamodb'), endpointDiscoveryEnabled: false }),
+      'dynamodb',
+    ),
     config.tableName,
   )
 
 /** STS AssumeRoleWithWebIdentity (credentials only). */
 export const awsCredentialIssuer = (config: LambdaConfig): CredentialIssuer =>
-  createStsCredentialIssuer(new STSClient(clientSettings(config, 'sts')), stsRetryOptions(config.timeouts))
+  createStsCredentialIssuer(
+    counted(new STSClient(clientSettings(config, 'sts')), 'sts'),
+    stsRetryOptions(config.timeouts),
+  )
 
 /** The KMS signing key: Sign (credentials) and GetPublicKey (credentials, discovery). */
 export const awsSigner = (config: LambdaConfig): Signer =>
-  createKmsSigner(new KMSClient(clientSettings(config, 'kms')), {
+  createKmsSigner(counted(new KMSClient(clientSettings(config, 'kms')), 'kms'), {
     keyId: config.kmsKeyId,
     previousKeyId: config.kmsPreviousKeyId,
   })
 
 export const awsLogger = (service: string): ReturnType<typeof createJsonLogger> =>
-  createJsonLogger(stdoutSink, { service })
+  createJsonLogger(stdoutSink, { service }, { metricDimensions: metricDimensions() })
 
 /** The adapters that are not AWS clients: clock, logs, audit and the remote-JWKS fetcher. */
 export const awsCommonAdapters = (service: string): Omit<Adapters, 'registry' | 'sts' | 'signer'> => {
