@@ -60,11 +60,14 @@ export const costPerMillion = (hitRate, { kmsPer10k = PRICES.kmsRsa2048Per10k } 
   const misses = 1e6 * (1 - hitRate)
   const hits = 1e6 * hitRate
   const gb = ASSUMPTIONS.memoryMb / 1024
-  const logBytes = ASSUMPTIONS.logBytesAudit + ASSUMPTIONS.logBytesLambdaPlatform + ASSUMPTIONS.logBytesAccessLog
+  const logBytes =
+    ASSUMPTIONS.logBytesAudit + ASSUMPTIONS.logBytesLambdaPlatform + ASSUMPTIONS.logBytesAccessLog
   const components = {
     'Lambda requests': PRICES.lambdaRequestsPerMillion,
     'Lambda duration (GB-s, arm64)':
-      ((hits * ASSUMPTIONS.billedMsHit + misses * ASSUMPTIONS.billedMsMiss) / 1000) * gb * PRICES.lambdaArmPerGbSecond,
+      ((hits * ASSUMPTIONS.billedMsHit + misses * ASSUMPTIONS.billedMsMiss) / 1000) *
+      gb *
+      PRICES.lambdaArmPerGbSecond,
     'API Gateway HTTP API': PRICES.httpApiPerMillion,
     'KMS Sign': (misses / 1e4) * kmsPer10k,
     'DynamoDB reads': (misses * ASSUMPTIONS.rruPerMiss * PRICES.dynamodbOnDemandReadsPerMillionRru) / 1e6,
@@ -105,7 +108,9 @@ export const renderTables = ({ alarmMetrics, healthChecks, optionalFeatures }) =
     lines.push(`| ${name} | ${byRate.map((cost) => usd(cost.components[name], 3)).join(' | ')} |`)
   }
   lines.push(`| **total** | ${byRate.map((cost) => `**${usd(cost.total)}**`).join(' | ')} |`)
-  const otherKms = HIT_RATES.map((rate) => costPerMillion(rate, { kmsPer10k: PRICES.kmsOtherAsymmetricPer10k }))
+  const otherKms = HIT_RATES.map((rate) =>
+    costPerMillion(rate, { kmsPer10k: PRICES.kmsOtherAsymmetricPer10k }),
+  )
   lines.push(
     `| total if Sign costs $0.15 per 10,000 | ${otherKms.map((cost) => usd(cost.total)).join(' | ')} |`,
   )
@@ -114,7 +119,9 @@ export const renderTables = ({ alarmMetrics, healthChecks, optionalFeatures }) =
   const perRegion = brokerFixedPerMonth({ alarmMetrics, healthChecks, optionalFeatures })
   const twoRegions = 2 * perRegion + PRICES.route53HostedZonePerMonth
   const vault = vaultPerMonth()
-  lines.push('| a month of | broker, 1 Region, 90 % hit | broker, 2 Regions, 90 % hit | self-hosted Vault (5 nodes) | EKS Pod Identity |')
+  lines.push(
+    '| a month of | broker, 1 Region, 90 % hit | broker, 2 Regions, 90 % hit | self-hosted Vault (5 nodes) | EKS Pod Identity |',
+  )
   lines.push('|---|---:|---:|---:|---:|')
   for (const millions of [1, 10, 100]) {
     const variable = millions * costPerMillion(0.9).total

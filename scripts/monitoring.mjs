@@ -26,7 +26,11 @@ const lambdaMetric = (id, name, metricName, stat = 'Sum', period = MINUTE) => ({
   Id: id,
   ReturnData: false,
   MetricStat: {
-    Metric: { Namespace: 'AWS/Lambda', MetricName: metricName, Dimensions: [{ Name: 'FunctionName', Value: { Ref: name } }] },
+    Metric: {
+      Namespace: 'AWS/Lambda',
+      MetricName: metricName,
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: name } }],
+    },
     Period: period,
     Stat: stat,
   },
@@ -117,9 +121,15 @@ export const alarmResources = (template) => {
       `credentials: failed ${label} calls per 100 invocations at 1 or more in 3 of 5 minutes`,
       {
         Metrics: [
-          brokerMetric('failed', credentials, 'DependencyErrors', [{ Name: 'Dependency', Value: dependency }]),
+          brokerMetric('failed', credentials, 'DependencyErrors', [
+            { Name: 'Dependency', Value: dependency },
+          ]),
           lambdaMetric('invocations', credentials, 'Invocations'),
-          expression('rate', 'IF(invocations > 0, 100 * FILL(failed, 0) / invocations, 0)', `${label} errors %`),
+          expression(
+            'rate',
+            'IF(invocations > 0, 100 * FILL(failed, 0) / invocations, 0)',
+            `${label} errors %`,
+          ),
         ],
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         Threshold: 1,
@@ -170,8 +180,14 @@ export const alarmResources = (template) => {
     'a data plane pushed its keys and the broker refused or failed it, in a 5-minute period',
     {
       Metrics: [
-        ...functions.map(({ id, name }) => brokerMetric(`${name}Failed`, id, 'KeyPushFailures', [], FIVE_MINUTES)),
-        expression('failed', functions.map(({ name }) => `FILL(${name}Failed, 0)`).join(' + '), 'key pushes failed'),
+        ...functions.map(({ id, name }) =>
+          brokerMetric(`${name}Failed`, id, 'KeyPushFailures', [], FIVE_MINUTES),
+        ),
+        expression(
+          'failed',
+          functions.map(({ name }) => `FILL(${name}Failed, 0)`).join(' + '),
+          'key pushes failed',
+        ),
       ],
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       Threshold: 1,
@@ -221,7 +237,8 @@ export const alarmMetricCount = (resources) =>
     .filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm')
     .reduce(
       (sum, resource) =>
-        sum + (resource.Properties.Metrics ? resource.Properties.Metrics.filter((m) => m.MetricStat).length : 1),
+        sum +
+        (resource.Properties.Metrics ? resource.Properties.Metrics.filter((m) => m.MetricStat).length : 1),
       0,
     )
 
@@ -261,17 +278,27 @@ export const dashboardResource = (template) => {
         ]),
       ),
       widget('Duration p99 (ms)', perFunction('AWS/Lambda', 'Duration', 'p99')),
-      widget('HTTP API latency (ms)', [
-        ['AWS/ApiGateway', 'Latency', 'ApiId', '${HttpApi}', { stat: 'p50', label: 'p50' }],
-        ['AWS/ApiGateway', 'Latency', 'ApiId', '${HttpApi}', { stat: 'p99', label: 'p99' }],
-      ], { annotations: { horizontal: [{ label: 'SDK attempt limit', value: 1000 }] } }),
+      widget(
+        'HTTP API latency (ms)',
+        [
+          ['AWS/ApiGateway', 'Latency', 'ApiId', '${HttpApi}', { stat: 'p50', label: 'p50' }],
+          ['AWS/ApiGateway', 'Latency', 'ApiId', '${HttpApi}', { stat: 'p99', label: 'p99' }],
+        ],
+        { annotations: { horizontal: [{ label: 'SDK attempt limit', value: 1000 }] } },
+      ),
       widget('HTTP API 4xx / 5xx', [
         ['AWS/ApiGateway', '4xx', 'ApiId', '${HttpApi}', { label: '4xx' }],
         ['AWS/ApiGateway', '5xx', 'ApiId', '${HttpApi}', { label: '5xx' }],
       ]),
       widget('Remote JWKS: stale keys served, no keys', [
-        ...perFunction(NAMESPACE, 'RemoteJwksStaleKeysServed').map((m) => [...m.slice(0, 4), { ...m[4], label: `${m[4].label} stale` }]),
-        ...perFunction(NAMESPACE, 'RemoteJwksUnavailable').map((m) => [...m.slice(0, 4), { ...m[4], label: `${m[4].label} none` }]),
+        ...perFunction(NAMESPACE, 'RemoteJwksStaleKeysServed').map((m) => [
+          ...m.slice(0, 4),
+          { ...m[4], label: `${m[4].label} stale` },
+        ]),
+        ...perFunction(NAMESPACE, 'RemoteJwksUnavailable').map((m) => [
+          ...m.slice(0, 4),
+          { ...m[4], label: `${m[4].label} none` },
+        ]),
       ]),
       widget('Key push failures', perFunction(NAMESPACE, 'KeyPushFailures')),
     ],
@@ -294,7 +321,8 @@ export const withMonitoring = (template, { alarmTopicArn = '' } = {}) => {
   }
   const alarms = alarmResources(template)
   const clash = Object.keys(alarms).find((id) => id in (template.Resources ?? {}))
-  if (clash || 'Dashboard' in (template.Resources ?? {})) throw new Error(`the template has a ${clash ?? 'Dashboard'} already`)
+  if (clash || 'Dashboard' in (template.Resources ?? {}))
+    throw new Error(`the template has a ${clash ?? 'Dashboard'} already`)
   return {
     ...template,
     Parameters: {
@@ -313,4 +341,3 @@ export const withMonitoring = (template, { alarmTopicArn = '' } = {}) => {
     Resources: { ...template.Resources, ...alarms, Dashboard: dashboardResource(template) },
   }
 }
-

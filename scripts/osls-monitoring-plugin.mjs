@@ -16,7 +16,9 @@ export default class Monitoring {
       } catch (error) {
         throw new serverless.classes.Error(`Adding the alarms: ${error.message}`)
       }
-      utils.log?.info?.(`Alarms ${alarmTopicArn ? `notify ${alarmTopicArn}` : 'have no actions (alarmTopicArn is empty)'}`)
+      utils.log?.info?.(
+        `Alarms ${alarmTopicArn ? `notify ${alarmTopicArn}` : 'have no actions (alarmTopicArn is empty)'}`,
+      )
     }
     this.hooks = { 'before:aws:package:finalize:saveServiceState': apply }
   }

@@ -150,12 +150,10 @@ const timeouts = (env: Env): Timeouts => {
   })
 }
 
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/
-
 const optionalRegion = (env: Env, name: string): string | undefined => {
   const value = read(env, name)
-  if (value !== undefined && !REGION.test(value))
-    throw new ConfigError(name, `must be an AWS Region name such as eu-west-1, got "${value}"`)
+  if (value !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(value))
+    throw new ConfigError(name, `must be a Region such as eu-west-1, got "${value}"`)
   return value
 }
 

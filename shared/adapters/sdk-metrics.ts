@@ -20,10 +20,11 @@ export const isDependencyFailure = (error: unknown): boolean => {
     $fault?: string
     $metadata?: { httpStatusCode?: number }
   }
-  if ($fault === 'server') return true
-  if (name !== undefined && /Throttl|TooManyRequests|LimitExceeded|IDPCommunicationError/.test(name))
-    return true
-  return $metadata?.httpStatusCode === undefined
+  return (
+    $fault === 'server' ||
+    /Throttl|TooMany|LimitExceeded|IDPCommunication/.test(name ?? '') ||
+    $metadata?.httpStatusCode === undefined
+  )
 }
 
 /** Any SDK v3 client: what is added is typed by the stack, whatever the client's own types. */
@@ -45,7 +46,7 @@ export const countDependencyErrors = <Client extends SdkClient>(
         throw error
       }
     },
-    { step: 'initialize', name: 'irsaBrokerDependencyErrors', override: true },
+    { step: 'initialize' },
   )
   return client
 }

@@ -312,7 +312,7 @@ describe('IRSA_BROKER_HOME_REGION (multi-Region stages)', () => {
 
       // Assess
       expect(error.variable).toBe('IRSA_BROKER_HOME_REGION')
-      expect(error.message).toMatch(/^IRSA_BROKER_HOME_REGION: must be an AWS Region name/)
+      expect(error.message).toMatch(/^IRSA_BROKER_HOME_REGION: must be a Region such as eu-west-1/)
     },
   )
 })
