@@ -50,19 +50,22 @@ describe('httpFunction middleware', () => {
     [new AccessDeniedError('role_not_allowed'), 403, 'AccessDenied', ['Denials']],
     [new ExpiredTokenError('token_expired'), 401, 'ExpiredToken', ['Denials']],
     [new ThrottlingError('sts_throttled'), 429, 'Throttling', []],
-  ])('maps a thrown broker error to its status and wire body, counting a refusal (%s)', async (error, status, code, metrics) => {
-    // Act
-    const { response, logged } = await run(async () => {
-      throw error
-    }, eventWithToken())
-    // Assess
-    expect(response.statusCode).toBe(status)
-    expect(JSON.parse(response.body ?? '')).toEqual({
-      error: { code, message: error.message, requestId: 'req-42' },
-    })
-    expect(response.headers['x-request-id']).toBe('req-42')
-    expect(logged.map(metricName)).toEqual(metrics)
-  })
+  ])(
+    'maps a thrown broker error to its status and wire body, counting a refusal (%s)',
+    async (error, status, code, metrics) => {
+      // Act
+      const { response, logged } = await run(async () => {
+        throw error
+      }, eventWithToken())
+      // Assess
+      expect(response.statusCode).toBe(status)
+      expect(JSON.parse(response.body ?? '')).toEqual({
+        error: { code, message: error.message, requestId: 'req-42' },
+      })
+      expect(response.headers['x-request-id']).toBe('req-42')
+      expect(logged.map(metricName)).toEqual(metrics)
+    },
+  )
 
   it('answers 503 with Retry-After for an unavailable dependency and logs a warning with the request id', async () => {
     // Act
