@@ -52,7 +52,6 @@ export const ASSUMPTIONS = Object.freeze({
 })
 
 const GB = 1e9
-const round = (value, digits = 2) => Number(value.toFixed(digits))
 const usd = (value, digits = 2) => `$${value.toFixed(digits)}`
 
 /** The cost of one million credentials requests at `hitRate` (0..1), by component, USD. */
@@ -98,7 +97,8 @@ export const brokerFixedPerMonth = ({ alarmMetrics, healthChecks = 0, optionalFe
   healthChecks * PRICES.route53HealthCheckAwsEndpointPerMonth +
   optionalFeatures * PRICES.route53HealthCheckOptionalFeaturePerMonth
 
-export const renderTables = ({ alarmMetrics, healthChecks, optionalFeatures }) => {
+/** The per-million table of docs/cost.md. */
+export const renderPerMillion = () => {
   const lines = []
   const header = HIT_RATES.map((rate) => `${Math.round(rate * 100)} % hit`)
   lines.push(`| per million credentials requests | ${header.join(' | ')} |`)
@@ -114,7 +114,12 @@ export const renderTables = ({ alarmMetrics, healthChecks, optionalFeatures }) =
   lines.push(
     `| total if Sign costs $0.15 per 10,000 | ${otherKms.map((cost) => usd(cost.total)).join(' | ')} |`,
   )
-  lines.push('')
+  return lines.join('\n')
+}
+
+/** The monthly table of docs/cost.md, with the fixed costs below it. */
+export const renderMonthly = ({ alarmMetrics, healthChecks, optionalFeatures }) => {
+  const lines = []
   const single = brokerFixedPerMonth({ alarmMetrics })
   const perRegion = brokerFixedPerMonth({ alarmMetrics, healthChecks, optionalFeatures })
   const twoRegions = 2 * perRegion + PRICES.route53HostedZonePerMonth
@@ -137,10 +142,15 @@ export const renderTables = ({ alarmMetrics, healthChecks, optionalFeatures }) =
 }
 
 /** What docs/cost.md quotes: the counts come from the rendered templates (test/unit/cost-model.test.ts checks them). */
-export const TEMPLATE_COUNTS = Object.freeze({ alarmMetrics: 0, healthChecks: 0, optionalFeatures: 0 })
+export const TEMPLATE_COUNTS = Object.freeze({
+  /** Metrics the alarms of one stack read (scripts/monitoring.mjs alarmMetricCount). */
+  alarmMetrics: 30,
+  /** Route 53 health checks of one Region of a multi-Region stage: its endpoint, its 5xx alarm, both. */
+  healthChecks: 3,
+  /** The endpoint check's paid options: HTTPS and the 10 s interval. */
+  optionalFeatures: 2,
+})
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  process.stdout.write(`${renderTables(TEMPLATE_COUNTS)}\n`)
+  process.stdout.write(`${renderPerMillion()}\n\n${renderMonthly(TEMPLATE_COUNTS)}\n`)
 }
-
-export { round }
