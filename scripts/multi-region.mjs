@@ -180,9 +180,7 @@ const regionalResources = ({ homeRegion }) => ({
         ChildHealthChecks: [{ Ref: 'RegionEndpointHealthCheck' }, { Ref: 'RegionAlarmHealthCheck' }],
         HealthThreshold: 2,
       },
-      HealthCheckTags: [
-        { Key: 'Name', Value: { 'Fn::Sub': '${AWS::StackName} (home: ' + homeRegion + ')' } },
-      ],
+      HealthCheckTags: [{ Key: 'Name', Value: { 'Fn::Sub': `\${AWS::StackName} (home: ${homeRegion})` } }],
     },
   },
 })

@@ -12,6 +12,7 @@ import {
   requestIdOf,
 } from '../../shared/http/event.js'
 import { httpFunction } from '../../shared/http/middleware.js'
+import { PATHS } from '../../shared/http/paths.js'
 import { type HttpResponse, json, noContent } from '../../shared/http/response.js'
 import type { Core } from '../../shared/wiring.js'
 
@@ -48,7 +49,7 @@ export interface AdminHandlerDeps extends Pick<Core, 'admin' | 'exchange' | 'log
  * evaluates a token, `refresh` refetches an issuer's remote keys into this process's cache.
  * Every other route but a GET writes, including routes added later: refused by default.
  */
-const READS_BY_POST = new Set(['POST /v1/admin/explain', 'POST /v1/admin/issuers/{issuerId}/refresh'])
+const READS_BY_POST = new Set([`POST ${PATHS.explain}`, `POST ${PATHS.issuerRefresh}`])
 
 export const writesRegistry = (routeKey: string): boolean =>
   !routeKey.startsWith('GET ') && !READS_BY_POST.has(routeKey)
