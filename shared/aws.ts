@@ -27,25 +27,21 @@ const clientSettings = (config: LambdaConfig, dependency: AwsDependency) => {
   }
 }
 
-/**
- * The function's own name, which the Lambda runtime sets (irsa-broker-<stage>-<function>): every
- * metric carries it, so one stack's alarms never count another stage's functions.
- */
-const metricDimensions = (): Record<string, string> => {
-  const name = process.env.AWS_LAMBDA_FUNCTION_NAME
-  return name ? { FunctionName: name } : {}
-}
+/** Every metric of a function carries its name (LambdaConfig.functionName). */
+const metricDimensions = (config: Pick<LambdaConfig, 'functionName'>): Record<string, string> =>
+  config.functionName ? { FunctionName: config.functionName } : {}
 
 /** Where the SDK clients' failed calls are counted (DependencyErrors, shared/adapters/sdk-metrics.ts). */
 let sdkMetrics: ReturnType<typeof createJsonLogger> | undefined
 const counted = <Client extends Parameters<typeof countDependencyErrors>[0]>(
   client: Client,
   dependency: AwsDependency,
+  config: LambdaConfig,
 ): Client => {
   sdkMetrics ??= createJsonLogger(
     stdoutSink,
     { service: 'aws-sdk' },
-    { metricDimensions: metricDimensions() },
+    { metricDimensions: metricDimensions(config) },
   )
   return countDependencyErrors(client, dependency, sdkMetrics)
 }
@@ -58,6 +54,7 @@ export const awsRegistry = (config: LambdaConfig): Registry =>
     counted(
       new DynamoDBClient({ ...clientSettings(config, 'dynamodb'), endpointDiscoveryEnabled: false }),
       'dynamodb',
+      config,
     ),
     config.tableName,
   )
@@ -65,23 +62,29 @@ export const awsRegistry = (config: LambdaConfig): Registry =>
 /** STS AssumeRoleWithWebIdentity (credentials only). */
 export const awsCredentialIssuer = (config: LambdaConfig): CredentialIssuer =>
   createStsCredentialIssuer(
-    counted(new STSClient(clientSettings(config, 'sts')), 'sts'),
+    counted(new STSClient(clientSettings(config, 'sts')), 'sts', config),
     stsRetryOptions(config.timeouts),
   )
 
 /** The KMS signing key: Sign (credentials) and GetPublicKey (credentials, discovery). */
 export const awsSigner = (config: LambdaConfig): Signer =>
-  createKmsSigner(counted(new KMSClient(clientSettings(config, 'kms')), 'kms'), {
+  createKmsSigner(counted(new KMSClient(clientSettings(config, 'kms')), 'kms', config), {
     keyId: config.kmsKeyId,
     previousKeyId: config.kmsPreviousKeyId,
   })
 
-export const awsLogger = (service: string): ReturnType<typeof createJsonLogger> =>
-  createJsonLogger(stdoutSink, { service }, { metricDimensions: metricDimensions() })
+export const awsLogger = (
+  service: string,
+  config: Pick<LambdaConfig, 'functionName'>,
+): ReturnType<typeof createJsonLogger> =>
+  createJsonLogger(stdoutSink, { service }, { metricDimensions: metricDimensions(config) })
 
 /** The adapters that are not AWS clients: clock, logs, audit and the remote-JWKS fetcher. */
-export const awsCommonAdapters = (service: string): Omit<Adapters, 'registry' | 'sts' | 'signer'> => {
-  const logger = awsLogger(service)
+export const awsCommonAdapters = (
+  service: string,
+  config: Pick<LambdaConfig, 'functionName'>,
+): Omit<Adapters, 'registry' | 'sts' | 'signer'> => {
+  const logger = awsLogger(service, config)
   return {
     clock: systemClock,
     logger,
@@ -112,7 +115,7 @@ export const withoutSigningOrSts: Pick<Adapters, 'sts' | 'signer'> = {
 
 /** Every adapter at once: for a process that serves every function (and for tests). */
 export const createAwsAdapters = (config: LambdaConfig, service: string): Adapters => ({
-  ...awsCommonAdapters(service),
+  ...awsCommonAdapters(service, config),
   registry: awsRegistry(config),
   sts: awsCredentialIssuer(config),
   signer: awsSigner(config),

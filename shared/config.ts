@@ -118,6 +118,11 @@ export interface Timeouts {
 export interface LambdaConfig extends BrokerSettings {
   kmsKeyId: string
   kmsPreviousKeyId?: string | undefined
+  /**
+   * The function's own name, which the Lambda runtime sets (irsa-broker-<stage>-<function>):
+   * every metric carries it, so one stack's alarms never count another stage's functions.
+   */
+  functionName?: string | undefined
 }
 
 export interface LocalConfig extends BrokerSettings {
@@ -200,6 +205,7 @@ export const loadLambdaConfig = (env: Env): LambdaConfig =>
     ),
     kmsKeyId: required(env, 'IRSA_BROKER_KMS_KEY_ID'),
     kmsPreviousKeyId: read(env, 'IRSA_BROKER_KMS_PREVIOUS_KEY_ID'),
+    functionName: read(env, 'AWS_LAMBDA_FUNCTION_NAME'),
   })
 
 /** Local mode (DESIGN §6): everything has a deliberate default. */

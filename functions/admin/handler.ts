@@ -10,7 +10,7 @@ import { createAdminHandler } from './app.js'
 const config = loadLambdaConfig(process.env)
 export const handler = createAdminHandler({
   ...createCore(
-    { ...awsCommonAdapters('admin'), registry: awsRegistry(config), ...withoutSigningOrSts },
+    { ...awsCommonAdapters('admin', config), registry: awsRegistry(config), ...withoutSigningOrSts },
     config,
   ),
   authenticate: iamAdminAuthenticator,

@@ -9,7 +9,7 @@ const config = loadLambdaConfig(process.env)
 export const handler = createCredentialsHandler(
   createExchangeCore(
     {
-      ...awsCommonAdapters('credentials'),
+      ...awsCommonAdapters('credentials', config),
       registry: awsRegistry(config),
       sts: awsCredentialIssuer(config),
       signer: awsSigner(config),

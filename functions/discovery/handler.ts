@@ -7,6 +7,6 @@ import { createDiscoveryHandler } from './app.js'
 const config = loadLambdaConfig(process.env)
 export const handler = createDiscoveryHandler({
   signer: awsSigner(config),
-  logger: awsLogger('discovery'),
+  logger: awsLogger('discovery', config),
   issuerUrl: config.issuerUrl,
 })

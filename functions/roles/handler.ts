@@ -9,7 +9,7 @@ import { createRolesHandler } from './app.js'
 const config = loadLambdaConfig(process.env)
 export const handler = createRolesHandler(
   createExchangeCore(
-    { ...awsCommonAdapters('roles'), registry: awsRegistry(config), ...withoutSigningOrSts },
+    { ...awsCommonAdapters('roles', config), registry: awsRegistry(config), ...withoutSigningOrSts },
     config,
   ),
 )

@@ -316,3 +316,15 @@ describe('IRSA_BROKER_HOME_REGION (multi-Region stages)', () => {
     },
   )
 })
+
+describe('AWS_LAMBDA_FUNCTION_NAME (the metrics dimension)', () => {
+  it('is the function name the Lambda runtime sets, undefined outside Lambda', () => {
+    // Act
+    const set = loadLambdaConfig(lambdaEnv({ AWS_LAMBDA_FUNCTION_NAME: 'irsa-broker-prod-credentials' }))
+    const unset = loadLambdaConfig(lambdaEnv())
+
+    // Assess
+    expect(set.functionName).toBe('irsa-broker-prod-credentials')
+    expect(unset.functionName).toBeUndefined()
+  })
+})
