@@ -2,6 +2,8 @@
 // root builds (and its bundle holds) only the clients its function calls: discovery KMS, roles
 // and admin DynamoDB, credentials all three. Clients are created once per container (module
 // scope of each handler); logs go to stdout as JSON. test/unit/bundles.test.ts checks the split.
+// The local stack makes its DynamoDB and STS clients with the same factories, pointed at its
+// dynalite and moto_server by the endpoint settings.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { STSClient } from '@aws-sdk/client-sts'
@@ -11,14 +13,16 @@ import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
 import { createKmsSigner } from './adapters/kms-signer.js'
 import { type AwsDependency, sdkClientLimits } from './adapters/sdk-limits.js'
 import { countDependencyErrors } from './adapters/sdk-metrics.js'
-import { createStsCredentialIssuer, stsRetryOptions } from './adapters/sts.js'
-import type { LambdaConfig } from './config.js'
-import { InternalError } from './core/errors.js'
-import { type CredentialIssuer, type Registry, type Signer, systemClock } from './core/ports.js'
+import { createStsRoleAssumer, stsRetryOptions } from './adapters/sts.js'
+import type { BrokerSettings, LambdaConfig } from './config.js'
+import { type Registry, type RoleAssumer, type Signer, systemClock } from './core/ports.js'
 import type { Adapters } from './wiring.js'
 
+/** What an SDK client is made from: the region, endpoint overrides and per-call limits. */
+export type ClientConfig = Pick<BrokerSettings, 'region' | 'endpoints' | 'timeouts'>
+
 /** What every SDK client of the broker shares: region, endpoint, per-call timeouts and attempts. */
-const clientSettings = (config: LambdaConfig, dependency: AwsDependency) => {
+const clientSettings = (config: ClientConfig, dependency: AwsDependency) => {
   const endpoint = config.endpoints[dependency]
   return {
     region: config.region,
@@ -27,8 +31,9 @@ const clientSettings = (config: LambdaConfig, dependency: AwsDependency) => {
   }
 }
 
-/** Every metric of a function carries its name (LambdaConfig.functionName). */
-const metricDimensions = (config: Pick<LambdaConfig, 'functionName'>): Record<string, string> =>
+/** Every metric of a function carries its name (LambdaConfig.functionName; none locally). */
+type Named = { functionName?: string | undefined }
+const metricDimensions = (config: Named): Record<string, string> =>
   config.functionName ? { FunctionName: config.functionName } : {}
 
 /** Where the SDK clients' failed calls are counted (DependencyErrors, shared/adapters/sdk-metrics.ts). */
@@ -36,7 +41,7 @@ let sdkMetrics: ReturnType<typeof createJsonLogger> | undefined
 const counted = <Client extends Parameters<typeof countDependencyErrors>[0]>(
   client: Client,
   dependency: AwsDependency,
-  config: LambdaConfig,
+  config: Named,
 ): Client => {
   sdkMetrics ??= createJsonLogger(
     stdoutSink,
@@ -46,25 +51,31 @@ const counted = <Client extends Parameters<typeof countDependencyErrors>[0]>(
   return countDependencyErrors(client, dependency, sdkMetrics)
 }
 
-/** The registry on DynamoDB (roles, admin, credentials). */
-export const awsRegistry = (config: LambdaConfig): Registry =>
-  createDynamoDbRegistry(
-    // Endpoint discovery off, whatever AWS_ENABLE_ENDPOINT_DISCOVERY says: DynamoDB does not need
-    // it, and the Lambda bundles carry an always-empty endpoint cache (lambda-sdk-stubs.ts).
-    counted(
-      new DynamoDBClient({ ...clientSettings(config, 'dynamodb'), endpointDiscoveryEnabled: false }),
-      'dynamodb',
-      config,
-    ),
-    config.tableName,
-  )
+/**
+ * The DynamoDB client of the request path and the admin writes. `credentials`: only for a local
+ * DynamoDB that needs none (the local stack's embedded dynalite).
+ */
+export const dynamoDbClient = (
+  config: ClientConfig,
+  extra: { credentials?: { accessKeyId: string; secretAccessKey: string } } = {},
+): DynamoDBClient =>
+  // Endpoint discovery off, whatever AWS_ENABLE_ENDPOINT_DISCOVERY says: DynamoDB does not need
+  // it, and the Lambda bundles carry an always-empty endpoint cache (lambda-sdk-stubs.ts).
+  new DynamoDBClient({ ...clientSettings(config, 'dynamodb'), endpointDiscoveryEnabled: false, ...extra })
 
-/** STS AssumeRoleWithWebIdentity (credentials only). */
-export const awsCredentialIssuer = (config: LambdaConfig): CredentialIssuer =>
-  createStsCredentialIssuer(
-    counted(new STSClient(clientSettings(config, 'sts')), 'sts', config),
-    stsRetryOptions(config.timeouts),
-  )
+export const stsClient = (config: ClientConfig): STSClient => new STSClient(clientSettings(config, 'sts'))
+
+/** The registry on DynamoDB (roles, admin, credentials). */
+export const awsRegistry = (
+  config: ClientConfig & Pick<BrokerSettings, 'tableName'> & Named,
+  client: DynamoDBClient = dynamoDbClient(config),
+): Registry => createDynamoDbRegistry(counted(client, 'dynamodb', config), config.tableName)
+
+/** STS AssumeRoleWithWebIdentity (credentials only), retried in the adapter within the deadline. */
+export const awsRoleAssumer = (
+  config: ClientConfig & Named,
+  client: STSClient = stsClient(config),
+): RoleAssumer => createStsRoleAssumer(counted(client, 'sts', config), stsRetryOptions(config.timeouts))
 
 /** The KMS signing key: Sign (credentials) and GetPublicKey (credentials, discovery). */
 export const awsSigner = (config: LambdaConfig): Signer =>
@@ -73,16 +84,13 @@ export const awsSigner = (config: LambdaConfig): Signer =>
     previousKeyId: config.kmsPreviousKeyId,
   })
 
-export const awsLogger = (
-  service: string,
-  config: Pick<LambdaConfig, 'functionName'>,
-): ReturnType<typeof createJsonLogger> =>
+export const awsLogger = (service: string, config: Named): ReturnType<typeof createJsonLogger> =>
   createJsonLogger(stdoutSink, { service }, { metricDimensions: metricDimensions(config) })
 
 /** The adapters that are not AWS clients: clock, logs, audit and the remote-JWKS fetcher. */
 export const awsCommonAdapters = (
   service: string,
-  config: Pick<LambdaConfig, 'functionName'>,
+  config: Named,
 ): Omit<Adapters, 'registry' | 'sts' | 'signer'> => {
   const logger = awsLogger(service, config)
   return {
@@ -94,29 +102,10 @@ export const awsCommonAdapters = (
   }
 }
 
-const notWired = (port: string) => () =>
-  Promise.reject(new InternalError(`${port}_not_wired`, { cause: new Error(`no ${port} in this function`) }))
-
-/**
- * For the functions whose core never signs a broker token nor calls STS (roles: `listRoles`;
- * admin: the registry and `explain`, which returns the trace without calling STS). They get
- * no KMS or STS client, nor the permission to call either; reaching one of these is a wiring
- * bug, answered as a 500 with the reason in the log.
- */
-export const withoutSigningOrSts: Pick<Adapters, 'sts' | 'signer'> = {
-  sts: { assumeRoleWithWebIdentity: notWired('sts') },
-  signer: {
-    algorithm: 'RS256',
-    keyId: notWired('signer'),
-    sign: notWired('signer'),
-    publicJwks: notWired('signer'),
-  },
-}
-
 /** Every adapter at once: for a process that serves every function (and for tests). */
 export const createAwsAdapters = (config: LambdaConfig, service: string): Adapters => ({
   ...awsCommonAdapters(service, config),
   registry: awsRegistry(config),
-  sts: awsCredentialIssuer(config),
+  sts: awsRoleAssumer(config),
   signer: awsSigner(config),
 })

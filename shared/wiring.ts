@@ -4,23 +4,17 @@ import type { BrokerSettings } from './config.js'
 import { type Admin, createAdmin } from './core/admin.js'
 import { type CredentialCache, createCredentialCache } from './core/credential-cache.js'
 import { createExchange, type Exchange } from './core/exchange.js'
+import { verifyCompactJwt } from './core/jws-verify.js'
 import { createIssuerKeyResolver } from './core/keys.js'
-import type {
-  AuditSink,
-  Clock,
-  CredentialIssuer,
-  JsonFetcher,
-  Logger,
-  Registry,
-  Signer,
-} from './core/ports.js'
+import type { AuditSink, Clock, JsonFetcher, Logger, Registry, RoleAssumer, Signer } from './core/ports.js'
 import { createRegistryCache } from './core/registry-cache.js'
 import { createRemoteKeyResolver, type RemoteKeyResolver } from './core/remote-keys.js'
-import { createVerifiedTokenCache } from './core/verified-token-cache.js'
+import { withVerifiedTokenCache } from './core/verified-token-cache.js'
+import { createWorkloadTokenVerifier } from './core/verify.js'
 
 export interface Adapters {
   registry: Registry
-  sts: CredentialIssuer
+  sts: RoleAssumer
   signer: Signer
   clock: Clock
   logger: Logger
@@ -67,10 +61,17 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
     requestFetchBudgetMs: settings.timeouts.jwksRequestMs,
   })
   const credentialCache = createCredentialCache({ ...settings.credentialCache, clock: adapters.clock })
-  const verifiedTokens = createVerifiedTokenCache(settings.verifiedTokenCache)
+  const keysFor = createIssuerKeyResolver(remoteKeys.keysFor)
+  // The node:crypto fast path; joseJwtVerifier (jwt-verifier.ts) gives the same verdicts, slower.
+  const verifier = createWorkloadTokenVerifier(keysFor, verifyCompactJwt)
+  // Remembered verifications, unless the settings turn them off (every token verified afresh).
+  const verifiedTokens =
+    settings.verifiedTokenCache.maxEntries > 0
+      ? withVerifiedTokenCache(verifier, keysFor, settings.verifiedTokenCache)
+      : undefined
   const exchange = createExchange({
     registry: cache,
-    keysFor: createIssuerKeyResolver(remoteKeys.keysFor),
+    verifier: verifiedTokens ?? verifier,
     signer: adapters.signer,
     sts: adapters.sts,
     clock: adapters.clock,
@@ -79,7 +80,6 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
     brokerTokenTtlSeconds: settings.brokerTokenTtlSeconds,
     requestDeadlineMs: settings.timeouts.requestDeadlineMs,
     credentialCache,
-    verifiedTokens,
   })
   return {
     exchange,
@@ -89,7 +89,7 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
     invalidate: () => {
       cache.invalidate()
       credentialCache.invalidate()
-      verifiedTokens.invalidate()
+      verifiedTokens?.invalidate()
     },
   }
 }

@@ -1,6 +1,8 @@
 // The admin API: issuers, bindings and `explain`, dispatched by the HTTP API route key.
 import * as z from 'zod/mini'
+import type { BrokerSettings } from '../../shared/config.js'
 import { NotFoundError, NotHomeRegionError } from '../../shared/core/errors.js'
+import { explain } from '../../shared/core/exchange-trace.js'
 import { explainBodySchema, parseInput } from '../../shared/core/schemas.js'
 import type { AdminAuthenticator } from '../../shared/http/admin-auth.js'
 import {
@@ -14,7 +16,8 @@ import {
 import { httpFunction } from '../../shared/http/middleware.js'
 import { PATHS } from '../../shared/http/paths.js'
 import { type HttpResponse, json, noContent } from '../../shared/http/response.js'
-import type { Core } from '../../shared/wiring.js'
+import { type Adapters, type Core, createCore } from '../../shared/wiring.js'
+import { withoutSigningOrSts } from '../../shared/without-signing-or-sts.js'
 
 const noQuery = z.strictObject({})
 const deleteQuery = z.strictObject({
@@ -118,7 +121,7 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
     },
     'POST /v1/admin/explain': async (event) => {
       const body = parseInput(explainBodySchema, jsonBody(event) ?? {})
-      return json(200, await exchange.explain(body))
+      return json(200, await explain(exchange, body))
     },
   }
 
@@ -134,4 +137,26 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
     if (!event.routeKey.startsWith('DELETE ')) parseInput(noQuery, queryParameters(event))
     return route(event, actor)
   })
+}
+
+/**
+ * The admin function from its adapters: registry reads and writes, issuers' remote keys and
+ * `explain`, which returns the trace without signing or calling STS (so it is given neither).
+ * `authenticate` names the actor: AWS_IAM in AWS, the admin token locally. Built here by its
+ * Lambda root (handler.ts) and by the local stack alike.
+ */
+export const buildAdminFunction = (
+  adapters: Omit<Adapters, 'sts' | 'signer'> & { authenticate: AdminAuthenticator },
+  settings: BrokerSettings,
+) => {
+  const { authenticate, ...rest } = adapters
+  const core = createCore({ ...rest, ...withoutSigningOrSts }, settings)
+  return {
+    handler: createAdminHandler({
+      ...core,
+      authenticate,
+      regions: { region: settings.region, homeRegion: settings.homeRegion },
+    }),
+    core,
+  }
 }

@@ -1,18 +1,17 @@
 // Composition root of the admin Lambda: API Gateway's AWS_IAM authorizer names the actor.
 // Registry reads and writes and issuers' remote keys; `explain` returns the trace without
 // signing or calling STS, so no KMS or STS client is built.
-import { awsCommonAdapters, awsRegistry, withoutSigningOrSts } from '../../shared/aws.js'
+import { awsCommonAdapters, awsRegistry } from '../../shared/aws.js'
 import { loadLambdaConfig } from '../../shared/config.js'
 import { iamAdminAuthenticator } from '../../shared/http/admin-auth.js'
-import { createCore } from '../../shared/wiring.js'
-import { createAdminHandler } from './app.js'
+import { buildAdminFunction } from './app.js'
 
 const config = loadLambdaConfig(process.env)
-export const handler = createAdminHandler({
-  ...createCore(
-    { ...awsCommonAdapters('admin', config), registry: awsRegistry(config), ...withoutSigningOrSts },
-    config,
-  ),
-  authenticate: iamAdminAuthenticator,
-  regions: { region: config.region, homeRegion: config.homeRegion },
-})
+export const { handler } = buildAdminFunction(
+  {
+    ...awsCommonAdapters('admin', config),
+    registry: awsRegistry(config),
+    authenticate: iamAdminAuthenticator,
+  },
+  config,
+)

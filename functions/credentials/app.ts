@@ -1,11 +1,13 @@
 // GET /v1/credentials (the SDKs' container-credentials shape) and POST /v1/credentials
 // (the credential_process shape).
+
+import type { BrokerSettings } from '../../shared/config.js'
 import { credentialsBodySchema, credentialsQuerySchema } from '../../shared/core/credentials-request.js'
 import { parseInput } from '../../shared/core/parse-input.js'
 import { jsonBody, queryParameters, requestIdOf, workloadToken } from '../../shared/http/event.js'
 import { httpFunction } from '../../shared/http/middleware.js'
 import { json } from '../../shared/http/response.js'
-import type { Core } from '../../shared/wiring.js'
+import { type Adapters, type Core, createExchangeCore } from '../../shared/wiring.js'
 
 export const createCredentialsHandler = (core: Pick<Core, 'exchange' | 'logger'>) =>
   httpFunction(core.logger, async (event) => {
@@ -36,3 +38,13 @@ export const createCredentialsHandler = (core: Pick<Core, 'exchange' | 'logger'>
       AccountId: credentials.accountId,
     })
   })
+
+/**
+ * The credentials function from its adapters: the exchange without the admin plane; the only
+ * function that signs broker tokens and calls STS. Its Lambda root (handler.ts) and the local
+ * stack both build it here, so they differ only in the adapters.
+ */
+export const buildCredentialsFunction = (adapters: Adapters, settings: BrokerSettings) => {
+  const core = createExchangeCore(adapters, settings)
+  return { handler: createCredentialsHandler(core), core }
+}

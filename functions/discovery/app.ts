@@ -1,12 +1,13 @@
 // The broker as an OIDC issuer: the discovery document and the JWKS that STS fetches; and
 // /healthz, which load balancers and probes call: public and cheap like the other two, so it
 // lives here (it answers without touching KMS: it says the function runs, not that AWS does).
+import type { BrokerSettings } from '../../shared/config.js'
 import { BROKER_AUDIENCE } from '../../shared/core/broker-token.js'
 import { NotFoundError } from '../../shared/core/errors.js'
 import { httpFunction } from '../../shared/http/middleware.js'
 import { PATHS } from '../../shared/http/paths.js'
 import { json } from '../../shared/http/response.js'
-import type { Core } from '../../shared/wiring.js'
+import type { Adapters, Core } from '../../shared/wiring.js'
 
 const PUBLIC_CACHE = { 'cache-control': 'public, max-age=300' }
 
@@ -35,3 +36,12 @@ export const createDiscoveryHandler = (core: Pick<Core, 'signer' | 'logger' | 'i
     }
   })
 }
+
+/**
+ * The discovery function from its adapters: the signing keys' public halves and the broker's
+ * issuer URL; no registry, no exchange. Built here by its Lambda root and by the local stack.
+ */
+export const buildDiscoveryFunction = (
+  adapters: Pick<Adapters, 'signer' | 'logger'>,
+  settings: Pick<BrokerSettings, 'issuerUrl'>,
+) => ({ handler: createDiscoveryHandler({ ...adapters, issuerUrl: settings.issuerUrl }) })

@@ -2,11 +2,10 @@
 // and the broker's issuer URL; no registry, no exchange.
 import { awsLogger, awsSigner } from '../../shared/aws.js'
 import { loadLambdaConfig } from '../../shared/config.js'
-import { createDiscoveryHandler } from './app.js'
+import { buildDiscoveryFunction } from './app.js'
 
 const config = loadLambdaConfig(process.env)
-export const handler = createDiscoveryHandler({
-  signer: awsSigner(config),
-  logger: awsLogger('discovery', config),
-  issuerUrl: config.issuerUrl,
-})
+export const { handler } = buildDiscoveryFunction(
+  { signer: awsSigner(config), logger: awsLogger('discovery', config) },
+  config,
+)

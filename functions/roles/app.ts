@@ -1,8 +1,11 @@
 // GET /v1/roles: the roles a workload token may use, one per profile (for ~/.aws/config).
+
+import type { BrokerSettings } from '../../shared/config.js'
 import { rejectQueryParameters, requestIdOf, workloadToken } from '../../shared/http/event.js'
 import { httpFunction } from '../../shared/http/middleware.js'
 import { json } from '../../shared/http/response.js'
-import type { Core } from '../../shared/wiring.js'
+import { type Adapters, type Core, createExchangeCore } from '../../shared/wiring.js'
+import { withoutSigningOrSts } from '../../shared/without-signing-or-sts.js'
 
 export const createRolesHandler = (core: Pick<Core, 'exchange' | 'logger'>) =>
   httpFunction(core.logger, async (event) => {
@@ -13,3 +16,13 @@ export const createRolesHandler = (core: Pick<Core, 'exchange' | 'logger'>) =>
     })
     return json(200, { roles })
   })
+
+/**
+ * The roles function from its adapters: the exchange without the admin plane (so without a
+ * schema library). Listing roles neither signs nor calls STS, so it is given neither. Built here
+ * by its Lambda root (handler.ts) and by the local stack alike.
+ */
+export const buildRolesFunction = (adapters: Omit<Adapters, 'sts' | 'signer'>, settings: BrokerSettings) => {
+  const core = createExchangeCore({ ...adapters, ...withoutSigningOrSts }, settings)
+  return { handler: createRolesHandler(core), core }
+}

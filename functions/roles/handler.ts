@@ -1,15 +1,12 @@
 // Composition root of the roles Lambda: registry reads and issuers' remote keys (the exchange
 // without the admin plane, so without a schema library). Listing roles neither signs nor calls
 // STS, so no KMS or STS client is built.
-import { awsCommonAdapters, awsRegistry, withoutSigningOrSts } from '../../shared/aws.js'
+import { awsCommonAdapters, awsRegistry } from '../../shared/aws.js'
 import { loadLambdaConfig } from '../../shared/config.js'
-import { createExchangeCore } from '../../shared/wiring.js'
-import { createRolesHandler } from './app.js'
+import { buildRolesFunction } from './app.js'
 
 const config = loadLambdaConfig(process.env)
-export const handler = createRolesHandler(
-  createExchangeCore(
-    { ...awsCommonAdapters('roles', config), registry: awsRegistry(config), ...withoutSigningOrSts },
-    config,
-  ),
+export const { handler } = buildRolesFunction(
+  { ...awsCommonAdapters('roles', config), registry: awsRegistry(config) },
+  config,
 )

@@ -226,7 +226,7 @@ export const createLocalHttpServer = (functions: () => FunctionTable | undefined
           res,
           503,
           { ...json, 'retry-after': '1' },
-          errorBody('IDPCommunicationError', 'Starting.', requestId),
+          errorBody('ServiceUnavailable', 'Starting.', requestId),
         )
       const event = toEvent(req, url, match.route, match.pathParameters, body, requestId)
       const response = await table[match.route.function](

@@ -1,6 +1,8 @@
 // The whole broker on one machine (DESIGN §6): embedded dynalite persisted in the data
 // folder, a local signing key, STS from configuration or a moto_server it starts, and the
-// Lambda handlers behind the local HTTP front. `npm start`, the e2e tests and the bench use it.
+// Lambda handlers behind the local HTTP front. Each function is built as its Lambda root builds
+// it (functions/*/app.ts), with its own core and caches: an admin write reaches the other
+// functions within the registry TTL, as in AWS. `npm start`, the e2e tests and the bench use it.
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
@@ -11,23 +13,19 @@ import {
   DynamoDBClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb'
-import { STSClient } from '@aws-sdk/client-sts'
 import dynalite from 'dynalite'
-import { createAdminHandler } from '../../functions/admin/app.js'
-import { createCredentialsHandler } from '../../functions/credentials/app.js'
-import { createDiscoveryHandler } from '../../functions/discovery/app.js'
-import { createRolesHandler } from '../../functions/roles/app.js'
-import { createDynamoDbRegistry } from '../../shared/adapters/dynamodb-registry.js'
+import { buildAdminFunction } from '../../functions/admin/app.js'
+import { buildCredentialsFunction } from '../../functions/credentials/app.js'
+import { buildDiscoveryFunction } from '../../functions/discovery/app.js'
+import { buildRolesFunction } from '../../functions/roles/app.js'
 import { tableDefinition } from '../../shared/adapters/dynamodb-table.js'
 import { createJsonLogger, type LineSink, stdoutSink } from '../../shared/adapters/json-logger.js'
 import { createSafeJsonFetcher } from '../../shared/adapters/jwks-fetch.js'
 import { createLocalSigner, loadOrCreateSigningKey } from '../../shared/adapters/local-signer.js'
-import { sdkClientLimits } from '../../shared/adapters/sdk-limits.js'
-import { createStsCredentialIssuer, stsRetryOptions } from '../../shared/adapters/sts.js'
+import { awsRegistry, awsRoleAssumer, dynamoDbClient, stsClient } from '../../shared/aws.js'
 import type { LocalConfig } from '../../shared/config.js'
-import { type Clock, type CredentialIssuer, type JsonFetcher, systemClock } from '../../shared/core/ports.js'
+import { type Clock, type JsonFetcher, type RoleAssumer, systemClock } from '../../shared/core/ports.js'
 import { tokenAdminAuthenticator } from '../../shared/http/admin-auth.js'
-import { createCore } from '../../shared/wiring.js'
 import { createLocalHttpServer, type FunctionTable } from './http-server.js'
 import { type MotoServer, startMotoServer } from './processes.js'
 
@@ -39,7 +37,7 @@ export interface LocalStackOptions {
   logSink?: LineSink
   clock?: Clock
   /** Wraps the STS adapter (the bench uses it to time STS calls). */
-  wrapSts?: (sts: CredentialIssuer) => CredentialIssuer
+  wrapSts?: (sts: RoleAssumer) => RoleAssumer
   /** Replaces the remote-JWKS fetcher (tests give one with their own resolver and connector). */
   fetchJson?: JsonFetcher
   /**
@@ -82,7 +80,8 @@ const resolveAdminToken = (config: LocalConfig, dataDir: string) => {
   return { adminToken, adminTokenSource: 'generated' as const }
 }
 
-const ensureTable = async (client: DynamoDBClient, tableName: string) => {
+/** Creates the registry table unless it exists, and waits until it is ACTIVE (also the tests' dynalite). */
+export const ensureTable = async (client: DynamoDBClient, tableName: string): Promise<void> => {
   try {
     await client.send(new DescribeTableCommand({ TableName: tableName }))
   } catch (error) {
@@ -141,23 +140,17 @@ export const startLocalStack = async (
       cleanups.push(() => close(dynamoServer))
       dynamodbEndpoint = `http://127.0.0.1:${dynamoPort}`
     }
-    const dynamodbSettings = {
+    // Creating the table is start-up work, not the request path: the SDK's own limits.
+    const setupClient = new DynamoDBClient({
       region: config.region,
       endpoint: dynamodbEndpoint,
       ...(config.endpoints.dynamodb ? {} : { credentials: LOCAL_CREDENTIALS }),
-    }
-    // Creating the table is start-up work, not the request path: the SDK's own limits.
-    const setupClient = new DynamoDBClient(dynamodbSettings)
+    })
     try {
       await ensureTable(setupClient, config.tableName)
     } finally {
       setupClient.destroy()
     }
-    const dynamodb = new DynamoDBClient({
-      ...dynamodbSettings,
-      ...sdkClientLimits(config.timeouts, 'dynamodb'),
-    })
-    cleanups.push(async () => dynamodb.destroy())
 
     let stsEndpoint = config.endpoints.sts
     let moto: MotoServer | undefined
@@ -167,12 +160,18 @@ export const startLocalStack = async (
       cleanups.push(() => started.stop())
       stsEndpoint = moto.endpoint
     }
-    const stsClient = new STSClient({
-      region: config.region,
-      endpoint: stsEndpoint,
-      ...sdkClientLimits(config.timeouts, 'sts'),
-    })
-    cleanups.push(async () => stsClient.destroy())
+    // The request path's clients, made as the Lambda roots make theirs (shared/aws.ts).
+    const clientConfig = {
+      ...config,
+      endpoints: { ...config.endpoints, dynamodb: dynamodbEndpoint, sts: stsEndpoint },
+    }
+    const dynamodb = dynamoDbClient(
+      clientConfig,
+      config.endpoints.dynamodb ? {} : { credentials: LOCAL_CREDENTIALS },
+    )
+    cleanups.push(async () => dynamodb.destroy())
+    const sts = stsClient(clientConfig)
+    cleanups.push(async () => sts.destroy())
 
     let functions: FunctionTable | undefined
     const server = createLocalHttpServer(() => functions)
@@ -187,29 +186,33 @@ export const startLocalStack = async (
         'issuers may fetch their keys over http from loopback (IRSA_BROKER_ALLOW_LOOPBACK_JWKS=true)',
       )
     }
-    const sts = createStsCredentialIssuer(stsClient, stsRetryOptions(config.timeouts))
-    const core = createCore(
-      {
-        registry: createDynamoDbRegistry(dynamodb, config.tableName),
-        sts: options.wrapSts ? options.wrapSts(sts) : sts,
-        signer,
-        clock: options.clock ?? systemClock,
-        logger,
-        audit: logger.audit,
-        fetchJson: options.fetchJson ?? createSafeJsonFetcher({ allowLoopback: config.allowLoopbackJwks }),
-      },
-      { ...config, issuerUrl },
+    const roleAssumer = awsRoleAssumer(clientConfig, sts)
+    // What every function is given; each builds its own core (caches included) from it.
+    const common = {
+      registry: awsRegistry(clientConfig, dynamodb),
+      clock: options.clock ?? systemClock,
+      logger,
+      audit: logger.audit,
+      fetchJson: options.fetchJson ?? createSafeJsonFetcher({ allowLoopback: config.allowLoopbackJwks }),
+    }
+    const settings = { ...config, issuerUrl }
+    const credentials = buildCredentialsFunction(
+      { ...common, sts: options.wrapSts ? options.wrapSts(roleAssumer) : roleAssumer, signer },
+      settings,
+    )
+    const roles = buildRolesFunction(common, settings)
+    const discovery = buildDiscoveryFunction({ signer, logger }, settings)
+    const admin = buildAdminFunction(
+      { ...common, authenticate: tokenAdminAuthenticator(adminToken) },
+      settings,
     )
     functions = {
-      credentials: createCredentialsHandler(core),
-      roles: createRolesHandler(core),
-      discovery: createDiscoveryHandler(core),
-      admin: createAdminHandler({
-        ...core,
-        authenticate: tokenAdminAuthenticator(adminToken),
-        regions: { region: config.region, homeRegion: config.homeRegion },
-      }),
+      credentials: credentials.handler,
+      roles: roles.handler,
+      discovery: discovery.handler,
+      admin: admin.handler,
     }
+    const cores = [credentials.core, roles.core, admin.core]
     return {
       url,
       port,
@@ -221,7 +224,9 @@ export const startLocalStack = async (
       dynamodb: { endpoint: dynamodbEndpoint, embedded: !config.endpoints.dynamodb },
       sts: { endpoint: stsEndpoint, source: moto ? 'moto_server' : 'AWS_ENDPOINT_URL_STS' },
       remoteJwks: { allowLoopback: config.allowLoopbackJwks },
-      remoteKeysSettled: () => core.remoteKeys.settled(),
+      remoteKeysSettled: async () => {
+        await Promise.all(cores.map((core) => core.remoteKeys.settled()))
+      },
       stop,
     }
   } catch (error) {

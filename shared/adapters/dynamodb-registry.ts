@@ -82,6 +82,26 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
       .filter((binding): binding is Binding => binding !== undefined)
   }
 
+  /** Stores `object` whole under `key`, if the stored version is still `expectedVersion`. */
+  const putWhole = (
+    key: Item,
+    object: { version: number },
+    expectedVersion: number | undefined,
+    what: string,
+  ) =>
+    guarded(
+      async () => {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: { ...key, version: { N: String(object.version) }, doc: { S: JSON.stringify(object) } },
+            ...versionCondition(expectedVersion),
+          }),
+        )
+      },
+      `${what} changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
+    )
+
   return {
     findIssuersByIss: (iss) =>
       guarded(async () => {
@@ -138,24 +158,16 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
       }),
 
     putIssuer: (issuer, expectedVersion) =>
-      guarded(
-        async () => {
-          await client.send(
-            new PutItemCommand({
-              TableName: tableName,
-              Item: {
-                pk: { S: issuerPk(issuer.issuerId) },
-                sk: { S: ISSUER_SK },
-                gsi1pk: { S: `ISS#${issuer.issuer}` },
-                gsi1sk: { S: issuerPk(issuer.issuerId) },
-                version: { N: String(issuer.version) },
-                doc: { S: JSON.stringify(issuer) },
-              },
-              ...versionCondition(expectedVersion),
-            }),
-          )
+      putWhole(
+        {
+          pk: { S: issuerPk(issuer.issuerId) },
+          sk: { S: ISSUER_SK },
+          gsi1pk: { S: `ISS#${issuer.issuer}` },
+          gsi1sk: { S: issuerPk(issuer.issuerId) },
         },
-        `Issuer "${issuer.issuerId}" changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
+        issuer,
+        expectedVersion,
+        `Issuer "${issuer.issuerId}"`,
       ),
 
     deleteIssuer: (issuerId, expectedVersion) =>
@@ -182,22 +194,11 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
       }),
 
     putBinding: (binding, expectedVersion) =>
-      guarded(
-        async () => {
-          await client.send(
-            new PutItemCommand({
-              TableName: tableName,
-              Item: {
-                pk: { S: issuerPk(binding.issuerId) },
-                sk: { S: `${BINDING_PREFIX}${binding.bindingId}` },
-                version: { N: String(binding.version) },
-                doc: { S: JSON.stringify(binding) },
-              },
-              ...versionCondition(expectedVersion),
-            }),
-          )
-        },
-        `Binding "${binding.issuerId}/${binding.bindingId}" changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
+      putWhole(
+        { pk: { S: issuerPk(binding.issuerId) }, sk: { S: `${BINDING_PREFIX}${binding.bindingId}` } },
+        binding,
+        expectedVersion,
+        `Binding "${binding.issuerId}/${binding.bindingId}"`,
       ),
 
     deleteBinding: (issuerId, bindingId, expectedVersion) =>

@@ -1,4 +1,4 @@
-// CredentialIssuer port on STS AssumeRoleWithWebIdentity, with STS's errors mapped to the
+// The RoleAssumer port on STS AssumeRoleWithWebIdentity, with STS's errors mapped to the
 // broker's wire codes: what the caller can fix is a 4xx, what is STS's trouble a 503/429.
 // Throttling and transient failures are retried here (the SDK client makes one attempt), with
 // jittered backoff and only while the request's deadline leaves room for another attempt.
@@ -12,11 +12,12 @@ import { type Deadline, NO_DEADLINE } from '../core/deadline.js'
 import {
   AccessDeniedError,
   type BrokerError,
+  IdentityProviderUnavailableError,
   InvalidParameterError,
   ThrottlingError,
   UpstreamUnavailableError,
 } from '../core/errors.js'
-import type { CredentialIssuer } from '../core/ports.js'
+import type { RoleAssumer } from '../core/ports.js'
 
 interface SdkErrorShape {
   name?: string
@@ -59,7 +60,7 @@ export const mapStsError = (error: unknown): BrokerError => {
     case 'RequestLimitExceeded':
       return new ThrottlingError('sts_throttled', 1)
     case 'IDPCommunicationErrorException':
-      return new UpstreamUnavailableError('sts_idp', { cause: error })
+      return new IdentityProviderUnavailableError('sts_idp', { cause: error })
     default:
       if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
         return new AccessDeniedError(`sts_${status}`, 'STS refused the request.')
@@ -129,10 +130,10 @@ export const stsRetryOptions = (timeouts: Timeouts): Partial<StsRetryOptions> =>
   attemptTimeoutMs: timeouts.stsMs,
 })
 
-export const createStsCredentialIssuer = (
+export const createStsRoleAssumer = (
   client: STSClient,
   retry: Partial<StsRetryOptions> = {},
-): CredentialIssuer => {
+): RoleAssumer => {
   const options: StsRetryOptions = { ...STS_RETRY_DEFAULTS, ...retry }
 
   const send = async (

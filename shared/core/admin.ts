@@ -1,12 +1,19 @@
 // The admin plane: register, read and remove issuers and bindings. Writes are optimistic
 // (a version precondition, 409 when stale) and each change is an audit record.
-import { ConflictError, InvalidParameterError, NotFoundError, UpstreamUnavailableError } from './errors.js'
+import {
+  ConflictError,
+  IdentityProviderUnavailableError,
+  InvalidParameterError,
+  NotFoundError,
+} from './errors.js'
+import { isObject } from './json.js'
 import { checkJwks } from './jwks.js'
 import { hasRemoteKeys } from './keys.js'
 import type { Binding, Issuer, ServerFields } from './model.js'
+import { type InputOutput, type InputSchema, parseInput } from './parse-input.js'
 import type { AuditSink, Clock, Registry } from './ports.js'
 import { isKeyFetchError, type KeySetStatus, type RemoteKeyResolver } from './remote-keys.js'
-import { bindingDocumentSchema, issuerDocumentSchema, parseInput } from './schemas.js'
+import { bindingDocumentSchema, issuerDocumentSchema } from './schemas.js'
 
 export interface AdminDeps {
   registry: Registry
@@ -49,13 +56,26 @@ const expectedVersion = (
   return headerVersion ?? bodyVersion
 }
 
-const sameId = (field: string, fromBody: string | undefined, fromPath: string) => {
+const sameId = (field: string, fromBody: unknown, fromPath: string) => {
   if (fromBody !== undefined && fromBody !== fromPath)
     throw new InvalidParameterError(field, `must equal "${fromPath}" from the path`)
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
+/**
+ * An admin document: a JSON object first (a clear 400 for anything else), then its schema, then
+ * the ids it names (if it names them) equal to the path's.
+ */
+const parseDocument = <S extends InputSchema>(
+  schema: S,
+  body: unknown,
+  idsFromPath: Readonly<Record<string, string>>,
+): InputOutput<S> => {
+  if (!isObject(body)) throw new InvalidParameterError('', 'the body must be a JSON object')
+  const doc = parseInput(schema, body)
+  for (const [field, fromPath] of Object.entries(idsFromPath))
+    sameId(field, (doc as Record<string, unknown>)[field], fromPath)
+  return doc
+}
 
 export const createAdmin = (deps: AdminDeps) => {
   const { registry } = deps
@@ -104,9 +124,7 @@ export const createAdmin = (deps: AdminDeps) => {
     body: unknown,
     context: WriteContext,
   ): Promise<WriteResult<Issuer>> => {
-    if (!isObject(body)) throw new InvalidParameterError('', 'the body must be a JSON object')
-    const doc = parseInput(issuerDocumentSchema, body)
-    sameId('issuerId', doc.issuerId, issuerId)
+    const doc = parseDocument(issuerDocumentSchema, body, { issuerId })
     let jwks: Issuer['jwks']
     if (doc.jwks !== undefined) {
       const keys = await checkJwks(doc.jwks, doc.algorithms)
@@ -166,7 +184,8 @@ export const createAdmin = (deps: AdminDeps) => {
         keyCount: keys.length,
       }
     }
-    if (!deps.keySets) throw new UpstreamUnavailableError('jwks', { detail: 'no key fetcher is configured' })
+    if (!deps.keySets)
+      throw new IdentityProviderUnavailableError('jwks', { detail: 'no key fetcher is configured' })
     const auditRefresh = (outcome: Record<string, string | number>) =>
       deps.audit({
         type: 'audit',
@@ -183,7 +202,7 @@ export const createAdmin = (deps: AdminDeps) => {
     } catch (error) {
       if (!isKeyFetchError(error)) throw error
       auditRefresh({ outcome: 'failed', code: error.code })
-      throw new UpstreamUnavailableError('jwks', {
+      throw new IdentityProviderUnavailableError('jwks', {
         cause: error,
         detail: `${error.message}; the keys held before stay in use while they last`,
         retryAfterSeconds: 1,
@@ -227,10 +246,7 @@ export const createAdmin = (deps: AdminDeps) => {
     body: unknown,
     context: WriteContext,
   ): Promise<WriteResult<Binding>> => {
-    if (!isObject(body)) throw new InvalidParameterError('', 'the body must be a JSON object')
-    const doc = parseInput(bindingDocumentSchema, body)
-    sameId('issuerId', doc.issuerId, issuerId)
-    sameId('bindingId', doc.bindingId, bindingId)
+    const doc = parseDocument(bindingDocumentSchema, body, { issuerId, bindingId })
     await requireIssuer(issuerId)
     const expected = expectedVersion(doc.version, context.ifMatch)
     const what = `Binding "${issuerId}/${bindingId}"`

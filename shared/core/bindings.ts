@@ -52,23 +52,41 @@ export const evaluateBindings = (bindings: readonly Binding[], claims: WorkloadC
 export const matchingBindings = (evaluations: readonly BindingEvaluation[]): Binding[] =>
   evaluations.filter((e) => e.matched).map((e) => e.binding)
 
+/** Why no binding was selected: a closed set, each with the error the caller gets. */
+export type SelectionFailure =
+  | { reason: 'no_binding_matches'; error: AccessDeniedError }
+  | { reason: 'role_ambiguous'; error: InvalidParameterError }
+  | { reason: 'role_not_allowed'; error: AccessDeniedError }
+
+export type Selection = { ok: true; binding: Binding } | ({ ok: false } & SelectionFailure)
+
 /**
  * Picks the binding a request asks for: by profile or role ARN; or, with no `role`, the only
  * matching binding. Several bindings for the same role resolve to the first by bindingId.
  */
-export const selectBinding = (matches: readonly Binding[], role: string | undefined): Binding => {
+export const selectBinding = (matches: readonly Binding[], role: string | undefined): Selection => {
   if (role === undefined) {
     const [first] = matches
-    if (!first) throw new AccessDeniedError('no_binding_matches', 'No enabled binding allows this workload.')
+    if (!first)
+      return {
+        ok: false,
+        reason: 'no_binding_matches',
+        error: new AccessDeniedError('no_binding_matches', 'No enabled binding allows this workload.'),
+      }
     const profiles = [...new Set(matches.map((b) => b.profile))].sort()
-    if (profiles.length === 1) return first
-    throw new InvalidParameterError(
-      'role',
-      `several roles are allowed; choose one of: ${profiles.join(', ')}`,
-      'role_ambiguous',
-    )
+    if (profiles.length === 1) return { ok: true, binding: first }
+    return {
+      ok: false,
+      reason: 'role_ambiguous',
+      error: new InvalidParameterError(
+        'role',
+        `several roles are allowed; choose one of: ${profiles.join(', ')}`,
+        'role_ambiguous',
+      ),
+    }
   }
   const selected = matches.find((b) => b.profile === role || b.roleArn === role)
-  if (!selected) throw new AccessDeniedError('role_not_allowed')
-  return selected
+  if (!selected)
+    return { ok: false, reason: 'role_not_allowed', error: new AccessDeniedError('role_not_allowed') }
+  return { ok: true, binding: selected }
 }

@@ -1,6 +1,8 @@
 // Every claim check of DESIGN §4, one function each, with the audit log's reason codes. The
 // validator decides with them (the checks jose leaves to it, stopping at the first failure) and
 // `explain` lists them all, so the two cannot disagree.
+
+import { isObject } from './json.js'
 import type { ShapeProblem } from './limits.js'
 import type { Issuer } from './model.js'
 
@@ -32,9 +34,6 @@ export interface ClaimCheckInput {
   /** The result of `checkJsonShape` on the payload (limits.ts), walked once by the caller. */
   shape: ShapeProblem | undefined
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const numeric = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
 

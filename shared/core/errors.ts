@@ -16,6 +16,7 @@ export const WIRE_STATUS = {
   PayloadTooLarge: 413,
   Throttling: 429,
   IDPCommunicationError: 503,
+  ServiceUnavailable: 503,
   InternalError: 500,
 } as const
 
@@ -142,10 +143,13 @@ export class ThrottlingError extends BrokerError {
   }
 }
 
-/** A dependency (remote JWKS, DynamoDB, KMS, STS) is unavailable; retrying is safe. */
+/**
+ * A dependency is unavailable; retrying is safe (503 with `Retry-After`). This class names the
+ * broker's own dependencies (DynamoDB, KMS, STS): `ServiceUnavailable`.
+ */
 export class UpstreamUnavailableError extends BrokerError {
-  override readonly name = 'UpstreamUnavailableError'
-  readonly code = 'IDPCommunicationError'
+  override readonly name: string = 'UpstreamUnavailableError'
+  readonly code: 'ServiceUnavailable' | 'IDPCommunicationError' = 'ServiceUnavailable'
   /** `detail` joins the message: only for admin callers, who may see why (e.g. a JWKS fetch failure). */
   constructor(
     dependency: string,
@@ -164,12 +168,21 @@ export class UpstreamUnavailableError extends BrokerError {
 }
 
 /**
+ * An identity provider could not be reached: a data plane's discovery document or JWKS, or
+ * (STS's own `IDPCommunicationError`) the issuer STS itself fetches. STS's code for the same case.
+ */
+export class IdentityProviderUnavailableError extends UpstreamUnavailableError {
+  override readonly name = 'IdentityProviderUnavailableError'
+  override readonly code = 'IDPCommunicationError'
+}
+
+/**
  * The request's deadline (shared/core/deadline.ts) passed before its dependencies answered: the
  * caller gets the same 503 as for a dependency that is down, early enough to retry in time.
  */
 export class DeadlineExceededError extends BrokerError {
   override readonly name = 'DeadlineExceededError'
-  readonly code = 'IDPCommunicationError'
+  readonly code = 'ServiceUnavailable'
   constructor(budgetMs: number) {
     super('A dependency of the broker did not answer in time; retry later.', 'deadline_exceeded', {
       retryAfterSeconds: 1,

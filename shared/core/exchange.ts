@@ -1,32 +1,34 @@
 // The credential exchange: a workload token in, a decision (and, when allowed, STS
-// credentials) out. Every decision is audited; `explain` returns the same trace without
-// calling STS.
-import { type BindingEvaluation, evaluateBindings, matchingBindings, selectBinding } from './bindings.js'
-import { mintBrokerToken } from './broker-token.js'
-import {
-  type CredentialCache,
-  type CredentialSource,
-  credentialCacheKey,
-  sha256Hex,
-} from './credential-cache.js'
+// credentials) out. Every decision is audited. The steps live beside it: the evaluation
+// (exchange-evaluate.ts), the audit line (exchange-audit.ts), the STS call
+// (exchange-credentials.ts); `explain` (exchange-trace.ts) makes the trace of an evaluation
+// without calling STS, and only the admin function carries it.
+import type { CredentialCache } from './credential-cache.js'
 import { type Deadline, withDeadline } from './deadline.js'
-import { type BrokerError, type DeadlineExceededError, InternalError, isBrokerError } from './errors.js'
-import type { AwsCredentials, Binding, Issuer, WorkloadClaims } from './model.js'
-import type { AuditSink, Clock, CredentialIssuer, KeyResolver, RegistryReader, Signer } from './ports.js'
-import { type SessionTags, sessionNameFor, sessionTagsFor } from './session.js'
-import type { VerifiedTokenCache } from './verified-token-cache.js'
+import type { BrokerError } from './errors.js'
+import { type AuditEvent, auditLine } from './exchange-audit.js'
+import { createCredentialSource } from './exchange-credentials.js'
 import {
-  readUnverifiedToken,
-  type UnverifiedToken,
-  type VerificationAttempt,
-  verifyWorkloadToken,
-} from './verify.js'
+  asBrokerError,
+  createEvaluator,
+  type Evaluation,
+  type EvaluationRequest,
+  isListable,
+} from './exchange-evaluate.js'
+import type { AwsCredentials } from './model.js'
+import type { AuditRecord, AuditSink, Clock, RegistryReader, RoleAssumer, Signer } from './ports.js'
+import { createSessionMemo } from './session-memo.js'
+import type { WorkloadTokenVerifier } from './verify.js'
 
 export interface ExchangeDeps {
   registry: RegistryReader
-  keysFor: KeyResolver
+  /**
+   * Reads and verifies workload tokens (verify.ts); the wiring may put the verified-token cache
+   * in front of it (verified-token-cache.ts).
+   */
+  verifier: WorkloadTokenVerifier
   signer: Signer
-  sts: CredentialIssuer
+  sts: RoleAssumer
   clock: Clock
   audit: AuditSink
   brokerIssuerUrl: string
@@ -37,11 +39,6 @@ export interface ExchangeDeps {
    * says now (a disabled issuer or binding) decides before any cached credential is reached.
    */
   credentialCache?: CredentialCache
-  /**
-   * Remembers tokens whose signature verified (by SHA-256 of the exact string), while the same
-   * issuer objects and keys are in use and the token's time claims hold (verified-token-cache.ts).
-   */
-  verifiedTokens?: VerifiedTokenCache
   /**
    * Budget of one credentials or roles request (shared/core/deadline.ts): by then it is answered,
    * a 503 if a dependency is still pending. Undefined: no deadline.
@@ -69,354 +66,107 @@ export interface IssuedCredentials {
   sessionName: string
 }
 
-export interface Decision {
-  decision: 'allow' | 'deny'
-  code?: string
-  reason?: string
-  iss?: string
-  issuerId?: string
-  sub?: string
-  /** Every registered issuer whose `issuer` equals the token's `iss`, enabled or not, in the order tried. */
-  issuersSharingIss?: string[]
-  /** What each of them did with the token, up to the one that decided. */
-  candidates: VerificationAttempt[]
-  bindings: {
-    bindingId: string
-    profile: string
-    roleArn: string
-    matched: boolean
-    failedRule?: string
-    detail?: string
-  }[]
-  selected?: {
-    bindingId: string
-    profile: string
-    roleArn: string
-    sessionName: string
-    sessionTags: SessionTags
-    durationSeconds: number
-    mode: Issuer['mode']
+/** The roles an evaluation lets a token use, one per profile (the first binding by bindingId wins a tie). */
+const rolesOf = (evaluation: Evaluation): RoleChoice[] => {
+  const roles = new Map<string, RoleChoice>()
+  for (const binding of evaluation.matches) {
+    if (!roles.has(binding.profile)) {
+      roles.set(binding.profile, {
+        profile: binding.profile,
+        roleArn: binding.roleArn,
+        bindingId: binding.bindingId,
+        durationSeconds: binding.durationSeconds,
+      })
+    }
   }
-}
-
-interface Evaluation {
-  trace: Decision
-  error?: BrokerError
-  issuer?: Issuer
-  claims?: WorkloadClaims
-  matches: Binding[]
-  selected?: Binding
-}
-
-const MAX_LOGGED_ISS = 256
-
-const asBrokerError = (error: unknown): BrokerError =>
-  isBrokerError(error) ? error : new InternalError('unexpected_error', { cause: error })
-
-/** Claims from an allow-list only: enough to know which workload it was, nothing more. */
-const workloadFields = (claims: WorkloadClaims | undefined): Record<string, string | undefined> => {
-  const k8s = claims?.['kubernetes.io']
-  const record = typeof k8s === 'object' && k8s !== null ? (k8s as Record<string, unknown>) : {}
-  const sa =
-    typeof record.serviceaccount === 'object' && record.serviceaccount !== null ? record.serviceaccount : {}
-  const name = (sa as Record<string, unknown>).name
-  return {
-    sub: claims?.sub,
-    namespace: typeof record.namespace === 'string' ? record.namespace : undefined,
-    serviceAccount: typeof name === 'string' ? name : undefined,
-  }
-}
-
-/** A binding's session for one workload's claims, and the credential-cache keys made from it. */
-interface RenderedSession {
-  sessionName: string
-  sessionTags: SessionTags
-  /** The credential-cache keys, by requested duration, for the issuer object they were made with. */
-  cacheKeys: Map<number, string>
-  keysIssuer?: Issuer
+  return [...roles.values()]
 }
 
 export const createExchange = (deps: ExchangeDeps) => {
-  /**
-   * Session name, tags and credential-cache key are pure functions of the claims and the binding
-   * (and the duration). A remembered token hands out the same claims object on every request
-   * (verified-token-cache.ts) and the registry cache the same binding objects until they change,
-   * so for a token presented again they are computed once. Fresh claims objects miss, and are
-   * forgotten with them (WeakMap).
-   */
-  const rendered = new WeakMap<WorkloadClaims, WeakMap<Binding, RenderedSession>>()
-  const sessionOf = (binding: Binding, claims: WorkloadClaims): RenderedSession => {
-    let byBinding = rendered.get(claims)
-    if (!byBinding) {
-      byBinding = new WeakMap()
-      rendered.set(claims, byBinding)
-    }
-    let session = byBinding.get(binding)
-    if (!session) {
-      session = {
-        sessionName: sessionNameFor(binding, claims),
-        sessionTags: sessionTagsFor(binding, claims),
-        cacheKeys: new Map(),
-      }
-      byBinding.set(binding, session)
-    }
-    return session
-  }
+  const evaluate = createEvaluator({
+    registry: deps.registry,
+    verifier: deps.verifier,
+    clock: deps.clock,
+    sessions: createSessionMemo(),
+  })
+  const credentialsFor = createCredentialSource(deps)
 
-  const evaluate = async (
-    token: unknown,
-    role: string | undefined,
-    durationSeconds?: number,
-    /** Only `explain` lists every claim check; a credentials request does not compute them. */
-    explain = false,
-  ): Promise<Evaluation> => {
-    const trace: Decision = { decision: 'deny', candidates: [], bindings: [] }
-    const deny = (error: unknown, partial: Partial<Evaluation> = {}): Evaluation => {
-      const brokerError = asBrokerError(error)
-      trace.code = brokerError.code
-      trace.reason = brokerError.reason
-      return { trace, error: brokerError, matches: [], ...partial }
-    }
-    // A token string that verified before passed every check on its form then; it is not read
-    // again (`explain` always reads and verifies afresh).
-    const recalled = explain ? undefined : deps.verifiedTokens?.recall(token)
-    let read: UnverifiedToken | undefined
-    let iss: string
-    if (recalled) iss = recalled.iss
-    else {
-      try {
-        read = readUnverifiedToken(token)
-      } catch (error) {
-        return deny(error)
-      }
-      iss = read.iss
-    }
-    trace.iss = iss.slice(0, MAX_LOGGED_ISS)
-    let result: Awaited<ReturnType<typeof verifyWorkloadToken>>
-    try {
-      const candidates = await deps.registry.findIssuersByIss(iss)
-      trace.issuersSharingIss = candidates.map((issuer) => issuer.issuerId).sort()
-      // `explain` always verifies afresh (the cache hands it on to verifyWorkloadToken).
-      const now = deps.clock.now()
-      result = deps.verifiedTokens
-        ? await deps.verifiedTokens.verify(token as string, candidates, deps.keysFor, now, {
-            read,
-            explain,
-            recalled,
-          })
-        : await verifyWorkloadToken(token as string, candidates, deps.keysFor, now, { read, explain })
-    } catch (error) {
-      return deny(error)
-    }
-    trace.candidates = result.attempts
-    if (!result.ok) return deny(result.error)
-    const { issuer, claims } = result
-    trace.issuerId = issuer.issuerId
-    trace.sub = claims.sub
-    let evaluations: BindingEvaluation[]
-    try {
-      evaluations = evaluateBindings(await deps.registry.listBindings(issuer.issuerId), claims)
-    } catch (error) {
-      return deny(error, { issuer, claims })
-    }
-    trace.bindings = evaluations.map(({ binding, matched, failedRule, detail }) => ({
-      bindingId: binding.bindingId,
-      profile: binding.profile,
-      roleArn: binding.roleArn,
-      matched,
-      ...(failedRule ? { failedRule } : {}),
-      ...(detail ? { detail } : {}),
-    }))
-    const matches = matchingBindings(evaluations)
-    let selected: Binding
-    try {
-      selected = selectBinding(matches, role)
-    } catch (error) {
-      return deny(error, { issuer, claims, matches })
-    }
-    trace.decision = 'allow'
-    const session = sessionOf(selected, claims)
-    trace.selected = {
-      bindingId: selected.bindingId,
-      profile: selected.profile,
-      roleArn: selected.roleArn,
-      sessionName: session.sessionName,
-      sessionTags: session.sessionTags,
-      durationSeconds: Math.min(durationSeconds ?? selected.durationSeconds, selected.durationSeconds),
-      mode: issuer.mode,
-    }
-    return { trace, issuer, claims, matches, selected }
-  }
-
+  /** Audits one request, unless its deadline already answered for it (audited then, once). */
   const audit = (
-    event: string,
-    requestId: string,
+    deadline: Deadline,
+    event: AuditEvent,
+    request: { requestId: string; role?: string | undefined },
     evaluation: Evaluation,
-    role: string | undefined,
-    extra = {},
+    error: BrokerError | undefined,
+    extra?: AuditRecord,
   ) => {
-    const { trace } = evaluation
-    deps.audit({
-      type: 'audit',
-      event,
-      decision: evaluation.error ? 'denied' : event === 'credentials' ? 'issued' : 'allowed',
-      requestId,
-      iss: trace.iss,
-      issuerId: trace.issuerId,
-      ...workloadFields(evaluation.claims),
-      role,
-      bindingId: trace.selected?.bindingId,
-      roleArn: trace.selected?.roleArn,
-      sessionName: trace.selected?.sessionName,
-      code: evaluation.error?.code,
-      reason: evaluation.error?.reason,
-      ...extra,
-    })
+    if (!deadline.expired)
+      deps.audit(auditLine(event, request.requestId, request.role, evaluation, error, extra))
   }
 
-  /** Once the deadline has answered for a request, its late outcome is not audited again. */
-  const auditWithin =
-    (deadline: Deadline): typeof audit =>
-    (...args) => {
-      if (!deadline.expired) audit(...args)
-    }
-
-  const auditExpired = (
-    event: string,
+  /** Runs one request within its deadline; if the deadline answers first, that is audited. */
+  const withinDeadline = <T>(
+    event: AuditEvent,
     request: { requestId: string; role?: string | undefined },
-    error: DeadlineExceededError,
-  ) =>
-    audit(
-      event,
-      request.requestId,
-      { trace: { decision: 'deny', candidates: [], bindings: [] }, error, matches: [] },
-      request.role,
+    work: (deadline: Deadline) => Promise<T>,
+  ): Promise<T> =>
+    withDeadline(deps.requestDeadlineMs, work, (error) =>
+      deps.audit(auditLine(event, request.requestId, request.role, undefined, error)),
     )
 
   const issueWithin = async (request: ExchangeRequest, deadline: Deadline): Promise<IssuedCredentials> => {
-    const audit = auditWithin(deadline)
-    const evaluation = await evaluate(request.token, request.role, request.durationSeconds)
-    const { trace, issuer, claims, selected } = evaluation
-    if (evaluation.error || !issuer || !claims || !selected || !trace.selected) {
-      audit('credentials', request.requestId, evaluation, request.role)
-      throw evaluation.error ?? new InternalError('evaluation_incomplete')
+    const evaluation = await evaluate(request)
+    if (evaluation.decision === 'deny') {
+      audit(deadline, 'credentials', request, evaluation, evaluation.error)
+      throw evaluation.error
     }
-    const chosen = trace.selected
     try {
-      const issue = async () => {
-        const webIdentityToken =
-          issuer.mode === 'passthrough'
-            ? (request.token as string)
-            : await mintBrokerToken(deps.signer, {
-                issuerUrl: deps.brokerIssuerUrl,
-                issuerId: issuer.issuerId,
-                subject: claims.sub,
-                tags: chosen.sessionTags,
-                ttlSeconds: deps.brokerTokenTtlSeconds,
-                now: deps.clock.now(),
-              })
-        return deps.sts.assumeRoleWithWebIdentity(
-          {
-            roleArn: chosen.roleArn,
-            sessionName: chosen.sessionName,
-            webIdentityToken,
-            durationSeconds: chosen.durationSeconds,
-          },
-          { deadline },
-        )
-      }
-      let credentials: AwsCredentials
-      let source: CredentialSource = 'sts'
-      if (deps.credentialCache) {
-        // The same claims and binding objects, so the same shape for one duration (sessionOf).
-        const session = sessionOf(selected, claims)
-        if (session.keysIssuer !== issuer) {
-          session.keysIssuer = issuer
-          session.cacheKeys.clear()
-        }
-        const { cacheKeys } = session
-        let key = cacheKeys.get(chosen.durationSeconds)
-        if (key === undefined) {
-          key = credentialCacheKey({
-            mode: issuer.mode,
-            brokerIssuerUrl: deps.brokerIssuerUrl,
-            issuerId: issuer.issuerId,
-            subject: claims.sub,
-            roleArn: chosen.roleArn,
-            sessionName: chosen.sessionName,
-            durationSeconds: chosen.durationSeconds,
-            sessionTags: chosen.sessionTags,
-            // Passthrough hands STS the workload's own token: only that same token may share.
-            webIdentityTokenSha256:
-              issuer.mode === 'passthrough' ? sha256Hex(request.token as string) : undefined,
-          })
-          cacheKeys.set(chosen.durationSeconds, key)
-        }
-        ;({ credentials, source } = await deps.credentialCache.obtain(key, issue))
-      } else {
-        credentials = await issue()
-      }
-      audit('credentials', request.requestId, evaluation, request.role, {
+      // The token is a string: the evaluation read it.
+      const { credentials, source } = await credentialsFor(evaluation, request.token as string, deadline)
+      audit(deadline, 'credentials', request, evaluation, undefined, {
         assumedRoleArn: credentials.assumedRoleArn,
         ...(source === 'sts' ? {} : { cached: true }),
       })
-      return { credentials, roleArn: chosen.roleArn, sessionName: chosen.sessionName }
+      return {
+        credentials,
+        roleArn: evaluation.selected.roleArn,
+        sessionName: evaluation.session.sessionName,
+      }
     } catch (error) {
       const brokerError = asBrokerError(error)
-      audit('credentials', request.requestId, { ...evaluation, error: brokerError }, request.role)
+      audit(deadline, 'credentials', request, evaluation, brokerError)
       throw brokerError
     }
   }
 
   const issueCredentials = (request: ExchangeRequest): Promise<IssuedCredentials> =>
-    withDeadline(
-      deps.requestDeadlineMs,
-      (deadline) => issueWithin(request, deadline),
-      (error) => auditExpired('credentials', request, error),
-    )
+    withinDeadline('credentials', request, (deadline) => issueWithin(request, deadline))
 
   const listRolesWithin = async (
     request: Omit<ExchangeRequest, 'role' | 'durationSeconds'>,
     deadline: Deadline,
   ): Promise<RoleChoice[]> => {
-    const audit = auditWithin(deadline)
-    const evaluation = await evaluate(request.token, undefined)
+    const evaluation = await evaluate({ token: request.token })
+    const withoutRole = { requestId: request.requestId }
     // Several roles, or none, are answers here rather than failures.
-    const listable =
-      evaluation.error?.reason === 'role_ambiguous' || evaluation.error?.reason === 'no_binding_matches'
-    if (evaluation.error && !listable) {
-      audit('roles', request.requestId, evaluation, undefined)
+    if (evaluation.decision === 'deny' && !isListable(evaluation.reason)) {
+      audit(deadline, 'roles', withoutRole, evaluation, evaluation.error)
       throw evaluation.error
     }
-    const roles = new Map<string, RoleChoice>()
-    for (const binding of evaluation.matches) {
-      if (!roles.has(binding.profile)) {
-        roles.set(binding.profile, {
-          profile: binding.profile,
-          roleArn: binding.roleArn,
-          bindingId: binding.bindingId,
-          durationSeconds: binding.durationSeconds,
-        })
-      }
-    }
-    audit('roles', request.requestId, { ...evaluation, error: undefined }, undefined, {
-      roleCount: roles.size,
-    })
-    return [...roles.values()]
+    const roles = rolesOf(evaluation)
+    audit(deadline, 'roles', withoutRole, evaluation, undefined, { roleCount: roles.length })
+    return roles
   }
 
   /** The roles a token may use, one per profile (the first binding by bindingId wins a tie). */
   const listRoles = (request: Omit<ExchangeRequest, 'role' | 'durationSeconds'>): Promise<RoleChoice[]> =>
-    withDeadline(
-      deps.requestDeadlineMs,
-      (deadline) => listRolesWithin(request, deadline),
-      (error) => auditExpired('roles', request, error),
-    )
+    withinDeadline('roles', request, (deadline) => listRolesWithin(request, deadline))
 
-  const explain = async (request: { token: unknown; role?: string | undefined }): Promise<Decision> =>
-    (await evaluate(request.token, request.role, undefined, true)).trace
+  /** The decision alone: nothing issued, nothing audited; `explain` verifies afresh and lists every check. */
+  const decide = (request: EvaluationRequest, options: { explain?: boolean } = {}): Promise<Evaluation> =>
+    evaluate(request, options.explain)
 
-  return { issueCredentials, listRoles, explain }
+  return { issueCredentials, listRoles, decide }
 }
 
 export type Exchange = ReturnType<typeof createExchange>

@@ -6,29 +6,12 @@
 // threadpool hop and its algorithm normalization on every request (~95 µs against ~25 µs).
 //
 // Each step mirrors jose 6's lib/jws_verify.js (verifySignature) and jwt/verify.js, in jose's order
-// and with jose's error classes, so the verdict (and verify.ts's audit reason) is jose's verdict;
+// and with jose's error classes, so the verdict (and verify.ts's audit reason) is jose's verdict.
+// It is one of two adapters of the JwtVerifier port (jwt-verifier.ts), beside jose's jwtVerify;
 // test/unit/core/jws-verify.test.ts holds the two side by side on the corpora and generated tokens.
 import { constants, KeyObject, verify, type webcrypto } from 'node:crypto'
-import {
-  base64url,
-  type CompactJWSHeaderParameters,
-  errors,
-  type JWTClaimVerificationOptions,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  UnsecuredJWT,
-} from 'jose'
-
-/** `typ` is left out: jose compares it with the header, which the claim validation here does not see. */
-export interface CompactJwtVerifyOptions extends Omit<JWTClaimVerificationOptions, 'typ'> {
-  /** The algorithms the issuer accepts: any other `alg` is refused before a key is looked up. */
-  algorithms: readonly string[]
-}
-
-export interface CompactJwtVerifyResult {
-  payload: JWTPayload
-  protectedHeader: CompactJWSHeaderParameters
-}
+import { base64url, type CompactJWSHeaderParameters, errors, UnsecuredJWT } from 'jose'
+import type { JwtVerifier } from './jwt-verifier.js'
 
 type Arithmetic =
   | { kind: 'rsa'; hash: string; pss?: number }
@@ -89,7 +72,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
  * it fails). A segment of the base64url alphabet alone whose length is not 1 modulo 4 decodes to
  * the same bytes through Buffer, faster; anything else goes to jose's own decoder.
  */
-const decodeSegment = (segment: string): Uint8Array =>
+export const decodeSegment = (segment: string): Uint8Array =>
   segment.length % 4 !== 1 && BASE64URL.test(segment)
     ? Buffer.from(segment, 'base64url')
     : base64url.decode(segment)
@@ -238,11 +221,7 @@ const signatureVerifies = (
  * (UnsecuredJWT.decode runs jwtVerify's validateClaimsSet with the same options) and only after
  * the signature verified.
  */
-export const verifyCompactJwt = async (
-  token: string,
-  getKey: JWTVerifyGetKey,
-  { algorithms, ...claimOptions }: CompactJwtVerifyOptions,
-): Promise<CompactJwtVerifyResult> => {
+export const verifyCompactJwt: JwtVerifier = async (token, getKey, { algorithms, ...claimOptions }) => {
   if (typeof token !== 'string') throw new errors.JWSInvalid('Compact JWS must be a string or Uint8Array')
   const { 0: headerSegment = '', 1: payloadSegment = '', 2: signatureSegment = '', length } = token.split('.')
   if (length !== 3) throw new errors.JWSInvalid('Invalid Compact JWS')

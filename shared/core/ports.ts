@@ -60,8 +60,11 @@ export interface AssumeRoleRequest {
   durationSeconds: number
 }
 
-/** STS AssumeRoleWithWebIdentity. */
-export interface CredentialIssuer {
+/**
+ * STS AssumeRoleWithWebIdentity. ("Issuer" in this code base is always a data plane's token
+ * issuer, or the broker as an OIDC issuer; STS is the role assumer.)
+ */
+export interface RoleAssumer {
   /** Attempts and retries end with the request's `deadline` (shared/core/deadline.ts). */
   assumeRoleWithWebIdentity(
     request: AssumeRoleRequest,

@@ -63,6 +63,16 @@ const createSlotMap = <T>(maxEntries: number) => {
 
 type SlotMap<T> = ReturnType<typeof createSlotMap<T>>
 
+/** How one entry is read from the registry, and where the answer goes in the maps. */
+interface Source<T> {
+  load: () => Promise<T>
+  /** Files a loaded value under its map (issuers found, or the negative cache). */
+  placed: (value: T) => void
+  /** Drops the slot from its maps after a failed first load. */
+  forget: () => void
+  kind: string
+}
+
 export interface CachedRegistry extends RegistryReader {
   /** Forgets everything; called after an admin write in the same process. */
   invalidate(): void
@@ -84,16 +94,10 @@ export const createRegistryCache = (
   /** Bumped by `invalidate`: a load started before must not write what it read. */
   let generation = 0
 
-  const reload = <T>(
-    slot: Slot<T>,
-    loader: () => Promise<T>,
-    placed: (value: T) => void,
-    forget: () => void,
-    kind: string,
-  ): Promise<T> => {
+  const reload = <T>(slot: Slot<T>, { load, placed, forget, kind }: Source<T>): Promise<T> => {
     if (slot.pending) return slot.pending
     const startedIn = generation
-    const pending = loader().then(
+    const pending = load().then(
       (value) => {
         if (startedIn === generation) {
           slot.value = value
@@ -143,13 +147,7 @@ export const createRegistryCache = (
       )
     })
 
-  const read = <T>(
-    slot: Slot<T>,
-    loader: () => Promise<T>,
-    placed: (value: T) => void,
-    forget: () => void,
-    kind: string,
-  ): Promise<T> => {
+  const read = <T>(slot: Slot<T>, source: Source<T>): Promise<T> => {
     const at = now()
     const { value } = slot
     if (value !== undefined) {
@@ -158,12 +156,12 @@ export const createRegistryCache = (
       if (age < ttlMs + staleMs) {
         const recentlyFailed = slot.failedAt !== undefined && at - slot.failedAt < retryIntervalMs
         if (recentlyFailed && !slot.pending) return Promise.resolve(value)
-        return reloadOrStale(reload(slot, loader, placed, forget, kind), value)
+        return reloadOrStale(reload(slot, source), value)
       }
       // Too old to serve, whatever the registry says next.
       slot.value = undefined
     }
-    return reload(slot, loader, placed, forget, kind)
+    return reload(slot, source)
   }
 
   const slotIn = <T>(map: SlotMap<T>, key: string): Slot<T> => {
@@ -178,10 +176,9 @@ export const createRegistryCache = (
   return {
     findIssuersByIss(iss) {
       const slot = issuers.get(iss) ?? slotIn(unknownIss, iss)
-      return read(
-        slot,
-        () => source.findIssuersByIss(iss),
-        (found) => {
+      return read(slot, {
+        load: () => source.findIssuersByIss(iss),
+        placed: (found) => {
           if (found.length === 0) {
             issuers.delete(iss, slot)
             unknownIss.set(iss, slot)
@@ -190,22 +187,21 @@ export const createRegistryCache = (
             issuers.set(iss, slot)
           }
         },
-        () => {
+        forget: () => {
           issuers.delete(iss, slot)
           unknownIss.delete(iss, slot)
         },
-        'issuers',
-      )
+        kind: 'issuers',
+      })
     },
     listBindings(issuerId) {
       const slot = slotIn(bindings, issuerId)
-      return read(
-        slot,
-        () => source.listBindings(issuerId),
-        () => undefined,
-        () => bindings.delete(issuerId, slot),
-        'bindings',
-      )
+      return read(slot, {
+        load: () => source.listBindings(issuerId),
+        placed: () => undefined,
+        forget: () => bindings.delete(issuerId, slot),
+        kind: 'bindings',
+      })
     },
     invalidate() {
       generation++

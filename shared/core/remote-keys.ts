@@ -2,7 +2,8 @@
 // (the SSRF-safe adapter in production), checked like inline keys, cached per issuer, and kept
 // through endpoint outages for a bounded time. Implements the KeyResolver port for jose.
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
-import { UpstreamUnavailableError } from './errors.js'
+import { IdentityProviderUnavailableError } from './errors.js'
+import { isObject } from './json.js'
 import { checkJwks } from './jwks.js'
 import type { Issuer } from './model.js'
 import type { Clock, JsonFetcher, KeyResolver, Logger } from './ports.js'
@@ -113,9 +114,6 @@ export const DISCOVERY_PATH = '/.well-known/openid-configuration'
 
 /** OpenID Connect Discovery §4: one terminating `/` of the issuer is removed before the path. */
 export const discoveryUrlOf = (issuer: string): string => `${issuer.replace(/\/$/, '')}${DISCOVERY_PATH}`
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** A URL as messages and logs show it: no query or fragment, which may carry a signature or token. */
 export const withoutQuery = (url: string): string => url.replace(/[?#][\s\S]*$/, '')
@@ -288,7 +286,7 @@ export const createRemoteKeyResolver = (options: RemoteKeyOptions): RemoteKeyRes
     entry.lastAttemptAt !== undefined && at - entry.lastAttemptAt < cooldownMs
 
   const unavailable = (entry: Entry, at: number) =>
-    new UpstreamUnavailableError('jwks', {
+    new IdentityProviderUnavailableError('jwks', {
       cause: entry.lastFailure,
       retryAfterSeconds: Math.max(1, Math.ceil(((entry.lastAttemptAt ?? at) + cooldownMs - at) / 1000)),
     })

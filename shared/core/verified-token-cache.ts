@@ -3,9 +3,10 @@
 // request whose credentials are cached). A remembered result holds only while everything it
 // was decided on still holds: the same issuer objects from the registry (a new version or a
 // reload replaces them), the same key objects from each issuer's key set (a changed key set
-// gives new ones), and the token's time claims at the current time.
+// gives new ones), and the token's time claims at the current time. It decorates the
+// exchange's WorkloadTokenVerifier (verify.ts); the wiring chooses whether to put it in front.
 
-import type { FlattenedJWSInput, JWTHeaderParameters } from 'jose'
+import type { FlattenedJWSInput, JWTHeaderParameters, JWTVerifyGetKey } from 'jose'
 import { createBoundedLru } from './bounded-lru.js'
 import { sha256Hex } from './credential-cache.js'
 import type { Issuer, WorkloadClaims } from './model.js'
@@ -13,10 +14,11 @@ import type { KeyResolver } from './ports.js'
 import {
   isStrictCompactJws,
   MAX_TOKEN_BYTES,
+  type PresentedToken,
   type VerificationAttempt,
   type VerificationResult,
   type VerifyOptions,
-  verifyWorkloadToken,
+  type WorkloadTokenVerifier,
 } from './verify.js'
 
 export interface VerifiedTokenCacheOptions {
@@ -41,30 +43,18 @@ interface Entry {
   bytes: number
 }
 
-/** A token this cache remembers: its verified `iss`, and the key it is remembered under. */
-export interface RecalledToken {
-  iss: string
-  key: string
-}
-
-export interface VerifiedTokenCache {
-  /**
-   * Whether this exact token string verified before (its entry may still turn out stale: verify
-   * checks). A remembered string passed every check on its form then (size, compact form, JSON
-   * shape, `iss`), and the same string passes them again, so a caller may skip reading it.
-   */
-  recall(token: unknown): RecalledToken | undefined
-  /**
-   * verifyWorkloadToken, answered from memory when the same token verified before and nothing
-   * changed. `recalled`: what recall() answered for this token, so it is not hashed twice.
-   */
-  verify(
-    token: string,
-    candidates: readonly Issuer[],
-    keysFor: KeyResolver,
-    now: Date,
-    options?: VerifyOptions & { recalled?: RecalledToken | undefined },
-  ): Promise<VerificationResult & { fromCache?: boolean }>
+/**
+ * The verifier with a memory. `read`: a token string this cache remembers is not read again (it
+ * passed every check on its form — size, compact form, JSON shape, `iss` — when it verified, and
+ * the same string passes them again; its verified `iss` finds the candidates); any other token
+ * is read by the verifier. `verify`: the verifier's answer, from memory (`fromCache`) when the
+ * same token verified before and nothing it was decided on changed; `explain` always verifies
+ * afresh and is not remembered.
+ */
+export interface CachingTokenVerifier
+  extends WorkloadTokenVerifier<VerificationResult & { fromCache?: boolean }> {
+  /** Whether this exact token string verified before (its entry may still turn out stale). */
+  recall(token: unknown): PresentedToken | undefined
   invalidate(): void
   readonly size: number
   readonly bytes: number
@@ -118,14 +108,23 @@ const rememberable = (result: VerifiedResult, answers: readonly KeyAnswer[]): bo
   return decided !== undefined && 'key' in decided
 }
 
-export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): VerifiedTokenCache => {
+/**
+ * Puts the cache in front of `verifier`. `keysFor` must be the key resolver `verifier` verifies
+ * with: a remembered result holds only while its getters, asked again, answer the same keys.
+ */
+export const withVerifiedTokenCache = (
+  verifier: WorkloadTokenVerifier,
+  keysFor: KeyResolver,
+  options: VerifiedTokenCacheOptions,
+): CachingTokenVerifier => {
   const entries = createBoundedLru<Entry>(options)
+  /** The cache key of each token recall() found, so that it is not hashed again. */
+  const recalledKeys = new WeakMap<PresentedToken, string>()
 
   const verifyAndRemember = async (
     key: string,
-    token: string,
+    token: PresentedToken,
     candidates: readonly Issuer[],
-    keysFor: KeyResolver,
     now: Date,
     verifyOptions: VerifyOptions,
   ): Promise<VerificationResult> => {
@@ -133,8 +132,7 @@ export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): Ve
     // Several answers for one issuer (jose trying each of several matching keys) make the
     // outcome depend on more than one key: such a verification is not remembered.
     let plain = true
-    const recording: KeyResolver = (issuer) => {
-      const getKey = keysFor(issuer)
+    const recording = (issuer: Issuer, getKey: JWTVerifyGetKey): JWTVerifyGetKey => {
       return async (header, input) => {
         if (answers.some((answer) => answer.issuer === issuer)) plain = false
         try {
@@ -148,13 +146,13 @@ export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): Ve
         }
       }
     }
-    const result = await verifyWorkloadToken(token, candidates, recording, now, verifyOptions)
+    const result = await verifier.verify(token, candidates, now, { ...verifyOptions, watchKeys: recording })
     if (result.ok && plain && rememberable(result, answers)) {
       entries.set(key, {
         result,
         candidates: [...candidates],
         keyAnswers: answers,
-        bytes: ENTRY_OVERHEAD_BYTES + 3 * token.length,
+        bytes: ENTRY_OVERHEAD_BYTES + 3 * token.token.length,
       })
     }
     return result
@@ -172,22 +170,35 @@ export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): Ve
     return lastKey
   }
 
+  const recall = (token: unknown): PresentedToken | undefined => {
+    // Longer than MAX_TOKEN_BYTES characters is longer in bytes too: never remembered, not hashed.
+    if (options.maxEntries <= 0 || typeof token !== 'string' || token.length > MAX_TOKEN_BYTES)
+      return undefined
+    const key = keyOf(token)
+    const entry = entries.get(key)
+    if (!entry) return undefined
+    const recalled = { token, iss: entry.result.claims.iss }
+    recalledKeys.set(recalled, key)
+    return recalled
+  }
+
   return {
-    recall(token) {
-      // Longer than MAX_TOKEN_BYTES characters is longer in bytes too: never remembered, not hashed.
-      if (options.maxEntries <= 0 || typeof token !== 'string' || token.length > MAX_TOKEN_BYTES)
-        return undefined
-      const key = keyOf(token)
-      const entry = entries.get(key)
-      return entry ? { iss: entry.result.claims.iss, key } : undefined
+    recall,
+    read(token, readOptions) {
+      return (readOptions?.explain ? undefined : recall(token)) ?? verifier.read(token, readOptions)
     },
-    async verify(token, candidates, keysFor, now, { recalled, ...verifyOptions } = {}) {
+    async verify(token, candidates, now, verifyOptions = {}) {
+      const recalledKey = recalledKeys.get(token)
       // `explain` wants every check computed now; a malformed token is never hashed (a recalled
       // one is the very string that verified before).
-      if (options.maxEntries <= 0 || verifyOptions.explain || (!recalled && !isStrictCompactJws(token))) {
-        return verifyWorkloadToken(token, candidates, keysFor, now, verifyOptions)
+      if (
+        options.maxEntries <= 0 ||
+        verifyOptions.explain ||
+        (recalledKey === undefined && !isStrictCompactJws(token.token))
+      ) {
+        return verifier.verify(token, candidates, now, verifyOptions)
       }
-      const key = recalled?.key ?? keyOf(token)
+      const key = recalledKey ?? keyOf(token.token)
       const entry = entries.get(key)
       if (entry) {
         const { issuer, claims } = entry.result
@@ -201,7 +212,7 @@ export const createVerifiedTokenCache = (options: VerifiedTokenCacheOptions): Ve
         }
         entries.delete(key)
       }
-      return verifyAndRemember(key, token, candidates, keysFor, now, verifyOptions)
+      return verifyAndRemember(key, token, candidates, now, verifyOptions)
     },
     invalidate() {
       entries.clear()

@@ -1,7 +1,7 @@
 // Verification of a workload's JWT against the issuers registered for its `iss` (DESIGN §4).
 // Several registered issuers may share one `iss`; the one whose keys verify the signature is
 // the one that counts, and only its bindings are ever consulted.
-import { errors } from 'jose'
+import { errors, type JWTVerifyGetKey } from 'jose'
 import {
   type ClaimCheck,
   type ClaimCheckInput,
@@ -15,7 +15,9 @@ import {
   PayloadTooLargeError,
   UpstreamUnavailableError,
 } from './errors.js'
-import { verifyCompactJwt } from './jws-verify.js'
+import { isObject } from './json.js'
+import { decodeSegment, verifyCompactJwt } from './jws-verify.js'
+import type { JwtVerifier } from './jwt-verifier.js'
 import { checkJsonShape } from './limits.js'
 import type { Issuer, WorkloadClaims } from './model.js'
 import type { KeyResolver } from './ports.js'
@@ -31,36 +33,42 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 /** The broker's first gate: strict compact serialization (decisions.md), checked before any decoding. */
 export const isStrictCompactJws = (token: string): boolean => COMPACT_JWS.test(token)
 
-export interface UnverifiedToken {
-  iss: string
+/** A token that passed the first gate (size, strict form, JSON shape, `iss`), ready to verify. */
+export interface PresentedToken {
+  readonly token: string
+  /** Its unverified `iss`: only to find the candidate issuers, trusted for nothing else. */
+  readonly iss: string
 }
 
 /** The token each readUnverifiedToken result was read from: its header and claims are in bounds. */
-const shapeCheckedToken = new WeakMap<UnverifiedToken, string>()
+const shapeCheckedToken = new WeakMap<PresentedToken, string>()
 
-const decodeSegment = (segment: string): unknown => {
+/**
+ * The JSON of one segment, or undefined, decoded as jose decodes segments (jws-verify.ts). A last
+ * lone character holds no whole byte: it is dropped, so that reading answers as it always did and
+ * jose's own decoding refuses such a token when it verifies.
+ */
+const decodeJsonSegment = (segment: string): unknown => {
   try {
-    return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+    const whole = segment.length % 4 === 1 ? segment.slice(0, -1) : segment
+    return JSON.parse(Buffer.from(decodeSegment(whole)).toString('utf8'))
   } catch {
     return undefined
   }
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-
 /**
  * Checks the shape of a token and reads its unverified `iss`, only to find the candidate
  * issuers. Nothing read here is trusted for any decision.
  */
-export const readUnverifiedToken = (token: unknown): UnverifiedToken => {
+export const readUnverifiedToken = (token: unknown): PresentedToken => {
   if (typeof token !== 'string' || token.length === 0) throw new InvalidTokenError('token_missing')
   if (Buffer.byteLength(token, 'utf8') > MAX_TOKEN_BYTES)
     throw new PayloadTooLargeError('token', MAX_TOKEN_BYTES)
   if (!isStrictCompactJws(token)) throw new InvalidTokenError('token_malformed')
   const [headerSegment = '', payloadSegment = ''] = token.split('.')
-  const header = decodeSegment(headerSegment)
-  const payload = decodeSegment(payloadSegment)
+  const header = decodeJsonSegment(headerSegment)
+  const payload = decodeJsonSegment(payloadSegment)
   if (!isObject(header) || !isObject(payload)) throw new InvalidTokenError('token_malformed')
   // Bounded before any key is used: nothing downstream walks an unbounded structure.
   const shape = checkJsonShape(header) ?? checkJsonShape(payload)
@@ -70,7 +78,7 @@ export const readUnverifiedToken = (token: unknown): UnverifiedToken => {
   if (typeof iss !== 'string' || iss.length === 0 || iss.length > MAX_ISS_LENGTH) {
     throw new InvalidTokenError('issuer_missing')
   }
-  const read = { iss }
+  const read = { token, iss }
   shapeCheckedToken.set(read, token)
   return read
 }
@@ -92,11 +100,21 @@ export interface VerifyOptions {
   /** Adds every claim check, each on its own, to the attempt whose key verified (`explain`). */
   explain?: boolean
   /**
+   * Wraps each candidate's key getter for this verification only: the verified-token cache
+   * records what the getters answered, to ask them again later.
+   */
+  watchKeys?: ((issuer: Issuer, getKey: JWTVerifyGetKey) => JWTVerifyGetKey) | undefined
+}
+
+export interface VerifyTokenOptions extends VerifyOptions {
+  /** Checks the token against one candidate's keys; the node:crypto fast path unless told otherwise. */
+  jwt?: JwtVerifier | undefined
+  /**
    * What readUnverifiedToken returned for this very token: its bounds on the claims' shape
    * were checked then, so they are not walked again (a result read from another token counts
    * for nothing).
    */
-  read?: UnverifiedToken
+  read?: PresentedToken | undefined
 }
 
 export type VerificationResult =
@@ -149,7 +167,7 @@ export const verifyWorkloadToken = async (
   candidates: readonly Issuer[],
   keysFor: KeyResolver,
   now: Date,
-  options: VerifyOptions = {},
+  options: VerifyTokenOptions = {},
 ): Promise<VerificationResult> => {
   const attempts: VerificationAttempt[] = []
   let unavailable: UpstreamUnavailableError | undefined
@@ -163,6 +181,7 @@ export const verifyWorkloadToken = async (
     nowSeconds,
     shape: shapeChecked ? undefined : checkJsonShape(payload),
   })
+  const verifyJwt = options.jwt ?? verifyCompactJwt
   const ordered = [...candidates].sort((a, b) =>
     a.issuerId < b.issuerId ? -1 : a.issuerId > b.issuerId ? 1 : 0,
   )
@@ -172,15 +191,20 @@ export const verifyWorkloadToken = async (
       continue
     }
     try {
-      // jose's jwtVerify, with node:crypto doing the signature arithmetic (jws-verify.ts).
-      const { payload, protectedHeader } = await verifyCompactJwt(token, keysFor(issuer), {
-        issuer: issuer.issuer,
-        audience: issuer.audiences,
-        algorithms: issuer.algorithms,
-        clockTolerance: issuer.clockSkewSeconds,
-        currentDate: now,
-        requiredClaims: ['iss', 'aud', 'sub', 'exp', 'iat'],
-      })
+      // jose's jwtVerify, or its fast path with node:crypto doing the arithmetic (jwt-verifier.ts).
+      const getKey = keysFor(issuer)
+      const { payload, protectedHeader } = await verifyJwt(
+        token,
+        options.watchKeys ? options.watchKeys(issuer, getKey) : getKey,
+        {
+          issuer: issuer.issuer,
+          audience: issuer.audiences,
+          algorithms: issuer.algorithms,
+          clockTolerance: issuer.clockSkewSeconds,
+          currentDate: now,
+          requiredClaims: ['iss', 'aud', 'sub', 'exp', 'iat'],
+        },
+      )
       const input = claimCheckInput(payload, issuer)
       const failure = firstClaimFailure(input)
       const verified = {
@@ -213,7 +237,7 @@ export const verifyWorkloadToken = async (
       }
       // jose checks claims only after the signature verified, and hands the claims along.
       const claims = (error as { payload?: unknown }).payload
-      const header = decodeSegment(token.split('.')[0] ?? '')
+      const header = decodeJsonSegment(token.split('.')[0] ?? '')
       const verified =
         (error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired) &&
         isObject(claims) &&
@@ -237,3 +261,37 @@ export const verifyWorkloadToken = async (
       : 'signature_not_verified'
   return { ok: false, error: new InvalidTokenError(reason), attempts }
 }
+
+/**
+ * The exchange's one way to verify a workload token: read it (the first gate), then verify it
+ * against the candidates its `iss` found. The verified-token cache is a decorator over it
+ * (verified-token-cache.ts), chosen in the wiring.
+ */
+export interface WorkloadTokenVerifier<Result extends VerificationResult = VerificationResult> {
+  /**
+   * Checks the token's size and form and reads its unverified `iss`; throws the coded error
+   * (InvalidTokenError, PayloadTooLargeError) otherwise. `explain` reads afresh whatever is
+   * remembered.
+   */
+  read(token: unknown, options?: { explain?: boolean }): PresentedToken
+  /** verifyWorkloadToken on a token read by `read`. */
+  verify(
+    token: PresentedToken,
+    candidates: readonly Issuer[],
+    now: Date,
+    options?: VerifyOptions,
+  ): Promise<Result>
+}
+
+/**
+ * Verifies every token afresh with the issuers' key getters, through `jwt` (the node:crypto fast
+ * path by default; jose's own jwtVerify, `joseJwtVerifier`, gives the same verdicts).
+ */
+export const createWorkloadTokenVerifier = (
+  keysFor: KeyResolver,
+  jwt: JwtVerifier = verifyCompactJwt,
+): WorkloadTokenVerifier => ({
+  read: (token) => readUnverifiedToken(token),
+  verify: (token, candidates, now, options) =>
+    verifyWorkloadToken(token.token, candidates, keysFor, now, { ...options, read: token, jwt }),
+})

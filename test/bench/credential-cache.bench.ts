@@ -73,7 +73,7 @@ const createAuditCounter = () => {
   let cached = 0
   return {
     sink: (line: string) => {
-      if (!counting || !line.includes('"decision":"issued"')) return
+      if (!counting || !line.includes('"decision":"allow"')) return
       issued++
       if (line.includes('"cached":true')) cached++
     },

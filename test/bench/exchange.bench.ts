@@ -109,8 +109,16 @@ const sequential = async (
   expected: Expected,
   probe: Probe,
 ) => {
-  for (let i = 0; i < SETTINGS.latencyWarmup; i++)
-    await expectStatus(client, url, headers, expected.status, expected.bodyHas)
+  // The first STS call to a fresh moto_server can outlast the request deadline on a busy
+  // machine (a 503): the warm-up, which is not counted, tries such a request again.
+  for (let i = 0, retries = 0; i < SETTINGS.latencyWarmup; i++) {
+    const answer = await client.send('GET', url, headers)
+    if (answer.status === 503 && expected.status !== 503 && retries++ < 5) continue
+    if (answer.status !== expected.status || !answer.body.includes(expected.bodyHas))
+      throw new Error(
+        `GET ${url} answered ${answer.status} ${answer.body.slice(0, 300)}; expected ${expected.status}`,
+      )
+  }
   const deadline = performance.now() + SETTINGS.latencyBudgetMs
   for (let i = 0; i < SETTINGS.latencyRequests && performance.now() < deadline; i++) {
     probe.before?.()

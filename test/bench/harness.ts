@@ -9,7 +9,7 @@ import { join, relative } from 'node:path'
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../infra/local/stack.js'
 import { loadLocalConfig } from '../../shared/config.js'
 import type { AwsCredentials } from '../../shared/core/model.js'
-import type { CredentialIssuer } from '../../shared/core/ports.js'
+import type { RoleAssumer } from '../../shared/core/ports.js'
 import { AUDIENCE, K8S_ISSUER } from '../support/workload-issuer.js'
 import type { KeepAliveClient } from './http-client.js'
 import { distribution, ms } from './stats.js'
@@ -100,8 +100,8 @@ export const createBenchSts = ({ forwardOptions = true }: { forwardOptions?: boo
   let target: StsTarget = 'moto_server'
   let calls = 0
   let recording: number[] | undefined
-  const stub: CredentialIssuer = { assumeRoleWithWebIdentity: async () => stubCredentials() }
-  const wrap = (real: CredentialIssuer): CredentialIssuer => ({
+  const stub: RoleAssumer = { assumeRoleWithWebIdentity: async () => stubCredentials() }
+  const wrap = (real: RoleAssumer): RoleAssumer => ({
     async assumeRoleWithWebIdentity(request, options) {
       calls++
       const started = performance.now()

@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import type { LocalStack } from '../../infra/local/stack.js'
 import type { AwsCredentials } from '../../shared/core/model.js'
-import type { CredentialIssuer } from '../../shared/core/ports.js'
+import type { RoleAssumer } from '../../shared/core/ports.js'
 import {
   addCleanup,
   armWatchdog,
@@ -62,7 +62,7 @@ const collectGarbage = runInNewContext('gc') as () => void
 /** Counts calls; each answers fresh credentials of STS's sizes (a session token is about 1 KB). */
 const createStsStub = () => {
   let calls = 0
-  const stub: CredentialIssuer = {
+  const stub: RoleAssumer = {
     assumeRoleWithWebIdentity: async (request): Promise<AwsCredentials> => {
       calls++
       return {
@@ -78,7 +78,7 @@ const createStsStub = () => {
   return { stub, calls: () => calls }
 }
 
-const startStack = (sts: CredentialIssuer): Promise<LocalStack> =>
+const startStack = (sts: RoleAssumer): Promise<LocalStack> =>
   startBenchStack({
     dataDirPrefix: 'irsa-broker-memory-',
     // A closed loopback port, never called (the stub answers): no moto_server is started.

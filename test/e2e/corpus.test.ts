@@ -6,14 +6,10 @@
 // token echoed, an audit record with the same code, and zero calls reaching STS. For the
 // jku/x5u/x5c cases: no connection anywhere but the stack's own loopback services.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startMotoServer } from '../../infra/local/processes.js'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
-import { loadLocalConfig } from '../../shared/config.js'
+import type { LocalStack } from '../../infra/local/stack.js'
 import { isBrokerError, WIRE_STATUS } from '../../shared/core/errors.js'
 import { createInlineKeyResolver } from '../../shared/core/keys.js'
 import type { Issuer } from '../../shared/core/model.js'
@@ -33,6 +29,7 @@ import {
 import { type CountingProxy, startCountingProxy } from '../support/counting-proxy.js'
 import { capturingSink } from '../support/log-capture.js'
 import { outboundAttempts, outboundMark } from '../support/outbound-guard.js'
+import { startTestStack } from '../support/test-stack.js'
 
 interface RawAnswer {
   status: number
@@ -91,7 +88,6 @@ const setClock = (unixSeconds: number) => {
 let moto: Awaited<ReturnType<typeof startMotoServer>>
 let sts: CountingProxy
 let stack: LocalStack
-let dataDir: string
 const adminToken = randomBytes(24).toString('base64url')
 const logLines: string[] = []
 const registered = new Map<string, Issuer>()
@@ -198,7 +194,7 @@ const expectRefused = (id: string, token: string, { answer, stsCalls }: Exchange
   expect(error.requestId).toBe(answer.headers['x-request-id'])
   const audit = auditFor(error.requestId)
   expect(audit, `${id}: audit record for ${error.requestId}`).toMatchObject({
-    decision: 'denied',
+    decision: 'deny',
     code: error.code,
   })
   expect(typeof audit?.reason).toBe('string')
@@ -225,18 +221,16 @@ const expectIssued = (id: string, { answer, stsCalls }: Exchange): Record<string
 beforeAll(async () => {
   moto = await startMotoServer()
   sts = await startCountingProxy(moto.endpoint)
-  dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-corpus-'))
-  stack = await startLocalStack(
-    loadLocalConfig({
-      PORT: '0',
-      IRSA_BROKER_DATA_DIR: dataDir,
+  stack = await startTestStack(
+    'corpus',
+    {
       IRSA_BROKER_ADMIN_TOKEN: adminToken,
       AWS_ENDPOINT_URL_STS: sts.url,
       // Off: every accepted token must reach STS exactly once here. Accepted cases share a
       // `sub`, and the credential cache would answer them from one call
       // (test/integration/credential-cache.test.ts counts that).
       IRSA_BROKER_CREDENTIAL_CACHE_MAX_ENTRIES: '0',
-    }),
+    },
     { clock, logSink: capturingSink('corpus-e2e', (line) => logLines.push(line)) },
   )
   setClock(attackCorpus.targets['test-issuer']?.frozen_clock_unix ?? 0)
@@ -273,7 +267,6 @@ afterAll(async () => {
   await stack?.stop()
   await sts?.stop()
   await moto?.stop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 })
 
 describe('attack corpus end to end through GET /v1/credentials', () => {
@@ -332,7 +325,7 @@ describe('attack corpus end to end through GET /v1/credentials', () => {
     for (const answer of answers) {
       expect(answer.status).toBe(200)
       expect(auditFor(answer.headers['x-request-id'] ?? '')).toMatchObject({
-        decision: 'issued',
+        decision: 'allow',
         sub: 'system:serviceaccount:payments:api',
         namespace: 'payments',
       })

@@ -122,7 +122,7 @@ const issuedCount = (bindingId: string, serviceAccount: string) =>
     .filter(
       (record) =>
         record.event === 'credentials' &&
-        record.decision === 'issued' &&
+        record.decision === 'allow' &&
         record.bindingId === bindingId &&
         record.serviceAccount === serviceAccount,
     ).length

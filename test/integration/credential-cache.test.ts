@@ -1,17 +1,16 @@
 // The credential cache end to end: the local stack over HTTP, STS = moto_server behind a
 // counting proxy on loopback. A herd of pods of one service account asking at once makes one
-// AssumeRoleWithWebIdentity call; an admin write drops what was cached; a disabled binding
-// gets no cached credentials.
+// AssumeRoleWithWebIdentity call; an admin write reaches the credentials function within its
+// registry TTL, as in AWS (each function has its own caches), and a changed session then makes a
+// new call; a disabled binding gets no cached credentials.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type MotoServer, startMotoServer } from '../../infra/local/processes.js'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
-import { loadLocalConfig } from '../../shared/config.js'
+import type { LocalStack } from '../../infra/local/stack.js'
 import { type CountingProxy, startCountingProxy } from '../support/counting-proxy.js'
 import { capturingSink } from '../support/log-capture.js'
+import { createMovableClock } from '../support/movable-clock.js'
+import { startTestStack } from '../support/test-stack.js'
 import { AUDIENCE, createTestIssuer, type TestIssuer } from '../support/workload-issuer.js'
 
 const ISS = 'https://herd.clusters.example.test'
@@ -21,10 +20,16 @@ const HERD = 100
 let moto: MotoServer
 let sts: CountingProxy
 let stack: LocalStack
-let dataDir: string
 let dataPlane: TestIssuer
 const adminToken = randomBytes(24).toString('base64url')
 const logLines: string[] = []
+/**
+ * The credentials function's registry cache: longer than this file takes to run, so nothing
+ * expires unless the test moves the clock; no stale window, so the first request past it reads.
+ */
+const REGISTRY_TTL_SECONDS = 120
+const clock = createMovableClock()
+const waitOutRegistryTtl = () => clock.advance(REGISTRY_TTL_SECONDS + 1)
 
 const asAdmin = async (method: string, path: string, body: unknown) => {
   const response = await fetch(`${stack.url}${path}`, {
@@ -56,15 +61,15 @@ const auditFor = (requestId: string): Record<string, unknown> | undefined =>
 beforeAll(async () => {
   moto = await startMotoServer()
   sts = await startCountingProxy(moto.endpoint)
-  dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-credential-cache-'))
-  stack = await startLocalStack(
-    loadLocalConfig({
-      PORT: '0',
-      IRSA_BROKER_DATA_DIR: dataDir,
+  stack = await startTestStack(
+    'credential-cache',
+    {
       IRSA_BROKER_ADMIN_TOKEN: adminToken,
       AWS_ENDPOINT_URL_STS: sts.url,
-    }),
-    { logSink: capturingSink('credential-cache', (line) => logLines.push(line)) },
+      IRSA_BROKER_CACHE_TTL_SECONDS: String(REGISTRY_TTL_SECONDS),
+      IRSA_BROKER_CACHE_STALE_SECONDS: '0',
+    },
+    { logSink: capturingSink('credential-cache', (line) => logLines.push(line)), clock },
   )
   dataPlane = await createTestIssuer()
   const issuer = await asAdmin('PUT', '/v1/admin/issuers/herd', {
@@ -85,7 +90,6 @@ afterAll(async () => {
   await stack?.stop()
   await sts?.stop()
   await moto?.stop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 })
 
 describe('credential cache over HTTP, STS = moto_server behind a counting proxy', () => {
@@ -103,7 +107,7 @@ describe('credential cache over HTTP, STS = moto_server behind a counting proxy'
     expect(cached).toHaveLength(HERD - 1)
     for (const answer of answers) {
       expect(auditFor(answer.requestId)).toMatchObject({
-        decision: 'issued',
+        decision: 'allow',
         sub: 'system:serviceaccount:ml:trainer',
       })
       // moto's clock is the real one, like the stack's: at least the 15 minutes SDKs need
@@ -111,7 +115,7 @@ describe('credential cache over HTTP, STS = moto_server behind a counting proxy'
     }
   })
 
-  it('answers a later request from the cache, and calls STS again after an admin write', async () => {
+  it('answers a later request from the cache; a session edited by an admin calls STS again once the registry TTL passed', async () => {
     // Prepare
     const before = sts.count()
     // Act
@@ -119,23 +123,28 @@ describe('credential cache over HTTP, STS = moto_server behind a counting proxy'
     const edited = await asAdmin('PUT', '/v1/admin/issuers/herd/bindings/herd-reader', {
       roleArn: ROLE_ARN,
       subjects: ['system:serviceaccount:ml:trainer'],
-      sessionTags: { namespace: '{/kubernetes.io/namespace}' },
-      description: 'edited',
+      sessionTags: { namespace: '{/kubernetes.io/namespace}', team: 'herd' },
       version: 1,
     })
-    const afterWrite = await credentials(await podToken(HERD + 2))
+    // Within the TTL the credentials function still evaluates the binding it read (as in AWS).
+    const withinTtl = await credentials(await podToken(HERD + 2))
+    waitOutRegistryTtl()
+    const afterTtl = await credentials(await podToken(HERD + 3))
     // Assess
     expect(later.status).toBe(200)
     expect(auditFor(later.requestId)?.cached).toBe(true)
     expect(edited.status).toBe(200)
-    expect(afterWrite.status).toBe(200)
-    expect(auditFor(afterWrite.requestId)?.cached).toBeUndefined()
+    expect(withinTtl.status).toBe(200)
+    expect(auditFor(withinTtl.requestId)?.cached).toBe(true)
+    expect(afterTtl.status).toBe(200)
+    expect(auditFor(afterTtl.requestId)?.cached).toBeUndefined()
+    expect(afterTtl.body.AccessKeyId).not.toBe(later.body.AccessKeyId)
     expect(sts.count() - before).toBe(1)
   })
 
-  it('serves no cached credentials once the binding is disabled', async () => {
+  it('serves no cached credentials once the binding is disabled (within the registry TTL)', async () => {
     // Prepare
-    await credentials(await podToken(HERD + 3))
+    const cachedBefore = await credentials(await podToken(HERD + 4))
     const before = sts.count()
     // Act
     const disabled = await asAdmin('PUT', '/v1/admin/issuers/herd/bindings/herd-reader', {
@@ -144,8 +153,10 @@ describe('credential cache over HTTP, STS = moto_server behind a counting proxy'
       enabled: false,
       version: 2,
     })
-    const answer = await credentials(await podToken(HERD + 4))
+    waitOutRegistryTtl()
+    const answer = await credentials(await podToken(HERD + 5))
     // Assess
+    expect(auditFor(cachedBefore.requestId)?.cached).toBe(true)
     expect(disabled.status).toBe(200)
     expect(answer.status).toBe(403)
     expect(answer.body).toMatchObject({ error: { code: 'AccessDenied' } })

@@ -15,53 +15,24 @@ import {
   startDynalite,
 } from '../support/dynalite.js'
 import { createTestIssuer, K8S_ISSUER } from '../support/workload-issuer.js'
+import { makeBinding, makeIssuer, rejectionOf } from '../unit/fixtures.js'
 
 const TABLE = 'irsa-broker-registry-test'
-const STAMP = '2026-01-01T00:00:00.000Z'
 
 let jwks: Issuer['jwks']
 
-const issuerOf = (issuerId: string, overrides: Partial<Issuer> = {}): Issuer => ({
-  issuerId,
-  issuer: K8S_ISSUER,
-  audiences: ['irsa-broker'],
-  jwks,
-  algorithms: ['RS256', 'ES256'],
-  maxTokenLifetimeSeconds: 86400,
-  clockSkewSeconds: 60,
-  mode: 'broker',
-  enabled: true,
-  version: 1,
-  createdAt: STAMP,
-  updatedAt: STAMP,
-  updatedBy: 'test',
-  ...overrides,
-})
+const issuerOf = (issuerId: string, overrides: Partial<Issuer> = {}): Issuer =>
+  makeIssuer({ issuerId, audiences: ['irsa-broker'], jwks, ...overrides })
 
-const bindingOf = (issuerId: string, bindingId: string, overrides: Partial<Binding> = {}): Binding => ({
-  bindingId,
-  issuerId,
-  roleArn: `arn:aws:iam::111122223333:role/${bindingId}`,
-  profile: bindingId,
-  subjects: ['system:serviceaccount:ml:trainer'],
-  durationSeconds: 3600,
-  enabled: true,
-  version: 1,
-  createdAt: STAMP,
-  updatedAt: STAMP,
-  updatedBy: 'test',
-  ...overrides,
-})
-
-/** The rejection of `promise`, or a failure when it resolves. */
-const rejectionOf = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected the operation to be rejected')
-}
+const bindingOf = (issuerId: string, bindingId: string, overrides: Partial<Binding> = {}): Binding =>
+  makeBinding({
+    bindingId,
+    issuerId,
+    roleArn: `arn:aws:iam::111122223333:role/${bindingId}`,
+    profile: bindingId,
+    subjects: ['system:serviceaccount:ml:trainer'],
+    ...overrides,
+  })
 
 let dynamo: EmbeddedDynamoDb
 let client: DynamoDBClient
@@ -366,7 +337,7 @@ describe('DynamoDB registry: conditional writes', () => {
 })
 
 describe('DynamoDB registry: an unreachable DynamoDB', () => {
-  it('turns a refused connection into UpstreamUnavailableError with code IDPCommunicationError, for reads and writes', async () => {
+  it('turns a refused connection into UpstreamUnavailableError with code ServiceUnavailable, for reads and writes', async () => {
     // Prepare
     const closedPort = await freePort()
     const unreachable = dynamoDbClient(`http://127.0.0.1:${closedPort}`)
@@ -386,7 +357,7 @@ describe('DynamoDB registry: an unreachable DynamoDB', () => {
       // Assess
       for (const failure of failures) {
         expect(failure).toBeInstanceOf(UpstreamUnavailableError)
-        expect((failure as UpstreamUnavailableError).code).toBe('IDPCommunicationError')
+        expect((failure as UpstreamUnavailableError).code).toBe('ServiceUnavailable')
         expect((failure as UpstreamUnavailableError).statusCode).toBe(503)
       }
     } finally {

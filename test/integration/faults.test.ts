@@ -111,11 +111,11 @@ const adminDelete = (
 const errorCodeOf = (response: HttpResponse): string | undefined =>
   (JSON.parse(response.body ?? '{}') as { error?: { code?: string } }).error?.code
 
-/** The coded 503 of DESIGN §2, with Retry-After for the SDK. */
+/** The coded 503 of a broker dependency (docs/decisions.md, Errors), with Retry-After for the SDK. */
 const expectUnavailable = (response: HttpResponse) => {
   expect({ status: response.statusCode, code: errorCodeOf(response) }).toEqual({
     status: 503,
-    code: 'IDPCommunicationError',
+    code: 'ServiceUnavailable',
   })
   expect(response.headers['retry-after']).toBe('1')
 }
@@ -198,7 +198,7 @@ afterAll(async () => {
 })
 
 describe('STS faults', () => {
-  it('answers 503 IDPCommunicationError with Retry-After while STS holds the request and never answers', async () => {
+  it('answers 503 ServiceUnavailable with Retry-After while STS holds the request and never answers', async () => {
     // Prepare
     const container = lambdaContainer()
     stsProxy.inject('hang')
@@ -212,7 +212,7 @@ describe('STS faults', () => {
     expect(answered).toBe(0)
   })
 
-  it('answers 503 IDPCommunicationError with Retry-After when nothing listens at the STS endpoint', async () => {
+  it('answers 503 ServiceUnavailable with Retry-After when nothing listens at the STS endpoint', async () => {
     // Prepare
     const container = lambdaContainer({ AWS_ENDPOINT_URL_STS: `http://127.0.0.1:${await freePort()}` })
     // Act
@@ -266,7 +266,7 @@ describe('STS faults', () => {
 })
 
 describe('KMS faults', () => {
-  it('answers 503 IDPCommunicationError with Retry-After while kms:Sign hangs, after a request it signed', async () => {
+  it('answers 503 ServiceUnavailable with Retry-After while kms:Sign hangs, after a request it signed', async () => {
     // Prepare
     const container = lambdaContainer()
     expect((await askCredentials(container)).statusCode).toBe(200)
@@ -321,7 +321,7 @@ describe('DynamoDB faults on the request path', () => {
     expectUnavailable(response)
   })
 
-  it('answers 503 IDPCommunicationError with Retry-After while DynamoDB hangs and nothing is cached (cold container)', async () => {
+  it('answers 503 ServiceUnavailable with Retry-After while DynamoDB hangs and nothing is cached (cold container)', async () => {
     // Prepare
     const container = lambdaContainer()
     dynamoProxy.inject('hang')

@@ -2,16 +2,15 @@
 // the moto_server it starts for STS) behind node:http, driven with fetch like a workload, an
 // AWS SDK and an admin would. Every log line it writes is captured and checked for secrets.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
-import { loadLocalConfig } from '../../shared/config.js'
-import type { CredentialIssuer } from '../../shared/core/ports.js'
+import type { LocalStack } from '../../infra/local/stack.js'
+import type { RoleAssumer } from '../../shared/core/ports.js'
 import { capturingSink } from '../support/log-capture.js'
+import { createMovableClock } from '../support/movable-clock.js'
+import { startTestStack } from '../support/test-stack.js'
 import { AUDIENCE, createTestIssuer, type MintOptions, type TestIssuer } from '../support/workload-issuer.js'
+import { ISSUER_DEFAULTS } from '../unit/fixtures.js'
 
 type Json = Record<string, unknown>
 
@@ -34,7 +33,14 @@ const MULTI_WRITER_ARN = 'arn:aws:iam::444455556666:role/ml-writer'
 const ISO_8601_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z$/
 
 let stack: LocalStack
-let dataDir: string
+/**
+ * Each function holds its own registry cache, as in AWS: an admin write reaches the credentials
+ * and roles functions once their cache entries are older than the TTL. With no stale window the
+ * first request past the TTL reads the registry (rather than racing the reload).
+ */
+const REGISTRY_TTL_SECONDS = 30
+const clock = createMovableClock()
+const waitOutRegistryTtl = () => clock.advance(REGISTRY_TTL_SECONDS + 1)
 const adminToken = randomBytes(24).toString('base64url')
 const logLines: string[] = []
 /** Every answer of this file, to prove none was a 5xx. */
@@ -45,7 +51,7 @@ const brokerTokens: string[] = []
 const receivedSecrets: string[] = []
 
 /** Sees the broker tokens the exchange hands to STS, so the test can verify them against the JWKS. */
-const recordBrokerTokens = (sts: CredentialIssuer): CredentialIssuer => ({
+const recordBrokerTokens = (sts: RoleAssumer): RoleAssumer => ({
   assumeRoleWithWebIdentity: (request) => {
     brokerTokens.push(request.webIdentityToken)
     return sts.assumeRoleWithWebIdentity(request)
@@ -145,16 +151,23 @@ const disable = async (path: string) => {
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-http-api-'))
-  stack = await startLocalStack(
-    loadLocalConfig({ PORT: '0', IRSA_BROKER_DATA_DIR: dataDir, IRSA_BROKER_ADMIN_TOKEN: adminToken }),
-    { logSink: capturingSink('http-api', (line) => logLines.push(line)), wrapSts: recordBrokerTokens },
+  stack = await startTestStack(
+    'http-api',
+    {
+      IRSA_BROKER_ADMIN_TOKEN: adminToken,
+      IRSA_BROKER_CACHE_TTL_SECONDS: String(REGISTRY_TTL_SECONDS),
+      IRSA_BROKER_CACHE_STALE_SECONDS: '0',
+    },
+    {
+      logSink: capturingSink('http-api', (line) => logLines.push(line)),
+      wrapSts: recordBrokerTokens,
+      clock,
+    },
   )
 })
 
 afterAll(async () => {
   await stack?.stop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 })
 
 describe('admin API: issuers and bindings', () => {
@@ -180,11 +193,7 @@ describe('admin API: issuers and bindings', () => {
       issuer: issOf('admin-a'),
       audiences: [AUDIENCE],
       jwks: dataPlane.jwks,
-      algorithms: ['RS256', 'ES256'],
-      maxTokenLifetimeSeconds: 86400,
-      clockSkewSeconds: 60,
-      mode: 'broker',
-      enabled: true,
+      ...ISSUER_DEFAULTS,
       version: 1,
       updatedBy: 'local-admin',
     })
@@ -622,10 +631,11 @@ describe('workload API: credentials and roles', () => {
     expectError(post, 403, 'AccessDenied')
   })
 
-  it('treats a disabled binding as no binding: 200 while enabled, 403 AccessDenied once disabled', async () => {
+  it('treats a disabled binding as no binding: 200 while enabled, 403 AccessDenied once disabled (within the registry TTL)', async () => {
     // Prepare
     const { token, enabled } = await workloadWhileEnabled('toggle-binding')
     await disable('/v1/admin/issuers/toggle-binding/bindings/only')
+    waitOutRegistryTtl()
 
     // Act
     const answer = await call('GET', '/v1/credentials', { headers: withToken(token, false) })
@@ -635,10 +645,11 @@ describe('workload API: credentials and roles', () => {
     expectError(answer, 403, 'AccessDenied')
   })
 
-  it('treats a disabled issuer as an unknown one: 200 while enabled, 401 InvalidIdentityToken once disabled', async () => {
+  it('treats a disabled issuer as an unknown one: 200 while enabled, 401 InvalidIdentityToken once disabled (within the registry TTL)', async () => {
     // Prepare
     const { token, enabled } = await workloadWhileEnabled('toggle-issuer')
     await disable('/v1/admin/issuers/toggle-issuer')
+    waitOutRegistryTtl()
 
     // Act
     const get = await call('GET', '/v1/credentials', { headers: withToken(token, false) })
@@ -824,7 +835,13 @@ describe('the broker as an OIDC issuer', () => {
     const { payload, protectedHeader } = await jwtVerify(
       brokerToken,
       createRemoteJWKSet(new URL(discovery.body.jwks_uri as string)),
-      { issuer: stack.issuerUrl, audience: 'sts.amazonaws.com', algorithms: ['RS256'] },
+      // At the broker's clock, which the registry-TTL tests moved on.
+      {
+        issuer: stack.issuerUrl,
+        audience: 'sts.amazonaws.com',
+        algorithms: ['RS256'],
+        currentDate: clock.now(),
+      },
     )
 
     // Assess
@@ -928,8 +945,8 @@ describe('across every request of this file', () => {
     // Assess
     expect(receivedSecrets.length).toBeGreaterThanOrEqual(20)
     expect(brokerTokens.length).toBeGreaterThan(0)
-    expect(logLines.some((line) => line.includes('"decision":"issued"'))).toBe(true)
-    expect(logLines.some((line) => line.includes('"decision":"denied"'))).toBe(true)
+    expect(logLines.some((line) => line.includes('"decision":"allow"'))).toBe(true)
+    expect(logLines.some((line) => line.includes('"decision":"deny"'))).toBe(true)
     expect(leaks).toEqual([])
   })
 })

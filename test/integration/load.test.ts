@@ -5,17 +5,14 @@
 // valid, 401 for the rest), never a 5xx, none left hanging — and DynamoDB must see at most one
 // read per unknown issuer per negative-cache TTL. No figure of speed is asserted.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
-import { loadLocalConfig } from '../../shared/config.js'
+import type { LocalStack } from '../../infra/local/stack.js'
 import { type EmbeddedDynamoDb, startDynalite } from '../support/dynalite.js'
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js'
 import { capturingSink } from '../support/log-capture.js'
 import { type StsStub, startStsStub } from '../support/sts-stub.js'
+import { startTestStack } from '../support/test-stack.js'
 import { AUDIENCE, createTestIssuer } from '../support/workload-issuer.js'
 
 const CONNECTIONS = 64
@@ -34,7 +31,6 @@ let dynalite: EmbeddedDynamoDb
 let dynamoProxy: FaultProxy
 let sts: StsStub
 let stack: LocalStack
-let dataDir: string
 const adminToken = randomBytes(24).toString('base64url')
 const logLines: string[] = []
 
@@ -91,16 +87,14 @@ beforeAll(async () => {
   dynalite = await startDynalite()
   dynamoProxy = await startFaultProxy(dynalite.endpoint)
   sts = await startStsStub()
-  dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-load-'))
-  stack = await startLocalStack(
-    loadLocalConfig({
-      PORT: '0',
-      IRSA_BROKER_DATA_DIR: dataDir,
+  stack = await startTestStack(
+    'load',
+    {
       IRSA_BROKER_ADMIN_TOKEN: adminToken,
       IRSA_BROKER_CACHE_TTL_SECONDS: String(TTL_SECONDS),
       AWS_ENDPOINT_URL_STS: sts.url,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoProxy.url,
-    }),
+    },
     { logSink: capturingSink('load', (line) => logLines.push(line)) },
   )
   const dataPlane = await createTestIssuer({ iss: ISS, kid: 'load-key' })
@@ -140,7 +134,6 @@ afterAll(async () => {
   await sts?.stop()
   await dynamoProxy?.stop()
   await dynalite?.stop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   vi.unstubAllEnvs()
 })
 

@@ -5,14 +5,12 @@
 // followed over a pinned connection, and kind's real discovery document (its jwks_uri is a
 // private address) is refused without a connection to that address.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
+import type { LocalStack } from '../../infra/local/stack.js'
 import { type ConnectTarget, createSafeJsonFetcher } from '../../shared/adapters/jwks-fetch.js'
-import { loadLocalConfig } from '../../shared/config.js'
 import { createIssuerKeyResolver } from '../../shared/core/keys.js'
 import type { Issuer, SigningAlgorithm } from '../../shared/core/model.js'
 import type { Clock, JsonFetcher, Logger } from '../../shared/core/ports.js'
@@ -20,6 +18,8 @@ import { createRemoteKeyResolver } from '../../shared/core/remote-keys.js'
 import { verifyWorkloadToken } from '../../shared/core/verify.js'
 import { capturingSink } from '../support/log-capture.js'
 import { json, type LoopbackServer, startLoopbackServer } from '../support/loopback-server.js'
+import { startTestStack } from '../support/test-stack.js'
+import { makeIssuer } from '../unit/fixtures.js'
 
 const corpus = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpus', 'k8s-tokens')
 
@@ -85,23 +85,18 @@ afterAll(async () => {
   await endpoint?.stop()
 })
 
-const issuerFor = (pair: Pair, overrides: Partial<Issuer> = {}): Issuer => ({
-  issuerId: pair.dir,
-  issuer: pair.verify_with.issuer,
-  audiences: [pair.verify_with.audience],
-  jwksUri: `${endpoint.url}/${pair.dir}/keys`,
-  algorithms: pair.verify_with.algorithms,
-  // The kind token is a 365-day default-mounted token: admitted only by an issuer that says so.
-  maxTokenLifetimeSeconds: pair.times.lifetime_s,
-  clockSkewSeconds: 60,
-  mode: 'broker',
-  enabled: true,
-  version: 1,
-  createdAt: '2026-11-28T00:00:00.000Z',
-  updatedAt: '2026-11-28T00:00:00.000Z',
-  updatedBy: 'test',
-  ...overrides,
-})
+const issuerFor = (pair: Pair, overrides: Partial<Issuer> = {}): Issuer => {
+  const { jwks: _inline, ...remote } = makeIssuer({
+    issuerId: pair.dir,
+    issuer: pair.verify_with.issuer,
+    audiences: [pair.verify_with.audience],
+    jwksUri: `${endpoint.url}/${pair.dir}/keys`,
+    algorithms: pair.verify_with.algorithms,
+    // The kind token is a 365-day default-mounted token: admitted only by an issuer that says so.
+    maxTokenLifetimeSeconds: pair.times.lifetime_s,
+  })
+  return { ...remote, ...overrides }
+}
 
 describe.each(pairs)('real Kubernetes token $dir with its JWKS fetched from a loopback endpoint', (pair) => {
   const setup = () => {
@@ -284,7 +279,6 @@ describe('through the local stack over HTTP, clock frozen per token', () => {
   const adminToken = randomBytes(24).toString('base64url')
   const clock = createSettableClock(pairs[0]?.freeze_clock_unix ?? 0)
   let stack: LocalStack
-  let dataDir: string
 
   const call = async (path: string, init: { method?: string; token?: string; body?: unknown } = {}) => {
     const response = await fetch(`${stack.url}${path}`, {
@@ -300,14 +294,12 @@ describe('through the local stack over HTTP, clock frozen per token', () => {
   }
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'irsa-broker-corpus-'))
-    stack = await startLocalStack(
-      loadLocalConfig({
-        PORT: '0',
-        IRSA_BROKER_DATA_DIR: dataDir,
+    stack = await startTestStack(
+      'corpus',
+      {
         IRSA_BROKER_ADMIN_TOKEN: adminToken,
         IRSA_BROKER_ALLOW_LOOPBACK_JWKS: 'true',
-      }),
+      },
       { logSink: capturingSink('remote-jwks-corpus', () => undefined), clock },
     )
     for (const pair of pairs) {
@@ -332,7 +324,6 @@ describe('through the local stack over HTTP, clock frozen per token', () => {
 
   afterAll(async () => {
     await stack?.stop()
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   })
 
   it.each(pairs)(

@@ -1,11 +1,11 @@
-// The CredentialIssuer port on STS AssumeRoleWithWebIdentity, against moto_server's STS: the
+// The RoleAssumer port on STS AssumeRoleWithWebIdentity, against moto_server's STS: the
 // credentials it hands out are usable, and name the assumed role the way AWS does.
 import { generateKeyPairSync } from 'node:crypto'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort, type MotoServer, startMotoServer } from '../../infra/local/processes.js'
 import { createLocalSigner } from '../../shared/adapters/local-signer.js'
-import { createStsCredentialIssuer } from '../../shared/adapters/sts.js'
+import { createStsRoleAssumer } from '../../shared/adapters/sts.js'
 import { mintBrokerToken } from '../../shared/core/broker-token.js'
 import { UpstreamUnavailableError } from '../../shared/core/errors.js'
 import { motoStsClient } from '../support/moto.js'
@@ -37,11 +37,11 @@ afterAll(async () => {
   await moto?.stop()
 })
 
-describe('STS credential issuer against moto_server', () => {
+describe('the STS role assumer against moto_server', () => {
   it("returns credentials whose assumedRoleArn is arn:aws:sts::<role's account>:assumed-role/<role>/<session> and whose accountId is the role's account", async () => {
     // Prepare
     const client = motoStsClient(moto.endpoint)
-    const sts = createStsCredentialIssuer(client)
+    const sts = createStsRoleAssumer(client)
     const before = Date.now()
 
     try {
@@ -72,7 +72,7 @@ describe('STS credential issuer against moto_server', () => {
   it('hands out credentials that GetCallerIdentity resolves to the same assumed-role ARN and account', async () => {
     // Prepare
     const client = motoStsClient(moto.endpoint)
-    const credentials = await createStsCredentialIssuer(client).assumeRoleWithWebIdentity({
+    const credentials = await createStsRoleAssumer(client).assumeRoleWithWebIdentity({
       roleArn: ROLE_ARN,
       sessionName: 'caller-identity-check',
       webIdentityToken: await brokerToken(),
@@ -98,10 +98,10 @@ describe('STS credential issuer against moto_server', () => {
     }
   })
 
-  it('turns an unreachable STS endpoint into UpstreamUnavailableError (IDPCommunicationError, 503)', async () => {
+  it('turns an unreachable STS endpoint into UpstreamUnavailableError (ServiceUnavailable, 503)', async () => {
     // Prepare
     const client = motoStsClient(`http://127.0.0.1:${await freePort()}`)
-    const sts = createStsCredentialIssuer(client)
+    const sts = createStsRoleAssumer(client)
 
     try {
       // Act
@@ -119,7 +119,7 @@ describe('STS credential issuer against moto_server', () => {
 
       // Assess
       expect(error).toBeInstanceOf(UpstreamUnavailableError)
-      expect((error as UpstreamUnavailableError).code).toBe('IDPCommunicationError')
+      expect((error as UpstreamUnavailableError).code).toBe('ServiceUnavailable')
       expect((error as UpstreamUnavailableError).statusCode).toBe(503)
     } finally {
       client.destroy()

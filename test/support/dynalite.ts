@@ -1,9 +1,9 @@
 // An in-memory dynalite on a free loopback port, for the integration tests of the DynamoDB
 // registry: the real DynamoDB wire protocol, conditional writes included, without AWS.
 import type { Server } from 'node:http'
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import dynalite from 'dynalite'
-import { tableDefinition } from '../../shared/adapters/dynamodb-table.js'
+import { ensureTable } from '../../infra/local/stack.js'
 
 export interface EmbeddedDynamoDb {
   endpoint: string
@@ -40,13 +40,5 @@ export const dynamoDbClient = (endpoint: string, options: { maxAttempts?: number
     maxAttempts: options.maxAttempts ?? 1,
   })
 
-/** Creates the registry table from the same definition the local stack uses, and waits for ACTIVE. */
-export const createRegistryTable = async (client: DynamoDBClient, tableName: string): Promise<void> => {
-  await client.send(new CreateTableCommand(tableDefinition(tableName)))
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }))
-    if (Table?.TableStatus === 'ACTIVE') return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`table ${tableName} did not become ACTIVE`)
-}
+/** Creates the registry table with the local stack's own code, and waits for ACTIVE. */
+export const createRegistryTable: (client: DynamoDBClient, tableName: string) => Promise<void> = ensureTable

@@ -3,6 +3,7 @@
 // must control (alg confusion, embedded keys, `crit`), which a well-behaved library refuses to make.
 import { constants, createHmac, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import { exportJWK, type JWK } from 'jose'
+import { BrokerError } from '../../shared/core/errors.js'
 import type { Binding, Issuer, WorkloadClaims } from '../../shared/core/model.js'
 import type { Clock } from '../../shared/core/ports.js'
 import { AUDIENCE, K8S_ISSUER } from '../support/workload-issuer.js'
@@ -25,20 +26,31 @@ export const createTestClock = (start: Date = NOW): TestClock => {
   }
 }
 
-export const makeIssuer = (overrides: Partial<Issuer> = {}): Issuer => ({
-  issuerId: 'onprem-a',
-  issuer: K8S_ISSUER,
-  audiences: [AUDIENCE],
-  jwks: { keys: [] },
+/** What an issuer document gets when it says nothing else (DESIGN §3). */
+export const ISSUER_DEFAULTS = {
   algorithms: ['RS256', 'ES256'],
   maxTokenLifetimeSeconds: 86400,
   clockSkewSeconds: 60,
   mode: 'broker',
   enabled: true,
+} as const satisfies Partial<Issuer>
+
+/** The server fields of a first version stored at NOW. */
+const FIRST_VERSION = {
   version: 1,
   createdAt: NOW.toISOString(),
   updatedAt: NOW.toISOString(),
   updatedBy: 'test',
+}
+
+export const makeIssuer = (overrides: Partial<Issuer> = {}): Issuer => ({
+  issuerId: 'onprem-a',
+  issuer: K8S_ISSUER,
+  audiences: [AUDIENCE],
+  jwks: { keys: [] },
+  ...ISSUER_DEFAULTS,
+  algorithms: [...ISSUER_DEFAULTS.algorithms],
+  ...FIRST_VERSION,
   ...overrides,
 })
 
@@ -50,10 +62,7 @@ export const makeBinding = (overrides: Partial<Binding> = {}): Binding => ({
   subjects: ['system:serviceaccount:ml:*'],
   durationSeconds: 3600,
   enabled: true,
-  version: 1,
-  createdAt: NOW.toISOString(),
-  updatedAt: NOW.toISOString(),
-  updatedBy: 'test',
+  ...FIRST_VERSION,
   ...overrides,
 })
 
@@ -147,6 +156,23 @@ export const createAuditLog = () => {
       records.push({ ...record })
     },
   }
+}
+
+/**
+ * The error `promise` rejects with when it is a `kind` (a BrokerError unless told otherwise);
+ * fails the test when it resolves, and passes any other error on.
+ */
+export const rejectionOf = async <E = BrokerError>(
+  promise: Promise<unknown>,
+  kind: abstract new (...args: never[]) => E = BrokerError as never,
+): Promise<E> => {
+  try {
+    await promise
+  } catch (error) {
+    if (error instanceof kind) return error
+    throw error
+  }
+  throw new Error('expected a rejection')
 }
 
 /** The error `action` throws; fails the test when it throws nothing. */

@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-sts'
 import { mockClient } from 'aws-sdk-client-mock'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createStsCredentialIssuer, mapStsError } from '../../../shared/adapters/sts.js'
+import { createStsRoleAssumer, mapStsError } from '../../../shared/adapters/sts.js'
 import { BrokerError } from '../../../shared/core/errors.js'
 
 const STS_MESSAGE = 'Detailed STS message that must not reach the caller'
@@ -93,29 +93,23 @@ describe('mapStsError', () => {
     ],
     ['an unknown 4xx', serviceError('SomethingNew', 400), 'AccessDenied', 403, 'sts_400'],
     ['an unknown 429', serviceError('SlowDown', 429), 'Throttling', 429, 'sts_throttled'],
-    [
-      'a 500',
-      serviceError('InternalFailure', 500, 'server'),
-      'IDPCommunicationError',
-      503,
-      'sts_unavailable',
-    ],
+    ['a 500', serviceError('InternalFailure', 500, 'server'), 'ServiceUnavailable', 503, 'sts_unavailable'],
     [
       'a 503',
       serviceError('ServiceUnavailable', 503, 'server'),
-      'IDPCommunicationError',
+      'ServiceUnavailable',
       503,
       'sts_unavailable',
     ],
     [
       'a network timeout',
       Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }),
-      'IDPCommunicationError',
+      'ServiceUnavailable',
       503,
       'sts_unavailable',
     ],
-    ['undefined', undefined, 'IDPCommunicationError', 503, 'sts_unavailable'],
-    ['a string', 'boom', 'IDPCommunicationError', 503, 'sts_unavailable'],
+    ['undefined', undefined, 'ServiceUnavailable', 503, 'sts_unavailable'],
+    ['a string', 'boom', 'ServiceUnavailable', 503, 'sts_unavailable'],
   ])('maps %s to %s (%i)', (_label, error, code, status, reason) => {
     // Act
     const mapped = mapStsError(error)
@@ -135,13 +129,13 @@ describe('mapStsError', () => {
   })
 })
 
-describe('createStsCredentialIssuer', () => {
+describe('createStsRoleAssumer', () => {
   const stsMock = mockClient(STSClient)
   const client = new STSClient({
     region: 'us-east-1',
     credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' },
   })
-  const issuer = createStsCredentialIssuer(client)
+  const sts = createStsRoleAssumer(client)
 
   afterEach(() => {
     stsMock.reset()
@@ -163,7 +157,7 @@ describe('createStsCredentialIssuer', () => {
       },
     })
     // Act
-    const credentials = await issuer.assumeRoleWithWebIdentity(request)
+    const credentials = await sts.assumeRoleWithWebIdentity(request)
     // Assess
     expect(stsMock.commandCalls(AssumeRoleWithWebIdentityCommand).map((call) => call.args[0].input)).toEqual([
       {
@@ -193,18 +187,18 @@ describe('createStsCredentialIssuer', () => {
     ['AccessDenied', serviceError('AccessDenied', 403), 'AccessDenied', 403],
     ['a duration over the role maximum', serviceError('ValidationError', 400), 'InvalidParameterValue', 400],
     ['throttling', serviceError('Throttling', 400), 'Throttling', 429],
-    ['an STS outage', serviceError('ServiceUnavailable', 503, 'server'), 'IDPCommunicationError', 503],
+    ['an STS outage', serviceError('ServiceUnavailable', 503, 'server'), 'ServiceUnavailable', 503],
     [
       'a network failure',
       Object.assign(new Error('connect ECONNREFUSED'), { name: 'Error' }),
-      'IDPCommunicationError',
+      'ServiceUnavailable',
       503,
     ],
   ])('turns %s from the SDK into %s (%i)', async (_label, sdkError, code, status) => {
     // Prepare
     stsMock.on(AssumeRoleWithWebIdentityCommand).rejects(sdkError)
     // Act
-    const outcome = issuer.assumeRoleWithWebIdentity(request)
+    const outcome = sts.assumeRoleWithWebIdentity(request)
     // Assess
     await expect(outcome).rejects.toBeInstanceOf(BrokerError)
     await expect(outcome).rejects.toMatchObject({ code, statusCode: status })
@@ -230,10 +224,10 @@ describe('createStsCredentialIssuer', () => {
     // Prepare
     stsMock.on(AssumeRoleWithWebIdentityCommand).resolves(output)
     // Act
-    const outcome = issuer.assumeRoleWithWebIdentity(request)
+    const outcome = sts.assumeRoleWithWebIdentity(request)
     // Assess
     await expect(outcome).rejects.toMatchObject({
-      code: 'IDPCommunicationError',
+      code: 'ServiceUnavailable',
       reason: 'sts_incomplete_answer_unavailable',
     })
   })

@@ -9,14 +9,10 @@ import {
 } from '@aws-sdk/client-sts'
 import { mockClient } from 'aws-sdk-client-mock'
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  createStsCredentialIssuer,
-  STS_RETRY_DEFAULTS,
-  stsRetryOptions,
-} from '../../../shared/adapters/sts.js'
+import { createStsRoleAssumer, STS_RETRY_DEFAULTS, stsRetryOptions } from '../../../shared/adapters/sts.js'
 import { loadLocalConfig } from '../../../shared/config.js'
 import type { Deadline } from '../../../shared/core/deadline.js'
-import { BrokerError } from '../../../shared/core/errors.js'
+import { rejectionOf } from '../fixtures.js'
 
 const stsError = (name: string, httpStatusCode: number, fault: 'client' | 'server' = 'client') =>
   new STSServiceException({ name, $fault: fault, message: 'detail', $metadata: { httpStatusCode } })
@@ -54,10 +50,10 @@ const client = new STSClient({
   credentials: { accessKeyId: 'AKID', secretAccessKey: 's' },
 })
 
-/** An issuer whose backoff sleeps are recorded (and take no time), with `random` fixed. */
-const issuerWith = (random = 0.5, maxAttempts = 3) => {
+/** An STS adapter whose backoff sleeps are recorded (and take no time), with `random` fixed. */
+const stsWith = (random = 0.5, maxAttempts = 3) => {
   const sleeps: number[] = []
-  const issuer = createStsCredentialIssuer(client, {
+  const sts = createStsRoleAssumer(client, {
     maxAttempts,
     attemptTimeoutMs: 500,
     random: () => random,
@@ -65,17 +61,7 @@ const issuerWith = (random = 0.5, maxAttempts = 3) => {
       sleeps.push(ms)
     },
   })
-  return { issuer, sleeps }
-}
-
-const rejectionOf = async (promise: Promise<unknown>): Promise<BrokerError> => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof BrokerError) return error
-    throw error
-  }
-  throw new Error('expected a rejection')
+  return { sts, sleeps }
 }
 
 const attempts = () => stsMock.commandCalls(AssumeRoleWithWebIdentityCommand).length
@@ -88,9 +74,9 @@ describe('STS retries', () => {
   it('retries Throttling maxAttempts times in all, then answers 429 Throttling with Retry-After', async () => {
     // Prepare
     stsMock.on(AssumeRoleWithWebIdentityCommand).rejects(stsError('Throttling', 400))
-    const { issuer, sleeps } = issuerWith(0.5, 3)
+    const { sts, sleeps } = stsWith(0.5, 3)
     // Act
-    const error = await rejectionOf(issuer.assumeRoleWithWebIdentity(request))
+    const error = await rejectionOf(sts.assumeRoleWithWebIdentity(request))
     // Assess
     expect(attempts()).toBe(3)
     expect(sleeps).toHaveLength(2)
@@ -104,9 +90,9 @@ describe('STS retries', () => {
       .rejectsOnce(stsError('Throttling', 400))
       .rejectsOnce(stsError('ThrottlingException', 400))
       .resolves(ANSWER)
-    const { issuer } = issuerWith()
+    const { sts } = stsWith()
     // Act
-    const credentials = await issuer.assumeRoleWithWebIdentity(request)
+    const credentials = await sts.assumeRoleWithWebIdentity(request)
     // Assess
     expect(credentials.accessKeyId).toBe('ASIARETRY')
     expect(attempts()).toBe(3)
@@ -115,10 +101,10 @@ describe('STS retries', () => {
   it('waits a full-jitter backoff: random × min(cap, base × 2^(n-1)) before the n-th retry', async () => {
     // Prepare
     stsMock.on(AssumeRoleWithWebIdentityCommand).rejects(stsError('Throttling', 400))
-    const { issuer, sleeps } = issuerWith(0.999, 5)
+    const { sts, sleeps } = stsWith(0.999, 5)
     const { backoffBaseMs: base, backoffCapMs: cap } = STS_RETRY_DEFAULTS
     // Act
-    await rejectionOf(issuer.assumeRoleWithWebIdentity(request))
+    await rejectionOf(sts.assumeRoleWithWebIdentity(request))
     // Assess
     expect(sleeps).toEqual([1, 2, 4, 8].map((factor) => 0.999 * Math.min(cap, base * factor)))
   })
@@ -143,25 +129,25 @@ describe('STS retries', () => {
       .on(AssumeRoleWithWebIdentityCommand)
       .rejectsOnce(error() as Error)
       .resolves(ANSWER)
-    const { issuer } = issuerWith()
+    const { sts } = stsWith()
     // Act
-    const credentials = await issuer.assumeRoleWithWebIdentity(request)
+    const credentials = await sts.assumeRoleWithWebIdentity(request)
     // Assess
     expect(credentials.accessKeyId).toBe('ASIARETRY')
     expect(attempts()).toBe(2)
   })
 
   it.each<[string, () => unknown, string]>([
-    ['a timed-out attempt (request timeout)', timeoutError, 'IDPCommunicationError'],
+    ['a timed-out attempt (request timeout)', timeoutError, 'ServiceUnavailable'],
     [
       'a connection that timed out',
       () => Object.assign(new Error('did not establish a connection'), { name: 'TimeoutError' }),
-      'IDPCommunicationError',
+      'ServiceUnavailable',
     ],
     [
       'an aborted attempt (the deadline)',
       () => Object.assign(new Error('aborted'), { name: 'AbortError' }),
-      'IDPCommunicationError',
+      'ServiceUnavailable',
     ],
     ['AccessDenied', () => stsError('AccessDenied', 403), 'AccessDenied'],
     ['InvalidIdentityToken', () => stsError('InvalidIdentityTokenException', 400), 'AccessDenied'],
@@ -169,9 +155,9 @@ describe('STS retries', () => {
   ])('does not retry %s', async (_label, error, code) => {
     // Prepare
     stsMock.on(AssumeRoleWithWebIdentityCommand).rejects(error() as Error)
-    const { issuer, sleeps } = issuerWith()
+    const { sts, sleeps } = stsWith()
     // Act
-    const failure = await rejectionOf(issuer.assumeRoleWithWebIdentity(request))
+    const failure = await rejectionOf(sts.assumeRoleWithWebIdentity(request))
     // Assess
     expect(attempts()).toBe(1)
     expect(sleeps).toEqual([])
@@ -181,11 +167,11 @@ describe('STS retries', () => {
   it('starts no retry the deadline leaves no room for, and answers with the last error at once', async () => {
     // Prepare
     stsMock.on(AssumeRoleWithWebIdentityCommand).rejects(stsError('Throttling', 400))
-    const { issuer, sleeps } = issuerWith(0.5, 10)
+    const { sts, sleeps } = stsWith(0.5, 10)
     const remaining = { ms: STS_RETRY_DEFAULTS.minAttemptMs + 10 }
     // Act
     const error = await rejectionOf(
-      issuer.assumeRoleWithWebIdentity(request, { deadline: fixedDeadline(remaining) }),
+      sts.assumeRoleWithWebIdentity(request, { deadline: fixedDeadline(remaining) }),
     )
     // Assess
     expect(attempts()).toBe(1)
@@ -196,11 +182,11 @@ describe('STS retries', () => {
   it('gives each attempt the deadline signal and a request timeout of the attempt limit or what remains, whichever is less', async () => {
     // Prepare
     stsMock.on(AssumeRoleWithWebIdentityCommand).rejectsOnce(stsError('Throttling', 400)).resolves(ANSWER)
-    const { issuer } = issuerWith(0)
+    const { sts } = stsWith(0)
     const remaining = { ms: 5000 }
     const deadline = fixedDeadline(remaining)
     // Act
-    const pending = issuer.assumeRoleWithWebIdentity(request, { deadline })
+    const pending = sts.assumeRoleWithWebIdentity(request, { deadline })
     remaining.ms = 300.7
     await pending
     // Assess

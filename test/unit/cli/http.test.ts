@@ -88,12 +88,12 @@ describe('createBrokerClient', () => {
   it.each<[string, () => Step, { code: string; status?: number; message: string; sleeps: number[] }]>([
     [
       '503 (Retry-After honoured)',
-      () => brokerError(503, 'IDPCommunicationError', 'STS is unavailable.', { 'retry-after': '1' }),
+      () => brokerError(503, 'ServiceUnavailable', 'STS is unavailable.', { 'retry-after': '1' }),
       {
         code: 'Unavailable',
         status: 503,
         message:
-          'the broker at https://broker.example.com is unavailable: IDPCommunicationError: STS is unavailable. (HTTP 503, request id req-1)',
+          'the broker at https://broker.example.com is unavailable: ServiceUnavailable: STS is unavailable. (HTTP 503, request id req-1)',
         sleeps: [1000, 1000],
       },
     ],
@@ -145,7 +145,7 @@ describe('createBrokerClient', () => {
   })
 
   it('a write (retry not set) is sent once even when the broker answers 503', async () => {
-    const { broker, calls } = client([brokerError(503, 'IDPCommunicationError', 'x'), jsonResponse(200, {})])
+    const { broker, calls } = client([brokerError(503, 'ServiceUnavailable', 'x'), jsonResponse(200, {})])
     await expect(
       broker.call({ method: 'PUT', path: '/v1/admin/issuers/a', body: {} }),
     ).rejects.toBeInstanceOf(BrokerUnavailableError)

@@ -2,11 +2,11 @@
 // checks now (400 with the reason when it cannot), and the refresh reports the kids held.
 import { describe, expect, it } from 'vitest'
 import { type AdminDeps, createAdmin, type WriteContext } from '../../../shared/core/admin.js'
-import { BrokerError, UpstreamUnavailableError } from '../../../shared/core/errors.js'
+import { IdentityProviderUnavailableError } from '../../../shared/core/errors.js'
 import type { Issuer } from '../../../shared/core/model.js'
 import { KeyFetchError, type KeySetStatus } from '../../../shared/core/remote-keys.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
-import { createAuditLog, createTestClock, generateRsaKey } from '../fixtures.js'
+import { createAuditLog, createTestClock, generateRsaKey, rejectionOf } from '../fixtures.js'
 
 const key = await generateRsaKey('inline-1')
 const ISSUER = 'https://container.googleapis.com/v1/projects/p/locations/l/clusters/c'
@@ -55,16 +55,6 @@ const setup = (options: { withKeySets?: boolean } = {}) => {
     ...(options.withKeySets === false ? {} : { keySets: source.keySets }),
   }
   return { admin: createAdmin(deps), registry, audit, source, changes: () => changes }
-}
-
-const rejectionOf = async (promise: Promise<unknown>): Promise<BrokerError> => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof BrokerError) return error
-    throw error
-  }
-  throw new Error('expected a rejection')
 }
 
 describe('admin: registering issuers with remote keys', () => {
@@ -234,7 +224,7 @@ describe('admin: refreshing an issuer’s keys', () => {
     // Act
     const error = await rejectionOf(admin.refreshIssuerKeys('gke', alice))
     // Assess
-    expect(error).toBeInstanceOf(UpstreamUnavailableError)
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError)
     expect(error).toMatchObject({ statusCode: 503, retryAfterSeconds: 1 })
     expect(error.message).toBe(
       `A dependency of the broker is unavailable (jwks: ${JWKS_URL}: no complete answer within 3000 ms; the keys held before stay in use while they last); retry later.`,

@@ -1,10 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import { type AdminDeps, createAdmin, type WriteContext } from '../../../shared/core/admin.js'
-import { BrokerError } from '../../../shared/core/errors.js'
 import type { Issuer } from '../../../shared/core/model.js'
 import type { Registry } from '../../../shared/core/ports.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
-import { createAuditLog, createTestClock, generateRsaKey, NOW } from '../fixtures.js'
+import {
+  createAuditLog,
+  createTestClock,
+  generateRsaKey,
+  ISSUER_DEFAULTS,
+  makeIssuer,
+  NOW,
+  rejectionOf,
+} from '../fixtures.js'
 
 const key = await generateRsaKey('onprem-a-1')
 const ROLE_ARN = 'arn:aws:iam::111122223333:role/ml-s3-reader'
@@ -40,17 +47,6 @@ const setup = (registry: Registry = createMemoryRegistry()) => {
   return { admin: createAdmin(deps), registry, clock, audit, changes: () => changes }
 }
 
-/** The broker error a promise rejects with. */
-const rejectionOf = async (promise: Promise<unknown>): Promise<BrokerError> => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof BrokerError) return error
-    throw error
-  }
-  throw new Error('expected a rejection')
-}
-
 describe('admin issuers: create', () => {
   it('creates an issuer with defaults and server fields stamped by the server', async () => {
     // Prepare
@@ -61,11 +57,7 @@ describe('admin issuers: create', () => {
     expect(created).toBe(true)
     expect(object).toMatchObject({
       issuerId: 'onprem-a',
-      algorithms: ['RS256', 'ES256'],
-      maxTokenLifetimeSeconds: 86400,
-      clockSkewSeconds: 60,
-      mode: 'broker',
-      enabled: true,
+      ...ISSUER_DEFAULTS,
       version: 1,
       createdAt: NOW.toISOString(),
       updatedAt: NOW.toISOString(),
@@ -310,19 +302,12 @@ describe('admin issuers: update', () => {
     }
     memory.seed({
       issuers: [
-        {
+        makeIssuer({
           ...(issuerBody() as unknown as Issuer),
           issuerId: 'onprem-a',
           algorithms: ['RS256'],
-          maxTokenLifetimeSeconds: 86400,
-          clockSkewSeconds: 60,
-          mode: 'broker',
-          enabled: true,
-          version: 1,
-          createdAt: NOW.toISOString(),
-          updatedAt: NOW.toISOString(),
           updatedBy: 'seed',
-        },
+        }),
       ],
     })
     const { admin, changes } = setup(racing)

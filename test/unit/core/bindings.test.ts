@@ -3,10 +3,13 @@ import {
   evaluateBinding,
   evaluateBindings,
   matchingBindings,
+  type Selection,
+  type SelectionFailure,
   selectBinding,
 } from '../../../shared/core/bindings.js'
 import { AccessDeniedError, InvalidParameterError } from '../../../shared/core/errors.js'
-import { makeBinding, makeClaims, thrownBy } from '../fixtures.js'
+import type { Binding } from '../../../shared/core/model.js'
+import { makeBinding, makeClaims } from '../fixtures.js'
 
 describe('evaluateBinding', () => {
   it('matches when the subject glob matches sub', () => {
@@ -219,31 +222,42 @@ describe('selectBinding', () => {
     roleArn: 'arn:aws:iam::111122223333:role/ml-s3-writer',
   })
 
+  /** The failure a selection answered with (the test fails on a selection that succeeded). */
+  const failureOf = (selection: Selection): SelectionFailure => {
+    if (selection.ok) throw new Error(`expected no selection, got ${selection.binding.bindingId}`)
+    return selection
+  }
+  const selectedBy = (selection: Selection): Binding | undefined =>
+    selection.ok ? selection.binding : undefined
+
   it('selects by profile', () => {
     // Act
-    const selected = selectBinding([reader, writer], 'ml-writer')
+    const selected = selectedBy(selectBinding([reader, writer], 'ml-writer'))
     // Assess
     expect(selected).toBe(writer)
   })
 
   it('selects by role ARN', () => {
     // Act
-    const selected = selectBinding([reader, writer], 'arn:aws:iam::111122223333:role/ml-s3-reader')
+    const selected = selectedBy(
+      selectBinding([reader, writer], 'arn:aws:iam::111122223333:role/ml-s3-reader'),
+    )
     // Assess
     expect(selected).toBe(reader)
   })
 
   it('selects the only match when no role is named', () => {
     // Act
-    const selected = selectBinding([reader], undefined)
+    const selected = selectedBy(selectBinding([reader], undefined))
     // Assess
     expect(selected).toBe(reader)
   })
 
   it('answers 400 InvalidParameterValue listing the profiles when no role is named and several match', () => {
     // Act
-    const error = thrownBy(() => selectBinding([writer, reader], undefined))
+    const { reason, error } = failureOf(selectBinding([writer, reader], undefined))
     // Assess
+    expect(reason).toBe('role_ambiguous')
     expect(error).toBeInstanceOf(InvalidParameterError)
     expect(error).toMatchObject({
       code: 'InvalidParameterValue',
@@ -256,16 +270,18 @@ describe('selectBinding', () => {
 
   it('answers 403 AccessDenied when nothing matches and no role is named', () => {
     // Act
-    const error = thrownBy(() => selectBinding([], undefined))
+    const { reason, error } = failureOf(selectBinding([], undefined))
     // Assess
+    expect(reason).toBe('no_binding_matches')
     expect(error).toBeInstanceOf(AccessDeniedError)
     expect(error).toMatchObject({ code: 'AccessDenied', statusCode: 403, reason: 'no_binding_matches' })
   })
 
   it('answers 403 AccessDenied for a role no matching binding allows', () => {
     // Act
-    const error = thrownBy(() => selectBinding([reader], 'ml-writer'))
+    const { reason, error } = failureOf(selectBinding([reader], 'ml-writer'))
     // Assess
+    expect(reason).toBe('role_not_allowed')
     expect(error).toMatchObject({ code: 'AccessDenied', reason: 'role_not_allowed' })
   })
 
@@ -275,8 +291,8 @@ describe('selectBinding', () => {
     const first = makeBinding({ bindingId: 'a', profile: 'ml-reader', durationSeconds: 7200 })
     const matches = matchingBindings(evaluateBindings([second, first], makeClaims()))
     // Act
-    const implicit = selectBinding(matches, undefined)
-    const byProfile = selectBinding(matches, 'ml-reader')
+    const implicit = selectedBy(selectBinding(matches, undefined))
+    const byProfile = selectedBy(selectBinding(matches, 'ml-reader'))
     // Assess
     expect(implicit).toBe(first)
     expect(byProfile).toBe(first)

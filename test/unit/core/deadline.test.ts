@@ -23,7 +23,7 @@ describe('withDeadline', () => {
     }
   })
 
-  it('rejects with DeadlineExceededError (IDPCommunicationError 503, Retry-After 1) while the work never settles', async () => {
+  it('rejects with DeadlineExceededError (ServiceUnavailable 503, Retry-After 1) while the work never settles', async () => {
     // Prepare
     vi.useFakeTimers()
     const seen: Deadline[] = []
@@ -46,7 +46,7 @@ describe('withDeadline', () => {
       expect(before).toEqual({ expired: false, aborted: false })
       expect(error).toBeInstanceOf(DeadlineExceededError)
       expect(error).toMatchObject({
-        code: 'IDPCommunicationError',
+        code: 'ServiceUnavailable',
         statusCode: 503,
         reason: 'deadline_exceeded',
         retryAfterSeconds: 1,

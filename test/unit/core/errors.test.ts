@@ -5,6 +5,7 @@ import {
   ConflictError,
   DeadlineExceededError,
   ExpiredTokenError,
+  IdentityProviderUnavailableError,
   InternalError,
   InvalidParameterError,
   InvalidTokenError,
@@ -20,24 +21,26 @@ import {
 } from '../../../shared/core/errors.js'
 
 describe('wire codes', () => {
-  it('maps each wire code to the status of the DESIGN table', () => {
-    // Act
-    const table = Object.fromEntries(Object.keys(WIRE_STATUS).map((code) => [code, statusOf(code as never)]))
+  it('maps each wire code to the status of the DESIGN table (plus ServiceUnavailable, docs/decisions.md)', () => {
+    // Act: the codes of each status, in the table's order
+    const byStatus: Record<number, string[]> = {}
+    for (const code of Object.keys(WIRE_STATUS)) {
+      const status = statusOf(code as never)
+      byStatus[status] = [...(byStatus[status] ?? []), code]
+    }
     // Assess
-    expect(table).toEqual({
-      InvalidParameterValue: 400,
-      InvalidIdentityToken: 401,
-      ExpiredToken: 401,
-      Unauthorized: 401,
-      AccessDenied: 403,
-      NotFound: 404,
-      MethodNotAllowed: 405,
-      Conflict: 409,
-      NotHomeRegion: 421,
-      PayloadTooLarge: 413,
-      Throttling: 429,
-      IDPCommunicationError: 503,
-      InternalError: 500,
+    expect(byStatus).toEqual({
+      400: ['InvalidParameterValue'],
+      401: ['InvalidIdentityToken', 'ExpiredToken', 'Unauthorized'],
+      403: ['AccessDenied'],
+      404: ['NotFound'],
+      405: ['MethodNotAllowed'],
+      409: ['Conflict'],
+      413: ['PayloadTooLarge'],
+      421: ['NotHomeRegion'],
+      429: ['Throttling'],
+      500: ['InternalError'],
+      503: ['IDPCommunicationError', 'ServiceUnavailable'],
     })
   })
 
@@ -52,8 +55,14 @@ describe('wire codes', () => {
     [new NotHomeRegionError('eu-west-1', 'us-east-1'), 'NotHomeRegionError', 'NotHomeRegion', 421],
     [new PayloadTooLargeError('token', 16384), 'PayloadTooLargeError', 'PayloadTooLarge', 413],
     [new ThrottlingError('x'), 'ThrottlingError', 'Throttling', 429],
-    [new UpstreamUnavailableError('sts'), 'UpstreamUnavailableError', 'IDPCommunicationError', 503],
-    [new DeadlineExceededError(800), 'DeadlineExceededError', 'IDPCommunicationError', 503],
+    [new UpstreamUnavailableError('sts'), 'UpstreamUnavailableError', 'ServiceUnavailable', 503],
+    [
+      new IdentityProviderUnavailableError('jwks'),
+      'IdentityProviderUnavailableError',
+      'IDPCommunicationError',
+      503,
+    ],
+    [new DeadlineExceededError(800), 'DeadlineExceededError', 'ServiceUnavailable', 503],
     [new InternalError(), 'InternalError', 'InternalError', 500],
   ])('gives %s the literal name %s, code %s and status %i', (error, name, code, status) => {
     // Assess

@@ -9,7 +9,7 @@ import { type BrokerSettings, loadLocalConfig } from '../../../shared/config.js'
 import { BrokerError, UpstreamUnavailableError } from '../../../shared/core/errors.js'
 import type { ExchangeRequest } from '../../../shared/core/exchange.js'
 import type { AwsCredentials, Binding, Issuer } from '../../../shared/core/model.js'
-import type { AssumeRoleRequest, CredentialIssuer } from '../../../shared/core/ports.js'
+import type { AssumeRoleRequest, RoleAssumer } from '../../../shared/core/ports.js'
 import { createCore } from '../../../shared/wiring.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { createTestIssuer, type MintOptions } from '../../support/workload-issuer.js'
@@ -29,7 +29,7 @@ const createCountingSts = (clock: { now(): Date }) => {
   const held: (() => void)[] = []
   let holding = false
   let failure: unknown
-  const sts: CredentialIssuer = {
+  const sts: RoleAssumer = {
     async assumeRoleWithWebIdentity(request) {
       requests.push(request)
       const call = requests.length
@@ -128,7 +128,7 @@ const untilWaiting = async (core: { credentialCache: { waiting: number } }, coun
 }
 
 const issuedAudits = (records: Record<string, unknown>[]) =>
-  records.filter((record) => record.event === 'credentials' && record.decision === 'issued')
+  records.filter((record) => record.event === 'credentials' && record.decision === 'allow')
 
 describe('exchange with the credential cache: one STS call for a herd', () => {
   it('makes exactly 1 STS call for 1,000 concurrent requests of one identity and role', async () => {
@@ -344,13 +344,13 @@ describe('exchange with the credential cache: refresh margin, failures, passthro
     fake.failWith(undefined)
     const next = await exchange.issueCredentials(request(await podToken(21)))
     // Assess
-    expect(outcomes).toEqual(Array.from({ length: 20 }, () => 'IDPCommunicationError'))
+    expect(outcomes).toEqual(Array.from({ length: 20 }, () => 'ServiceUnavailable'))
     expect(fake.requests).toHaveLength(2)
     expect(next.credentials.accessKeyId).toBe('ASIA2')
-    const denied = audit.records.filter((record) => record.decision === 'denied')
+    const denied = audit.records.filter((record) => record.decision === 'deny')
     expect(denied).toHaveLength(20)
     expect(
-      denied.every((record) => record.code === 'IDPCommunicationError' && record.cached === undefined),
+      denied.every((record) => record.code === 'ServiceUnavailable' && record.cached === undefined),
     ).toBe(true)
   })
 

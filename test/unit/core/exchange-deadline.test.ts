@@ -5,14 +5,22 @@ import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { createLocalSigner } from '../../../shared/adapters/local-signer.js'
 import type { Deadline } from '../../../shared/core/deadline.js'
-import { BrokerError } from '../../../shared/core/errors.js'
 import { createExchange } from '../../../shared/core/exchange.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { AwsCredentials } from '../../../shared/core/model.js'
-import type { CredentialIssuer, KeyResolver, RegistryReader, Signer } from '../../../shared/core/ports.js'
+import type { KeyResolver, RegistryReader, RoleAssumer, Signer } from '../../../shared/core/ports.js'
+import { createWorkloadTokenVerifier } from '../../../shared/core/verify.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { createTestIssuer } from '../../support/workload-issuer.js'
-import { createAuditLog, createTestClock, makeBinding, makeIssuer, NOW, NOW_SECONDS } from '../fixtures.js'
+import {
+  createAuditLog,
+  createTestClock,
+  makeBinding,
+  makeIssuer,
+  NOW,
+  NOW_SECONDS,
+  rejectionOf,
+} from '../fixtures.js'
 
 const dataPlane = await createTestIssuer({ kid: 'deadline-key' })
 const localSigner = createLocalSigner(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey)
@@ -55,7 +63,7 @@ const setup = (
     sign: (input) => (hangs.signer ? never() : localSigner.sign(input)),
   }
   const deadlines: Deadline[] = []
-  const sts: CredentialIssuer = {
+  const sts: RoleAssumer = {
     assumeRoleWithWebIdentity: async (_request, options) => {
       if (options?.deadline) deadlines.push(options.deadline)
       return hangs.sts ? never() : stsAnswer()
@@ -64,7 +72,7 @@ const setup = (
   const audit = createAuditLog()
   const exchange = createExchange({
     registry,
-    keysFor,
+    verifier: createWorkloadTokenVerifier(keysFor),
     signer,
     sts,
     clock: createTestClock(),
@@ -76,16 +84,6 @@ const setup = (
   return { exchange, audit, deadlines }
 }
 
-const rejectionOf = async (promise: Promise<unknown>): Promise<BrokerError> => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof BrokerError) return error
-    throw error
-  }
-  throw new Error('expected a rejection')
-}
-
 const token = () => dataPlane.mint({ iat: NOW_SECONDS })
 
 describe('exchange request deadline', () => {
@@ -95,7 +93,7 @@ describe('exchange request deadline', () => {
     ['the signer (KMS)', { signer: true }],
     ['STS', { sts: true }],
   ])(
-    'answers issueCredentials with IDPCommunicationError 503 and Retry-After when %s never answers',
+    'answers issueCredentials with ServiceUnavailable 503 and Retry-After when %s never answers',
     async (_label, hangs) => {
       // Prepare
       const { exchange } = setup(hangs)
@@ -103,7 +101,7 @@ describe('exchange request deadline', () => {
       const error = await rejectionOf(exchange.issueCredentials({ token: await token(), requestId: 'req-d' }))
       // Assess
       expect(error).toMatchObject({
-        code: 'IDPCommunicationError',
+        code: 'ServiceUnavailable',
         statusCode: 503,
         reason: 'deadline_exceeded',
         retryAfterSeconds: 1,
@@ -111,16 +109,16 @@ describe('exchange request deadline', () => {
     },
   )
 
-  it('answers listRoles with IDPCommunicationError 503 when the registry never answers', async () => {
+  it('answers listRoles with ServiceUnavailable 503 when the registry never answers', async () => {
     // Prepare
     const { exchange } = setup({ registry: true })
     // Act
     const error = await rejectionOf(exchange.listRoles({ token: await token(), requestId: 'req-r' }))
     // Assess
-    expect(error).toMatchObject({ code: 'IDPCommunicationError', reason: 'deadline_exceeded' })
+    expect(error).toMatchObject({ code: 'ServiceUnavailable', reason: 'deadline_exceeded' })
   })
 
-  it('audits a request answered by its deadline once, as denied with reason deadline_exceeded', async () => {
+  it('audits a request answered by its deadline once, as a deny with reason deadline_exceeded', async () => {
     // Prepare
     const { exchange, audit } = setup({ sts: true })
     // Act
@@ -131,10 +129,10 @@ describe('exchange request deadline', () => {
     expect(audit.records).toEqual([
       expect.objectContaining({
         event: 'credentials',
-        decision: 'denied',
+        decision: 'deny',
         requestId: 'req-a',
         role: 'ml-reader',
-        code: 'IDPCommunicationError',
+        code: 'ServiceUnavailable',
         reason: 'deadline_exceeded',
       }),
     ])
@@ -157,7 +155,7 @@ describe('exchange request deadline', () => {
     // Assess
     expect(error.reason).toBe('deadline_exceeded')
     expect(audit.records.map((record) => [record.requestId, record.decision, record.reason])).toEqual([
-      ['req-late', 'denied', 'deadline_exceeded'],
+      ['req-late', 'deny', 'deadline_exceeded'],
     ])
   })
 
@@ -182,6 +180,6 @@ describe('exchange request deadline', () => {
     expect(issued.credentials).toEqual(CREDENTIALS)
     expect(deadlines[0]?.expired).toBe(false)
     expect(deadlines[0]?.signal.aborted).toBe(false)
-    expect(audit.records).toEqual([expect.objectContaining({ decision: 'issued', requestId: 'req-ok' })])
+    expect(audit.records).toEqual([expect.objectContaining({ decision: 'allow', requestId: 'req-ok' })])
   })
 })

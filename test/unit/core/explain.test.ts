@@ -8,9 +8,11 @@ import { createCredentialsHandler } from '../../../functions/credentials/app.js'
 import { createJsonLogger } from '../../../shared/adapters/json-logger.js'
 import { createLocalSigner } from '../../../shared/adapters/local-signer.js'
 import { createExchange } from '../../../shared/core/exchange.js'
+import { explain } from '../../../shared/core/exchange-trace.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { Binding, Issuer } from '../../../shared/core/model.js'
-import type { CredentialIssuer } from '../../../shared/core/ports.js'
+import type { RoleAssumer } from '../../../shared/core/ports.js'
+import { createWorkloadTokenVerifier } from '../../../shared/core/verify.js'
 import { capturingSink } from '../../support/log-capture.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { createTestIssuer } from '../../support/workload-issuer.js'
@@ -30,7 +32,7 @@ const planeB = await createTestIssuer({ kid: 'key-b' })
 const planeEc = await createTestIssuer({ alg: 'ES256', kid: 'key-ec' })
 const rawKey = await generateRsaKey('key-raw')
 
-const noSts: CredentialIssuer = {
+const noSts: RoleAssumer = {
   assumeRoleWithWebIdentity: async () => {
     throw new Error('explain must never call STS')
   },
@@ -43,7 +45,7 @@ const setup = (issuers: Issuer[], bindings: Binding[]) => {
   const logger = createJsonLogger(capturingSink('explain-test', (line) => lines.push(line)))
   const exchange = createExchange({
     registry,
-    keysFor: createInlineKeyResolver(),
+    verifier: createWorkloadTokenVerifier(createInlineKeyResolver()),
     signer: createLocalSigner(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey),
     sts: noSts,
     clock: { now: () => NOW },
@@ -72,7 +74,7 @@ describe('explain: keys', () => {
     const [header, payload] = (await planeA.mint({ iat: NOW_SECONDS })).split('.')
     const forged = `${header}.${payload}.${(await planeB.mint({ iat: NOW_SECONDS })).split('.')[2]}`
     // Act
-    const trace = await exchange.explain({ token: forged })
+    const trace = await explain(exchange, { token: forged })
     // Assess
     expect(trace).toMatchObject({
       decision: 'deny',
@@ -95,7 +97,7 @@ describe('explain: keys', () => {
       [],
     )
     // Act
-    const trace = await exchange.explain({ token: await planeEc.mint({ iat: NOW_SECONDS }) })
+    const trace = await explain(exchange, { token: await planeEc.mint({ iat: NOW_SECONDS }) })
     // Assess
     expect(trace.candidates).toEqual([
       { issuerId: 'rs-only', outcome: 'key_mismatch', reason: 'algorithm_not_allowed' },
@@ -107,7 +109,7 @@ describe('explain: keys', () => {
     const { exchange } = setup([issuers[2] as Issuer], [])
     const token = signCompact({ alg: 'RS256', kid: 'key-raw' }, tokenClaims(), rawKey.privateKey)
     // Act
-    const trace = await exchange.explain({ token })
+    const trace = await explain(exchange, { token })
     // Assess
     expect(trace.candidates[0]).toMatchObject({ outcome: 'verified', key: { alg: 'RS256', kid: 'key-raw' } })
   })
@@ -133,7 +135,7 @@ describe('explain: every claim check', () => {
       sub: 'system:serviceaccount:ml:other',
     })
     // Act
-    const trace = await exchange.explain({ token })
+    const trace = await explain(exchange, { token })
     // Assess
     const [attempt] = trace.candidates
     expect(attempt).toMatchObject({
@@ -161,7 +163,7 @@ describe('explain: every claim check', () => {
     // Prepare
     const { exchange } = setup([issuer], [])
     // Act
-    const trace = await exchange.explain({ token: sign(claims) })
+    const trace = await explain(exchange, { token: sign(claims) })
     // Assess
     expect(trace.reason).toBe(reason)
     expect(failedChecks(trace.candidates[0]?.claimChecks)).toContainEqual({ check, reason })
@@ -193,7 +195,7 @@ describe('explain: bindings', () => {
     ]
     const { exchange } = setup([issuer], bindings)
     // Act
-    const trace = await exchange.explain({ token: await planeA.mint({ iat: NOW_SECONDS }) })
+    const trace = await explain(exchange, { token: await planeA.mint({ iat: NOW_SECONDS }) })
     // Assess
     expect(
       trace.bindings.map(({ bindingId, matched, failedRule, detail }) => ({
@@ -224,7 +226,7 @@ describe('the workload sees a generic error; explain and the audit record see th
       httpEvent({ requestId: 'req-explain-1', headers: { authorization: token } }),
       {} as Context,
     )
-    const trace = await exchange.explain({ token })
+    const trace = await explain(exchange, { token })
     // Assess
     expect(JSON.parse(response.body ?? '')).toEqual({
       error: {
@@ -234,7 +236,7 @@ describe('the workload sees a generic error; explain and the audit record see th
       },
     })
     const [record] = audits().filter((r) => r.requestId === 'req-explain-1')
-    expect(record).toMatchObject({ decision: 'denied', code: 'ExpiredToken', reason: 'token_expired' })
+    expect(record).toMatchObject({ decision: 'deny', code: 'ExpiredToken', reason: 'token_expired' })
     expect(trace).toMatchObject({ decision: 'deny', code: record?.code, reason: record?.reason })
   })
 })

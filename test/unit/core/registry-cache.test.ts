@@ -70,7 +70,7 @@ describe('createRegistryCache: issuers by iss', () => {
     registry.failNext('findIssuersByIss', new UpstreamUnavailableError('dynamodb'))
     // Act
     const failed = cache.findIssuersByIss(K8S_ISSUER)
-    await expect(failed).rejects.toMatchObject({ code: 'IDPCommunicationError' })
+    await expect(failed).rejects.toMatchObject({ code: 'ServiceUnavailable' })
     const retried = await cache.findIssuersByIss(K8S_ISSUER)
     // Assess
     expect(retried).toHaveLength(2)
@@ -284,8 +284,8 @@ describe('createRegistryCache: stale window while the registry is down', () => {
     // Assess
     expect(staleIssuers).toBe(issuers)
     expect(staleBindings).toBe(bindings)
-    await expect(expiredIssuers).rejects.toMatchObject({ code: 'IDPCommunicationError', statusCode: 503 })
-    await expect(expiredBindings).rejects.toMatchObject({ code: 'IDPCommunicationError', statusCode: 503 })
+    await expect(expiredIssuers).rejects.toMatchObject({ code: 'ServiceUnavailable', statusCode: 503 })
+    await expect(expiredBindings).rejects.toMatchObject({ code: 'ServiceUnavailable', statusCode: 503 })
   })
 
   it('answers from the stale entry after the refresh wait while the reload never answers', async () => {
@@ -383,7 +383,7 @@ describe('createRegistryCache: stale window while the registry is down', () => {
     // Act
     const outcome = cache.listBindings('onprem-a')
     // Assess
-    await expect(outcome).rejects.toMatchObject({ code: 'IDPCommunicationError' })
+    await expect(outcome).rejects.toMatchObject({ code: 'ServiceUnavailable' })
   })
 
   it('serves nothing stale with staleSeconds 0: a failed reload after the TTL is a 503', async () => {
@@ -395,7 +395,7 @@ describe('createRegistryCache: stale window while the registry is down', () => {
     // Act
     const outcome = cache.findIssuersByIss(K8S_ISSUER)
     // Assess
-    await expect(outcome).rejects.toMatchObject({ code: 'IDPCommunicationError' })
+    await expect(outcome).rejects.toMatchObject({ code: 'ServiceUnavailable' })
   })
 
   it('does not store what a read started before invalidate returns', async () => {

@@ -7,7 +7,7 @@ import { createSafeJsonFetcher } from '../../../shared/adapters/jwks-fetch.js'
 import type { JsonFetcher, Logger } from '../../../shared/core/ports.js'
 import { createRemoteKeyResolver, KeyFetchError } from '../../../shared/core/remote-keys.js'
 import { createTestIssuer } from '../../support/workload-issuer.js'
-import { createTestClock, makeIssuer, NOW_SECONDS } from '../fixtures.js'
+import { createTestClock, makeIssuer, NOW_SECONDS, rejectionOf } from '../fixtures.js'
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {}, metric: () => {} }
 const ISS = 'https://oidc.cluster.example.test'
@@ -77,15 +77,7 @@ describe('the safe fetcher with a caller timeout', () => {
       },
     })
 
-  const failureOf = async (promise: Promise<unknown>): Promise<KeyFetchError> => {
-    try {
-      await promise
-    } catch (error) {
-      if (error instanceof KeyFetchError) return error
-      throw error
-    }
-    throw new Error('expected a KeyFetchError')
-  }
+  const failureOf = (promise: Promise<unknown>) => rejectionOf(promise, KeyFetchError)
 
   it('gives up at the caller timeout when it is shorter than its own deadline', async () => {
     // Act

@@ -3,8 +3,9 @@
 // bound, key hygiene of fetched sets, and how a fetch failure reaches the caller.
 import { describe, expect, it } from 'vitest'
 import { createAdmin } from '../../../shared/core/admin.js'
-import { UpstreamUnavailableError } from '../../../shared/core/errors.js'
+import { IdentityProviderUnavailableError } from '../../../shared/core/errors.js'
 import { createExchange } from '../../../shared/core/exchange.js'
+import { explain } from '../../../shared/core/exchange-trace.js'
 import { createIssuerKeyResolver } from '../../../shared/core/keys.js'
 import type { Issuer } from '../../../shared/core/model.js'
 import type { JsonFetcher, Logger } from '../../../shared/core/ports.js'
@@ -15,7 +16,7 @@ import {
   KeyFetchError,
   type RemoteKeyOptions,
 } from '../../../shared/core/remote-keys.js'
-import { verifyWorkloadToken } from '../../../shared/core/verify.js'
+import { createWorkloadTokenVerifier, verifyWorkloadToken } from '../../../shared/core/verify.js'
 import { errorResponse } from '../../../shared/http/response.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { AUDIENCE, createTestIssuer, K8S_ISSUER, type TestIssuer } from '../../support/workload-issuer.js'
@@ -609,7 +610,7 @@ describe('remote keys: endpoint failures', () => {
     expect(outcome(pastTheBound)).toBe(UNAVAILABLE)
   })
 
-  it('answers IDPCommunicationError (UpstreamUnavailableError, Retry-After) when no keys were ever fetched and the endpoint fails', async () => {
+  it('answers IDPCommunicationError (IdentityProviderUnavailableError, Retry-After) when no keys were ever fetched and the endpoint fails', async () => {
     // Prepare
     const { endpoint, clock, verify } = setup()
     endpoint.fail(JWKS_URL, 'address_refused')
@@ -618,7 +619,7 @@ describe('remote keys: endpoint failures', () => {
     // Assess
     expect(result.ok).toBe(false)
     const error = result.ok ? undefined : result.error
-    expect(error).toBeInstanceOf(UpstreamUnavailableError)
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError)
     expect(error).toMatchObject({
       code: 'IDPCommunicationError',
       statusCode: 503,
@@ -793,7 +794,7 @@ describe('remote keys through the credential exchange', () => {
     let stsCalls = 0
     const exchange = createExchange({
       registry,
-      keysFor,
+      verifier: createWorkloadTokenVerifier(keysFor),
       signer,
       sts: {
         assumeRoleWithWebIdentity: async () => {
@@ -811,8 +812,8 @@ describe('remote keys through the credential exchange', () => {
       .issueCredentials({ token: await tokenOf(keyOne, clock), requestId: 'req-1' })
       .catch((caught: unknown) => caught)
     // Assess
-    expect(error).toBeInstanceOf(UpstreamUnavailableError)
-    const response = errorResponse(error as UpstreamUnavailableError, 'req-1')
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError)
+    const response = errorResponse(error as IdentityProviderUnavailableError, 'req-1')
     expect(response.statusCode).toBe(503)
     expect(response.headers['retry-after']).toBe('30')
     expect(JSON.parse(response.body as string)).toEqual({
@@ -825,7 +826,7 @@ describe('remote keys through the credential exchange', () => {
     expect(stsCalls).toBe(0)
     expect(audit.records).toEqual([
       expect.objectContaining({
-        decision: 'denied',
+        decision: 'deny',
         code: 'IDPCommunicationError',
         reason: 'jwks_unavailable',
       }),
@@ -840,7 +841,7 @@ describe('remote keys through the credential exchange', () => {
     registry.seed({ issuers: [remoteIssuer], bindings: [] })
     const exchange = createExchange({
       registry,
-      keysFor,
+      verifier: createWorkloadTokenVerifier(keysFor),
       signer,
       sts: { assumeRoleWithWebIdentity: async () => Promise.reject(new Error('not reached')) },
       clock,
@@ -849,7 +850,7 @@ describe('remote keys through the credential exchange', () => {
       brokerTokenTtlSeconds: 300,
     })
     // Act
-    const trace = await exchange.explain({ token: await tokenOf(keyOne, clock) })
+    const trace = await explain(exchange, { token: await tokenOf(keyOne, clock) })
     // Assess
     expect(trace).toMatchObject({
       decision: 'deny',

@@ -15,13 +15,14 @@ import {
   targetJwks,
 } from '../../support/corpus.js'
 import { outboundAttempts, outboundMark } from '../../support/outbound-guard.js'
+import { makeIssuer } from '../fixtures.js'
 
 const { targets, cases } = attackCorpus
 
 const issuers = Object.fromEntries(
   Object.entries(targets).map(([name, target]): [string, Issuer] => [
     name,
-    {
+    makeIssuer({
       issuerId: name,
       issuer: target.issuer,
       audiences: [target.audience],
@@ -29,14 +30,7 @@ const issuers = Object.fromEntries(
       algorithms: target.allowed_algs,
       // The kind target's genuine token is a 365-day default-mounted one.
       maxTokenLifetimeSeconds: 366 * 86400,
-      clockSkewSeconds: 60,
-      mode: 'broker',
-      enabled: true,
-      version: 1,
-      createdAt: '2026-11-28T00:00:00.000Z',
-      updatedAt: '2026-11-28T00:00:00.000Z',
-      updatedBy: 'test',
-    },
+    }),
   ]),
 )
 

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { Issuer, SigningAlgorithm } from '../../../shared/core/model.js'
 import { verifyWorkloadToken } from '../../../shared/core/verify.js'
+import { makeIssuer } from '../fixtures.js'
 
 const corpus = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'corpus', 'k8s-tokens')
 
@@ -18,23 +19,17 @@ interface Pair {
 
 const pairs = (JSON.parse(readFileSync(join(corpus, 'cases.json'), 'utf8')) as { pairs: Pair[] }).pairs
 
-const issuerFor = (pair: Pair, overrides: Partial<Issuer> = {}): Issuer => ({
-  issuerId: pair.dir,
-  issuer: pair.verify_with.issuer,
-  audiences: [pair.verify_with.audience],
-  jwks: JSON.parse(readFileSync(join(corpus, pair.verify_with.jwks_file), 'utf8')),
-  algorithms: pair.verify_with.algorithms,
-  // The kind token is a 365-day default-mounted token: admitted only by an issuer that says so.
-  maxTokenLifetimeSeconds: pair.times.lifetime_s,
-  clockSkewSeconds: 60,
-  mode: 'broker',
-  enabled: true,
-  version: 1,
-  createdAt: '2026-11-28T00:00:00.000Z',
-  updatedAt: '2026-11-28T00:00:00.000Z',
-  updatedBy: 'test',
-  ...overrides,
-})
+const issuerFor = (pair: Pair, overrides: Partial<Issuer> = {}): Issuer =>
+  makeIssuer({
+    issuerId: pair.dir,
+    issuer: pair.verify_with.issuer,
+    audiences: [pair.verify_with.audience],
+    jwks: JSON.parse(readFileSync(join(corpus, pair.verify_with.jwks_file), 'utf8')),
+    algorithms: pair.verify_with.algorithms,
+    // The kind token is a 365-day default-mounted token: admitted only by an issuer that says so.
+    maxTokenLifetimeSeconds: pair.times.lifetime_s,
+    ...overrides,
+  })
 
 // The files end in a newline, as saved by hand; kubelet's projected token files do not.
 const tokenOf = (pair: Pair) => readFileSync(join(corpus, pair.dir, 'token.jwt'), 'utf8').trimEnd()

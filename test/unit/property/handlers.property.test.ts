@@ -15,7 +15,7 @@ import { createJsonLogger } from '../../../shared/adapters/json-logger.js'
 import { createLocalSigner } from '../../../shared/adapters/local-signer.js'
 import { loadLocalConfig } from '../../../shared/config.js'
 import { WIRE_STATUS } from '../../../shared/core/errors.js'
-import type { AssumeRoleRequest, CredentialIssuer } from '../../../shared/core/ports.js'
+import type { AssumeRoleRequest, RoleAssumer } from '../../../shared/core/ports.js'
 import { tokenAdminAuthenticator } from '../../../shared/http/admin-auth.js'
 import type { HttpEvent } from '../../../shared/http/event.js'
 import type { HttpResponse } from '../../../shared/http/response.js'
@@ -35,7 +35,7 @@ const ecPlane = await createTestIssuer({ alg: 'ES256', kid: 'property-ec' })
 const verifierKeys = createLocalJWKSet({ keys: [...dataPlane.jwks.keys, ...ecPlane.jwks.keys] })
 
 const stsRequests: AssumeRoleRequest[] = []
-const sts: CredentialIssuer = {
+const sts: RoleAssumer = {
   async assumeRoleWithWebIdentity(request) {
     stsRequests.push(request)
     return {

@@ -1,7 +1,7 @@
-// The per-function AWS adapters of shared/aws.ts: what the roles and admin roots are wired with
-// in place of a KMS signer and an STS client they never call.
+// shared/without-signing-or-sts.ts: what the roles and admin functions are wired with in place of a signer and
+// an STS client they never call (in AWS and in the local stack alike).
 import { describe, expect, it } from 'vitest'
-import { withoutSigningOrSts } from '../../shared/aws.js'
+import { withoutSigningOrSts } from '../../shared/without-signing-or-sts.js'
 
 describe('withoutSigningOrSts', () => {
   it('answers every signer and STS call with an internal error naming the port, never a result', async () => {
