@@ -12,6 +12,7 @@ import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
 import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
 import { createKmsSigner } from './adapters/kms-signer.js'
 import { type AwsDependency, sdkClientLimits } from './adapters/sdk-limits.js'
+import { countDependencyErrors } from './adapters/sdk-metrics.js'
 import { createStsRoleAssumer, stsRetryOptions } from './adapters/sts.js'
 import type { BrokerSettings, LambdaConfig } from './config.js'
 import { type Registry, type RoleAssumer, type Signer, systemClock } from './core/ports.js'
@@ -34,6 +35,26 @@ const clientSettings = (config: ClientConfig, dependency: AwsDependency) => {
   }
 }
 
+/** Every metric of a function carries its name (LambdaConfig.functionName; none locally). */
+type Named = { functionName?: string | undefined }
+const metricDimensions = (config: Named): Record<string, string> =>
+  config.functionName ? { FunctionName: config.functionName } : {}
+
+/** Where the SDK clients' failed calls are counted (DependencyErrors, shared/adapters/sdk-metrics.ts). */
+let sdkMetrics: ReturnType<typeof createJsonLogger> | undefined
+const counted = <Client extends Parameters<typeof countDependencyErrors>[0]>(
+  client: Client,
+  dependency: AwsDependency,
+  config: Named,
+): Client => {
+  sdkMetrics ??= createJsonLogger(
+    stdoutSink,
+    { service: 'aws-sdk' },
+    { metricDimensions: metricDimensions(config) },
+  )
+  return countDependencyErrors(client, dependency, sdkMetrics)
+}
+
 /**
  * The DynamoDB client of the request path and the admin writes. `credentials`: only for a local
  * DynamoDB that needs none (the local stack's embedded dynalite).
@@ -50,27 +71,32 @@ export const stsClient = (config: ClientConfig): STSClient => new STSClient(clie
 
 /** The registry on DynamoDB (roles, admin, credentials). */
 export const awsRegistry = (
-  config: ClientConfig & Pick<BrokerSettings, 'tableName'>,
+  config: ClientConfig & Pick<BrokerSettings, 'tableName'> & Named,
   client: DynamoDBClient = dynamoDbClient(config),
-): Registry => createDynamoDbRegistry(client, config.tableName)
+): Registry => createDynamoDbRegistry(counted(client, 'dynamodb', config), config.tableName)
 
 /** STS AssumeRoleWithWebIdentity (credentials only), retried in the adapter within the deadline. */
-export const awsRoleAssumer = (config: ClientConfig, client: STSClient = stsClient(config)): RoleAssumer =>
-  createStsRoleAssumer(client, stsRetryOptions(config.timeouts))
+export const awsRoleAssumer = (
+  config: ClientConfig & Named,
+  client: STSClient = stsClient(config),
+): RoleAssumer => createStsRoleAssumer(counted(client, 'sts', config), stsRetryOptions(config.timeouts))
 
 /** The KMS signing key: Sign (credentials) and GetPublicKey (credentials, discovery). */
 export const awsSigner = (config: LambdaConfig): Signer =>
-  createKmsSigner(new KMSClient(clientSettings(config, 'kms')), {
+  createKmsSigner(counted(new KMSClient(clientSettings(config, 'kms')), 'kms', config), {
     keyId: config.kmsKeyId,
     previousKeyId: config.kmsPreviousKeyId,
   })
 
-export const awsLogger = (service: string): ReturnType<typeof createJsonLogger> =>
-  createJsonLogger(stdoutSink, { service })
+export const awsLogger = (service: string, config: Named): ReturnType<typeof createJsonLogger> =>
+  createJsonLogger(stdoutSink, { service }, { metricDimensions: metricDimensions(config) })
 
 /** The adapters that are not AWS clients: clock, logs, audit and the remote-JWKS fetcher. */
-export const awsCommonAdapters = (service: string): Omit<Adapters, 'registry' | 'sts' | 'signer'> => {
-  const logger = awsLogger(service)
+export const awsCommonAdapters = (
+  service: string,
+  config: Named,
+): Omit<Adapters, 'registry' | 'sts' | 'signer'> => {
+  const logger = awsLogger(service, config)
   return {
     clock: systemClock,
     logger,
@@ -82,7 +108,7 @@ export const awsCommonAdapters = (service: string): Omit<Adapters, 'registry' | 
 
 /** Every adapter at once: for a process that serves every function (and for tests). */
 export const createAwsAdapters = (config: LambdaConfig, service: string): Adapters => ({
-  ...awsCommonAdapters(service),
+  ...awsCommonAdapters(service, config),
   registry: awsRegistry(config),
   sts: awsRoleAssumer(config),
   signer: awsSigner(config),

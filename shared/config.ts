@@ -60,6 +60,11 @@ const optionalUrl = (env: Env, name: string): string | undefined => {
 
 export interface BrokerSettings {
   region: string
+  /**
+   * The home Region of a multi-Region stage (docs/multi-region.md): admin writes are taken there
+   * only. Undefined for a single-Region stage, where every Region is its own home.
+   */
+  homeRegion?: string | undefined
   tableName: string
   /** The broker's own `iss`, without a trailing slash. */
   issuerUrl: string
@@ -113,6 +118,11 @@ export interface Timeouts {
 export interface LambdaConfig extends BrokerSettings {
   kmsKeyId: string
   kmsPreviousKeyId?: string | undefined
+  /**
+   * The function's own name, which the Lambda runtime sets (irsa-broker-<stage>-<function>):
+   * every metric carries it, so one stack's alarms never count another stage's functions.
+   */
+  functionName?: string | undefined
 }
 
 export interface LocalConfig extends BrokerSettings {
@@ -145,8 +155,16 @@ const timeouts = (env: Env): Timeouts => {
   })
 }
 
+const optionalRegion = (env: Env, name: string): string | undefined => {
+  const value = read(env, name)
+  if (value !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(value))
+    throw new ConfigError(name, `must be a Region such as eu-west-1, got "${value}"`)
+  return value
+}
+
 const brokerSettings = (env: Env, issuerUrl: string, tableName: string): BrokerSettings => ({
   region: read(env, 'AWS_REGION') ?? read(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+  homeRegion: optionalRegion(env, 'IRSA_BROKER_HOME_REGION'),
   tableName,
   issuerUrl,
   cacheTtlSeconds: integer(env, 'IRSA_BROKER_CACHE_TTL_SECONDS', 30, 0, 3600),
@@ -187,6 +205,7 @@ export const loadLambdaConfig = (env: Env): LambdaConfig =>
     ),
     kmsKeyId: required(env, 'IRSA_BROKER_KMS_KEY_ID'),
     kmsPreviousKeyId: read(env, 'IRSA_BROKER_KMS_PREVIOUS_KEY_ID'),
+    functionName: read(env, 'AWS_LAMBDA_FUNCTION_NAME'),
   })
 
 /** Local mode (DESIGN §6): everything has a deliberate default. */

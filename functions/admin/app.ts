@@ -1,7 +1,7 @@
 // The admin API: issuers, bindings and `explain`, dispatched by the HTTP API route key.
 import * as z from 'zod/mini'
 import type { BrokerSettings } from '../../shared/config.js'
-import { NotFoundError } from '../../shared/core/errors.js'
+import { NotFoundError, NotHomeRegionError } from '../../shared/core/errors.js'
 import { explain } from '../../shared/core/exchange-trace.js'
 import { explainBodySchema, parseInput } from '../../shared/core/schemas.js'
 import type { AdminAuthenticator } from '../../shared/http/admin-auth.js'
@@ -14,6 +14,7 @@ import {
   requestIdOf,
 } from '../../shared/http/event.js'
 import { httpFunction } from '../../shared/http/middleware.js'
+import { PATHS } from '../../shared/http/paths.js'
 import { type HttpResponse, json, noContent } from '../../shared/http/response.js'
 import { type Adapters, type Core, createCore } from '../../shared/wiring.js'
 import { withoutSigningOrSts } from '../../shared/without-signing-or-sts.js'
@@ -38,7 +39,23 @@ const etag = (version: number) => ({ etag: `"${version}"` })
 
 export interface AdminHandlerDeps extends Pick<Core, 'admin' | 'exchange' | 'logger'> {
   authenticate: AdminAuthenticator
+  /**
+   * Where this function runs and the home Region of its stage. Outside the home Region of a
+   * multi-Region stage every admin write is refused (docs/multi-region.md); without a home
+   * Region (single-Region stages, local mode by default) every write is taken.
+   */
+  regions?: { region: string; homeRegion?: string | undefined }
 }
+
+/**
+ * The admin routes that change nothing in the registry, whatever their method: `explain`
+ * evaluates a token, `refresh` refetches an issuer's remote keys into this process's cache.
+ * Every other route but a GET writes, including routes added later: refused by default.
+ */
+const READS_BY_POST = new Set([`POST ${PATHS.explain}`, `POST ${PATHS.issuerRefresh}`])
+
+export const writesRegistry = (routeKey: string): boolean =>
+  !routeKey.startsWith('GET ') && !READS_BY_POST.has(routeKey)
 
 export const createAdminHandler = (deps: AdminHandlerDeps) => {
   const { admin, exchange } = deps
@@ -108,10 +125,15 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
     },
   }
 
+  const { region = 'unknown', homeRegion } = deps.regions ?? {}
+  const readOnlyIn = homeRegion !== undefined && region !== homeRegion ? { region, homeRegion } : undefined
+
   return httpFunction(deps.logger, async (event) => {
     const route = routes[event.routeKey]
     if (!route) throw new NotFoundError('No such admin route.')
     const actor = deps.authenticate(event)
+    if (readOnlyIn && writesRegistry(event.routeKey))
+      throw new NotHomeRegionError(readOnlyIn.region, readOnlyIn.homeRegion)
     if (!event.routeKey.startsWith('DELETE ')) parseInput(noQuery, queryParameters(event))
     return route(event, actor)
   })
@@ -129,5 +151,12 @@ export const buildAdminFunction = (
 ) => {
   const { authenticate, ...rest } = adapters
   const core = createCore({ ...rest, ...withoutSigningOrSts }, settings)
-  return { handler: createAdminHandler({ ...core, authenticate }), core }
+  return {
+    handler: createAdminHandler({
+      ...core,
+      authenticate,
+      regions: { region: settings.region, homeRegion: settings.homeRegion },
+    }),
+    core,
+  }
 }

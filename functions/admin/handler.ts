@@ -8,6 +8,10 @@ import { buildAdminFunction } from './app.js'
 
 const config = loadLambdaConfig(process.env)
 export const { handler } = buildAdminFunction(
-  { ...awsCommonAdapters('admin'), registry: awsRegistry(config), authenticate: iamAdminAuthenticator },
+  {
+    ...awsCommonAdapters('admin', config),
+    registry: awsRegistry(config),
+    authenticate: iamAdminAuthenticator,
+  },
   config,
 )

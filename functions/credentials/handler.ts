@@ -7,7 +7,7 @@ import { buildCredentialsFunction } from './app.js'
 const config = loadLambdaConfig(process.env)
 export const { handler } = buildCredentialsFunction(
   {
-    ...awsCommonAdapters('credentials'),
+    ...awsCommonAdapters('credentials', config),
     registry: awsRegistry(config),
     sts: awsRoleAssumer(config),
     signer: awsSigner(config),

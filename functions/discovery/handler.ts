@@ -6,6 +6,6 @@ import { buildDiscoveryFunction } from './app.js'
 
 const config = loadLambdaConfig(process.env)
 export const { handler } = buildDiscoveryFunction(
-  { signer: awsSigner(config), logger: awsLogger('discovery') },
+  { signer: awsSigner(config), logger: awsLogger('discovery', config) },
   config,
 )

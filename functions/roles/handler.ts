@@ -7,6 +7,6 @@ import { buildRolesFunction } from './app.js'
 
 const config = loadLambdaConfig(process.env)
 export const { handler } = buildRolesFunction(
-  { ...awsCommonAdapters('roles'), registry: awsRegistry(config) },
+  { ...awsCommonAdapters('roles', config), registry: awsRegistry(config) },
   config,
 )

@@ -41,6 +41,12 @@ export interface LocalStackOptions {
   wrapSts?: (sts: RoleAssumer) => RoleAssumer
   /** Replaces the remote-JWKS fetcher (tests give one with their own resolver and connector). */
   fetchJson?: JsonFetcher
+  /**
+   * The signing key file, instead of `<data dir>/signing-key.pem`: two local brokers given the
+   * same file sign with one key, as the Regions of a multi-Region stage do with one multi-Region
+   * KMS key (test/integration/multi-region.test.ts).
+   */
+  signingKeyPath?: string
 }
 
 export interface LocalStack {
@@ -119,7 +125,7 @@ export const startLocalStack = async (
     const dataDir = resolve(config.dataDir)
     mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     const { adminToken, adminTokenSource } = resolveAdminToken(config, dataDir)
-    const keyPath = join(dataDir, 'signing-key.pem')
+    const keyPath = options.signingKeyPath ?? join(dataDir, 'signing-key.pem')
     const { key, created } = loadOrCreateSigningKey(keyPath)
     const signer = createLocalSigner(key)
 

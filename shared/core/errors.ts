@@ -11,6 +11,8 @@ export const WIRE_STATUS = {
   /** A known path asked with a method it does not serve; only the local front answers it (API Gateway says 404). */
   MethodNotAllowed: 405,
   Conflict: 409,
+  /** An admin write sent to a Region other than the home Region of a multi-Region stage. */
+  NotHomeRegion: 421,
   PayloadTooLarge: 413,
   Throttling: 429,
   IDPCommunicationError: 503,
@@ -103,6 +105,22 @@ export class ConflictError extends BrokerError {
   readonly code = 'Conflict'
   constructor(message: string, reason = 'version_conflict') {
     super(message, reason)
+  }
+}
+
+/**
+ * A multi-Region stage takes admin writes in its home Region only (docs/multi-region.md): the
+ * optimistic versions hold only where every write is checked against the same replica. 421
+ * Misdirected Request: the request is fine, this server is the wrong one to make it.
+ */
+export class NotHomeRegionError extends BrokerError {
+  override readonly name = 'NotHomeRegionError'
+  readonly code = 'NotHomeRegion'
+  constructor(region: string, homeRegion: string) {
+    super(
+      `This Region (${region}) serves admin reads only; send admin writes to the home Region, ${homeRegion}.`,
+      'not_home_region',
+    )
   }
 }
 

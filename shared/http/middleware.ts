@@ -9,6 +9,17 @@ import { errorResponse, type HttpResponse } from './response.js'
 
 export type HttpHandler = (event: HttpEvent, context: Context) => Promise<HttpResponse>
 
+/**
+ * The answers the stack's alarms count (serverless.yml, "Alarms"), as metrics of the function
+ * that gave them: callers refused (401, 403: a spike is an attack or a misconfigured data
+ * plane) and the broker failing (5xx, including the 503s of a dependency outage). One EMF line
+ * per such answer, none for any other; which code it was is in the audit line or the warning.
+ */
+const countAnswer = (logger: Logger, status: number) => {
+  if (status >= 500) logger.metric('ServerErrors', 1, {})
+  else if (status === 401 || status === 403) logger.metric('Denials', 1, {})
+}
+
 export const brokerErrors = (logger: Logger): middy.MiddlewareObj<HttpEvent, HttpResponse> => ({
   after: (request) => {
     if (request.response) request.response.headers['x-request-id'] = requestIdOf(request.event)
@@ -20,6 +31,7 @@ export const brokerErrors = (logger: Logger): middy.MiddlewareObj<HttpEvent, Htt
       if (error.statusCode >= 500)
         logger.warn('dependency unavailable', { requestId, reason: error.reason, error: error.cause })
       request.response = errorResponse(error, requestId)
+      countAnswer(logger, error.statusCode)
       return
     }
     // Only the error's name, message and stack: never the event, which holds the token.
@@ -28,6 +40,7 @@ export const brokerErrors = (logger: Logger): middy.MiddlewareObj<HttpEvent, Htt
       error: isBrokerError(error) ? (error.cause ?? error) : error,
     })
     request.response = errorResponse(new InternalError(), requestId)
+    countAnswer(logger, request.response.statusCode)
   },
 })
 

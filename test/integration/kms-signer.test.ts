@@ -1,7 +1,7 @@
 // The Signer port on an asymmetric KMS key (moto_server's KMS): broker tokens signed by
 // kms:Sign verify against the JWKS built from kms:GetPublicKey, during key rotation too.
 import { createHash, createPublicKey } from 'node:crypto'
-import { CreateKeyCommand, GetPublicKeyCommand, type KMSClient } from '@aws-sdk/client-kms'
+import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, ReplicateKeyCommand } from '@aws-sdk/client-kms'
 import type { Context } from 'aws-lambda'
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -10,7 +10,7 @@ import { type MotoServer, startMotoServer } from '../../infra/local/processes.js
 import { createKmsSigner } from '../../shared/adapters/kms-signer.js'
 import { AWS_TAGS_CLAIM, BROKER_AUDIENCE, mintBrokerToken } from '../../shared/core/broker-token.js'
 import type { Logger, Signer } from '../../shared/core/ports.js'
-import { motoKmsClient } from '../support/moto.js'
+import { DUMMY_CREDENTIALS, motoKmsClient } from '../support/moto.js'
 import { httpEvent } from '../unit/http/http-event.js'
 
 const BROKER_URL = 'https://broker.example.test'
@@ -182,5 +182,46 @@ describe('KMS signer against moto_server', () => {
     await expect(withSwappedSignature).rejects.toMatchObject({
       code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
     })
+  })
+})
+
+describe('a multi-Region key (docs/multi-region.md): the primary and its replica in another Region', () => {
+  it('publish the same JWKS with the same kid, and a token signed by the replica verifies against the primary Region JWKS', async () => {
+    // Prepare: a multi-Region primary in us-east-1 (moto's Region) and its replica in eu-west-1
+    const { KeyMetadata } = await kms.send(
+      new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', MultiRegion: true }),
+    )
+    if (!KeyMetadata?.Arn || !KeyMetadata.KeyId) throw new Error('moto created no key')
+    const { ReplicaKeyMetadata } = await kms.send(
+      new ReplicateKeyCommand({ KeyId: KeyMetadata.KeyId, ReplicaRegion: 'eu-west-1' }),
+    )
+    if (!ReplicaKeyMetadata?.Arn) throw new Error('moto replicated no key')
+    const europe = new KMSClient({
+      region: 'eu-west-1',
+      endpoint: moto.endpoint,
+      credentials: DUMMY_CREDENTIALS,
+      maxAttempts: 1,
+    })
+    const home = createKmsSigner(kms, { keyId: KeyMetadata.Arn })
+    const replica = createKmsSigner(europe, { keyId: ReplicaKeyMetadata.Arn })
+    const now = new Date()
+
+    // Act
+    const [homeJwks, replicaJwks] = [await home.publicJwks(), await replica.publicJwks()]
+    const token = await mint(replica, now)
+    const { protectedHeader } = await jwtVerify(token, createLocalJWKSet(homeJwks), {
+      issuer: BROKER_URL,
+      audience: BROKER_AUDIENCE,
+      algorithms: ['RS256'],
+      currentDate: now,
+    })
+
+    // Assess: the ARNs differ by Region only; the kid is the key's thumbprint, not its ARN
+    expect(ReplicaKeyMetadata.Arn).not.toBe(KeyMetadata.Arn)
+    expect(ReplicaKeyMetadata.Arn.split(':key/')[1]).toBe(KeyMetadata.Arn.split(':key/')[1])
+    expect(replicaJwks).toEqual(homeJwks)
+    expect(await replica.keyId()).toBe(await home.keyId())
+    expect(protectedHeader.kid).toBe(await rfc7638Thumbprint(KeyMetadata.KeyId))
+    europe.destroy()
   })
 })

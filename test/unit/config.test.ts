@@ -288,3 +288,43 @@ describe('deadlines, timeouts and the stale window', () => {
     expect(error.message).toBe(`${variable}: ${detail}`)
   })
 })
+
+describe('IRSA_BROKER_HOME_REGION (multi-Region stages)', () => {
+  it('is undefined unless set, and read as given in Lambda and in local mode', () => {
+    // Act
+    const unset = loadLambdaConfig(lambdaEnv())
+    const lambda = loadLambdaConfig(
+      lambdaEnv({ AWS_REGION: 'eu-west-1', IRSA_BROKER_HOME_REGION: 'us-east-1' }),
+    )
+    const local = loadLocalConfig({ IRSA_BROKER_HOME_REGION: 'ap-southeast-2' })
+
+    // Assess
+    expect(unset.homeRegion).toBeUndefined()
+    expect([lambda.region, lambda.homeRegion]).toEqual(['eu-west-1', 'us-east-1'])
+    expect(local.homeRegion).toBe('ap-southeast-2')
+  })
+
+  it.each(['eu-west', 'EU-WEST-1', 'https://eu-west-1', 'eu-west-1 '.repeat(2)])(
+    'refuses %j, naming the variable',
+    (value) => {
+      // Act
+      const error = configErrorOf(() => loadLambdaConfig(lambdaEnv({ IRSA_BROKER_HOME_REGION: value })))
+
+      // Assess
+      expect(error.variable).toBe('IRSA_BROKER_HOME_REGION')
+      expect(error.message).toMatch(/^IRSA_BROKER_HOME_REGION: must be a Region such as eu-west-1/)
+    },
+  )
+})
+
+describe('AWS_LAMBDA_FUNCTION_NAME (the metrics dimension)', () => {
+  it('is the function name the Lambda runtime sets, undefined outside Lambda', () => {
+    // Act
+    const set = loadLambdaConfig(lambdaEnv({ AWS_LAMBDA_FUNCTION_NAME: 'irsa-broker-prod-credentials' }))
+    const unset = loadLambdaConfig(lambdaEnv())
+
+    // Assess
+    expect(set.functionName).toBe('irsa-broker-prod-credentials')
+    expect(unset.functionName).toBeUndefined()
+  })
+})

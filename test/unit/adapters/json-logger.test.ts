@@ -16,6 +16,10 @@ const setup = () => {
   return { logger, lines, records }
 }
 
+const dimensionsOf = (record: Record<string, unknown>) =>
+  (record._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] } | undefined)?.CloudWatchMetrics[0]
+    ?.Dimensions
+
 describe('createJsonLogger', () => {
   it('writes a metric as one EMF line: the value under its name, each dimension a member of the line', () => {
     // Prepare
@@ -65,6 +69,32 @@ describe('createJsonLogger', () => {
       Anything: 3,
       _aws: { CloudWatchMetrics: [{ Dimensions: [[]], Metrics: [{ Name: 'Anything', Unit: 'Count' }] }] },
     })
+  })
+
+  it('adds the metric dimensions of its options to every metric, and rolls a metric with dimensions of its own up to them', () => {
+    // Prepare
+    const lines: string[] = []
+    const logger = createJsonLogger(
+      capturingSink('json-logger-test', (line) => lines.push(line)),
+      { service: 'credentials' },
+      { metricDimensions: { FunctionName: 'irsa-broker-prod-credentials' } },
+    )
+
+    // Act
+    logger.metric('RemoteJwksStaleKeysServed', 1, { issuerId: 'gke' })
+    logger.metric('DependencyErrors', 1, { Dependency: 'kms' })
+    logger.metric('ServerErrors', 1, {})
+    logger.info('not a metric')
+
+    // Assess
+    const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(records.map((record) => [record.FunctionName, dimensionsOf(record)])).toEqual([
+      ['irsa-broker-prod-credentials', [['FunctionName', 'issuerId'], ['FunctionName']]],
+      ['irsa-broker-prod-credentials', [['FunctionName', 'Dependency'], ['FunctionName']]],
+      ['irsa-broker-prod-credentials', [['FunctionName']]],
+      [undefined, undefined],
+    ])
+    expect(records[1]).toMatchObject({ Dependency: 'kms', DependencyErrors: 1, service: 'credentials' })
   })
 
   it('keeps warnings free of EMF members: a warning is not a metric', () => {

@@ -25,6 +25,11 @@ const run = async (handler: (event: HttpEvent) => Promise<ReturnType<typeof json
   return { response, lines, logged: lines.map((line) => JSON.parse(line) as Record<string, unknown>) }
 }
 
+/** The metric an EMF line counts, or undefined for any other line. */
+const metricName = (record: Record<string, unknown>) =>
+  (record._aws as { CloudWatchMetrics: { Metrics: { Name: string }[] }[] } | undefined)?.CloudWatchMetrics[0]
+    ?.Metrics[0]?.Name
+
 const eventWithToken = () =>
   httpEvent({
     requestId: 'req-42',
@@ -42,22 +47,25 @@ describe('httpFunction middleware', () => {
   })
 
   it.each([
-    [new AccessDeniedError('role_not_allowed'), 403, 'AccessDenied'],
-    [new ExpiredTokenError('token_expired'), 401, 'ExpiredToken'],
-    [new ThrottlingError('sts_throttled'), 429, 'Throttling'],
-  ])('maps a thrown broker error to its status and wire body (%s)', async (error, status, code) => {
-    // Act
-    const { response, logged } = await run(async () => {
-      throw error
-    }, eventWithToken())
-    // Assess
-    expect(response.statusCode).toBe(status)
-    expect(JSON.parse(response.body ?? '')).toEqual({
-      error: { code, message: error.message, requestId: 'req-42' },
-    })
-    expect(response.headers['x-request-id']).toBe('req-42')
-    expect(logged).toEqual([])
-  })
+    [new AccessDeniedError('role_not_allowed'), 403, 'AccessDenied', ['Denials']],
+    [new ExpiredTokenError('token_expired'), 401, 'ExpiredToken', ['Denials']],
+    [new ThrottlingError('sts_throttled'), 429, 'Throttling', []],
+  ])(
+    'maps a thrown broker error to its status and wire body, counting a refusal (%s)',
+    async (error, status, code, metrics) => {
+      // Act
+      const { response, logged } = await run(async () => {
+        throw error
+      }, eventWithToken())
+      // Assess
+      expect(response.statusCode).toBe(status)
+      expect(JSON.parse(response.body ?? '')).toEqual({
+        error: { code, message: error.message, requestId: 'req-42' },
+      })
+      expect(response.headers['x-request-id']).toBe('req-42')
+      expect(logged.map(metricName)).toEqual(metrics)
+    },
+  )
 
   it('answers 503 with Retry-After for an unavailable dependency and logs a warning with the request id', async () => {
     // Act
@@ -69,6 +77,7 @@ describe('httpFunction middleware', () => {
     expect(response.headers['retry-after']).toBe('1')
     expect(logged).toEqual([
       expect.objectContaining({ level: 'WARN', requestId: 'req-42', reason: 'dynamodb_unavailable' }),
+      expect.objectContaining({ message: 'metric', ServerErrors: 1 }),
     ])
   })
 
@@ -93,6 +102,7 @@ describe('httpFunction middleware', () => {
         requestId: 'req-42',
         error: expect.objectContaining({ name: 'TypeError', message: bug.message }),
       }),
+      expect.objectContaining({ message: 'metric', ServerErrors: 1 }),
     ])
   })
 
