@@ -8,7 +8,7 @@ import { createKeyPushCore } from '../../shared/wiring.js'
 import { createKeysHandler } from './app.js'
 
 const config = loadLambdaConfig(process.env)
-const logger = awsLogger('keys')
+const logger = awsLogger('keys', config)
 export const handler = createKeysHandler(
   createKeyPushCore({ registry: awsRegistry(config), clock: systemClock, logger, audit: logger.audit }),
 )
