@@ -53,6 +53,8 @@ export interface BindingSpec {
   condition?: string
   allowAnyWorkload?: boolean
   sessionName?: string
+  /** Template of the sessions' source identity; default: the workload's name (workload-identity.ts). */
+  sourceIdentity?: string
   sessionTags?: Record<string, string>
   transitiveTagKeys?: string[]
   durationSeconds: number
