@@ -32,7 +32,8 @@ const GLOB_DISALLOWED = /[^\w+,.@*-]/g
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
-const base32Digest = (parts: readonly string[]): string => {
+/** The first `length` base32 characters of the SHA-256 of `parts`. */
+export const base32Digest = (parts: readonly (string | null)[], length = HASH_LENGTH): string => {
   // JSON of a list: an unambiguous encoding of several strings, whatever they hold.
   const digest = createHash('sha256').update(JSON.stringify(parts), 'utf8').digest()
   let bits = 0
@@ -41,11 +42,11 @@ const base32Digest = (parts: readonly string[]): string => {
   for (const byte of digest) {
     value = (value << 8) | byte
     bits += 8
-    while (bits >= 5 && out.length < HASH_LENGTH) {
+    while (bits >= 5 && out.length < length) {
       out += BASE32[(value >>> (bits - 5)) & 31]
       bits -= 5
     }
-    if (out.length === HASH_LENGTH) break
+    if (out.length === length) break
   }
   return out
 }
