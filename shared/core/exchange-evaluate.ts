@@ -9,9 +9,10 @@ import {
   type SelectionFailure,
   selectBinding,
 } from './bindings.js'
-import { type BrokerError, InternalError, isBrokerError } from './errors.js'
+import { AccessDeniedError, type BrokerError, InternalError, isBrokerError } from './errors.js'
 import type { Binding, Issuer, WorkloadClaims } from './model.js'
 import type { Clock, RegistryReader } from './ports.js'
+import { revocationOf } from './revocations.js'
 import type { RenderedSession, SessionMemo } from './session-memo.js'
 import type {
   PresentedToken,
@@ -33,6 +34,8 @@ export type DenyReason =
   | 'token_not_verified'
   /** The verifying issuer's bindings could not be read. */
   | 'binding_lookup_failed'
+  /** A revocation of the issuer covers this token (issued before its notBefore): revocations.ts. */
+  | 'revoked'
   | SelectionFailure['reason']
 
 /**
@@ -45,6 +48,7 @@ const LISTABLE: Readonly<Record<DenyReason, boolean>> = {
   issuer_lookup_failed: false,
   token_not_verified: false,
   binding_lookup_failed: false,
+  revoked: false,
   no_binding_matches: true,
   role_ambiguous: true,
   role_not_allowed: false,
@@ -106,6 +110,9 @@ const NOTHING_FOUND: Findings = Object.freeze({ attempts: [], bindings: [], matc
 export const asBrokerError = (error: unknown): BrokerError =>
   isBrokerError(error) ? error : new InternalError('unexpected_error', { cause: error })
 
+const revokedError = () =>
+  new AccessDeniedError('revoked', 'The tokens of this workload issued before a revocation are refused.')
+
 const denied = (reason: DenyReason, error: unknown, findings: Findings): Denied => ({
   ...findings,
   decision: 'deny',
@@ -147,15 +154,27 @@ export const createEvaluator =
       })
     const { issuer, claims } = result
     const verified = { iss, issuersSharingIss, attempts, issuer, claims }
+    // Before any binding or cached credential: a revocation of the whole issuer (or of this subject).
+    if (revocationOf(issuer.revocations, claims) !== undefined)
+      return denied('revoked', revokedError(), { ...NOTHING_FOUND, ...verified })
     let bindings: BindingEvaluation[]
     try {
       bindings = evaluateBindings(await deps.registry.listBindings(issuer.issuerId), claims)
     } catch (error) {
       return denied('binding_lookup_failed', error, { ...NOTHING_FOUND, ...verified })
     }
-    const matches = matchingBindings(bindings)
+    const matching = matchingBindings(bindings)
+    // A binding whose revocation covers this token does not count; when it was the one that
+    // would have been chosen, the answer says `revoked` rather than that nothing matched.
+    const matches =
+      issuer.revocations === undefined
+        ? matching
+        : matching.filter((binding) => revocationOf(issuer.revocations, claims, binding.bindingId) === undefined)
     const selection = selectBinding(matches, request.role)
-    if (!selection.ok) return denied(selection.reason, selection.error, { ...verified, bindings, matches })
+    if (!selection.ok)
+      return matches.length < matching.length && selectBinding(matching, request.role).ok
+        ? denied('revoked', revokedError(), { ...verified, bindings, matches })
+        : denied(selection.reason, selection.error, { ...verified, bindings, matches })
     const selected = selection.binding
     return {
       decision: 'allow',

@@ -1,5 +1,6 @@
 // The broker's domain objects as stored and served: a data plane's issuer and a role binding.
 import type { JSONWebKeySet } from 'jose'
+import type { Revocation } from './revocations.js'
 
 export const SIGNING_ALGORITHMS = [
   'RS256',
@@ -40,7 +41,11 @@ export interface IssuerSpec {
   description?: string
 }
 
-export type Issuer = IssuerSpec & ServerFields
+/**
+ * Revocations live on the issuer (shared/core/revocations.ts): the request path reads them with
+ * the issuer, within the registry TTL, at no extra read.
+ */
+export type Issuer = IssuerSpec & ServerFields & { revocations?: readonly Revocation[] }
 
 export interface BindingSpec {
   bindingId: string
