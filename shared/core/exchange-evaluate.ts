@@ -169,7 +169,9 @@ export const createEvaluator =
     const matches =
       issuer.revocations === undefined
         ? matching
-        : matching.filter((binding) => revocationOf(issuer.revocations, claims, binding.bindingId) === undefined)
+        : matching.filter(
+            (binding) => revocationOf(issuer.revocations, claims, binding.bindingId) === undefined,
+          )
     const selection = selectBinding(matches, request.role)
     if (!selection.ok)
       return matches.length < matching.length && selectBinding(matching, request.role).ok
