@@ -110,9 +110,6 @@ const NOTHING_FOUND: Findings = Object.freeze({ attempts: [], bindings: [], matc
 export const asBrokerError = (error: unknown): BrokerError =>
   isBrokerError(error) ? error : new InternalError('unexpected_error', { cause: error })
 
-const revokedError = () =>
-  new AccessDeniedError('revoked', 'The tokens of this workload issued before a revocation are refused.')
-
 const denied = (reason: DenyReason, error: unknown, findings: Findings): Denied => ({
   ...findings,
   decision: 'deny',
@@ -154,9 +151,6 @@ export const createEvaluator =
       })
     const { issuer, claims } = result
     const verified = { iss, issuersSharingIss, attempts, issuer, claims }
-    // Before any binding or cached credential: a revocation of the whole issuer (or of this subject).
-    if (revocationOf(issuer.revocations, claims) !== undefined)
-      return denied('revoked', revokedError(), { ...NOTHING_FOUND, ...verified })
     let bindings: BindingEvaluation[]
     try {
       bindings = evaluateBindings(await deps.registry.listBindings(issuer.issuerId), claims)
@@ -164,18 +158,15 @@ export const createEvaluator =
       return denied('binding_lookup_failed', error, { ...NOTHING_FOUND, ...verified })
     }
     const matching = matchingBindings(bindings)
-    // A binding whose revocation covers this token does not count; when it was the one that
-    // would have been chosen, the answer says `revoked` rather than that nothing matched.
-    const matches =
-      issuer.revocations === undefined
-        ? matching
-        : matching.filter(
-            (binding) => revocationOf(issuer.revocations, claims, binding.bindingId) === undefined,
-          )
+    // Before a binding is chosen (and so before any cached credential): a binding whose
+    // revocation covers this token does not count; when it was the one that would have been
+    // chosen, the answer says `revoked` rather than that nothing matched.
+    const matches = matching.filter((binding) => !revocationOf(issuer.revocations, claims, binding.bindingId))
     const selection = selectBinding(matches, request.role)
     if (!selection.ok)
-      return matches.length < matching.length && selectBinding(matching, request.role).ok
-        ? denied('revoked', revokedError(), { ...verified, bindings, matches })
+      return matches.length < matching.length &&
+        (matches.length === 0 || selectBinding(matching, request.role).ok)
+        ? denied('revoked', new AccessDeniedError('revoked'), { ...verified, bindings, matches })
         : denied(selection.reason, selection.error, { ...verified, bindings, matches })
     const selected = selection.binding
     return {

@@ -4,7 +4,8 @@
 // issued before the revocation. Pure: the CLI reads the bindings and puts the policies.
 import { matchAnyGlob, matchGlob } from './glob.js'
 import type { IssuerMode } from './model.js'
-import { base32Digest, workloadName, workloadNamePatterns } from './workload-identity.js'
+import { revocationIdOf } from './revocations.js'
+import { workloadName, workloadNamePatterns } from './workload-identity.js'
 
 /** What a revocation covers: an issuer's workloads, narrowed by binding and/or subject (a glob). */
 export interface RevocationScope {
@@ -105,10 +106,7 @@ const inScope = (binding: RevocableBinding, scope: RevocationScope): boolean => 
 
 /** The inline policy's name: one per scope, so applying the same scope again replaces it. */
 export const revocationPolicyName = (scope: RevocationScope): string =>
-  `irsa-broker-revoke-${base32Digest(
-    ['irsa-broker/revocation', scope.issuerId, scope.bindingId ?? null, scope.subject ?? null],
-    16,
-  )}`
+  `irsa-broker-revoke-${revocationIdOf(scope.issuerId, scope)}`
 
 /** `aws:TokenIssueTime` has whole seconds: round up so a session of the same second is denied too. */
 const wholeSecondAfter = (time: Date): string =>

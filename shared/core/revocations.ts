@@ -3,7 +3,7 @@
 // refused with reason `revoked`. They are kept on the issuer (docs/decisions.md, "Revocations"),
 // so the request path reads them with the issuer it already reads, within the registry TTL.
 import { matchGlob } from './glob.js'
-import { revocationPolicyName } from './revocation-policy.js'
+import { nameDigest } from './workload-identity.js'
 
 export interface RevocationSpec {
   bindingId?: string | undefined
@@ -22,34 +22,30 @@ export interface Revocation extends RevocationSpec {
 /** More than this many revocations on one issuer: lift old ones (they stay on the issuer item). */
 export const MAX_REVOCATIONS_PER_ISSUER = 100
 
-const POLICY_PREFIX = 'irsa-broker-revoke-'
-
 /** The id of a scope, which is also the tail of its IAM deny policy's name (revocation-policy.ts). */
 export const revocationIdOf = (
   issuerId: string,
   scope: Pick<RevocationSpec, 'bindingId' | 'subject'>,
 ): string =>
-  revocationPolicyName({ issuerId, bindingId: scope.bindingId, subject: scope.subject }).slice(
-    POLICY_PREFIX.length,
-  )
+  // `r` first: the id is a path segment, and ID_PATTERN starts with a letter or digit.
+  `r${nameDigest(['irsa-broker/revocation', issuerId, scope.bindingId ?? null, scope.subject ?? null], 16)}`
 
-const inScope = (revocation: RevocationSpec, bindingId: string | undefined, sub: string): boolean =>
+const inScope = (revocation: RevocationSpec, bindingId: string, sub: string): boolean =>
   (revocation.bindingId === undefined || revocation.bindingId === bindingId) &&
   (revocation.subject === undefined || matchGlob(revocation.subject, sub))
 
 /**
  * The revocation that refuses a token of `sub` issued at `iat` (seconds) under `bindingId`, if
- * any. Without `bindingId`, only revocations of the whole issuer's scope count (no binding is
- * chosen yet). A token without `iat` cannot show it is newer: a revocation in scope refuses it.
+ * any: one of the whole issuer, or of that binding, whose subject (if any) matches. A token
+ * without `iat` cannot show it is newer: a revocation in scope refuses it.
  */
 export const revocationOf = (
   revocations: readonly Revocation[] | undefined,
   token: { sub: string; iat?: unknown },
-  bindingId?: string,
+  bindingId: string,
 ): Revocation | undefined =>
   revocations?.find(
     (revocation) =>
-      (bindingId !== undefined || revocation.bindingId === undefined) &&
       inScope(revocation, bindingId, token.sub) &&
       !(typeof token.iat === 'number' && token.iat * 1000 >= Date.parse(revocation.notBefore)),
   )

@@ -10,7 +10,7 @@ export const STS_NAME_PATTERN = /^[\w+=,.@-]{2,64}$/
 export const STS_NAME_MAX = 64
 
 const KUBERNETES_PREFIX = 'system:serviceaccount:'
-/** 20 base32 characters: 100 bits of SHA-256. */
+/** 20 base64url characters: 120 bits of SHA-256. */
 const HASH_LENGTH = 20
 /** The mark before the hash. Readable names never contain it, so no readable name is a hashed one. */
 const HASH_MARK = '='
@@ -30,29 +30,13 @@ const HEAD_DISALLOWED = /[^\w+,.@-]/g
 /** The same for a glob: `*` stays a wildcard. */
 const GLOB_DISALLOWED = /[^\w+,.@*-]/g
 
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
-
-/** The first `length` base32 characters of the SHA-256 of `parts`. */
-export const base32Digest = (parts: readonly (string | null)[], length = HASH_LENGTH): string => {
+/** The first `length` base64url characters (all valid in STS names) of the SHA-256 of `parts`. */
+export const nameDigest = (parts: readonly (string | null)[], length = HASH_LENGTH): string =>
   // JSON of a list: an unambiguous encoding of several strings, whatever they hold.
-  const digest = createHash('sha256').update(JSON.stringify(parts), 'utf8').digest()
-  let bits = 0
-  let value = 0
-  let out = ''
-  for (const byte of digest) {
-    value = (value << 8) | byte
-    bits += 8
-    while (bits >= 5 && out.length < length) {
-      out += BASE32[(value >>> (bits - 5)) & 31]
-      bits -= 5
-    }
-    if (out.length === length) break
-  }
-  return out
-}
+  createHash('sha256').update(JSON.stringify(parts), 'utf8').digest('base64url').slice(0, length)
 
 /** A hashed name ends like this; a readable template value that does is hashed too (fitName). */
-const HASHED_SHAPE = new RegExp(`${HASH_MARK}[${BASE32}]{${HASH_LENGTH}}$`)
+const HASHED_SHAPE = /=[\w-]{20}$/
 
 /**
  * How a workload reads in its name: a Kubernetes ServiceAccount `system:serviceaccount:ns:sa`
@@ -88,7 +72,7 @@ const hashedName = (issuerId: string, sub: string): string => {
   const head = issuerHead(issuerId)
   const room = STS_NAME_MAX - head.length - 2 - HASH_LENGTH
   const middle = workloadView(sub).replace(HEAD_DISALLOWED, '-').slice(0, room)
-  return `${head}.${middle}${HASH_MARK}${base32Digest(['irsa-broker/workload', issuerId, sub])}`
+  return `${head}.${middle}${HASH_MARK}${nameDigest(['irsa-broker/workload', issuerId, sub])}`
 }
 
 /**
@@ -106,7 +90,7 @@ export const workloadName = (issuerId: string, sub: string): string =>
 export const fitName = (text: string): string => {
   if (STS_NAME_PATTERN.test(text) && !HASHED_SHAPE.test(text)) return text
   const head = text.replace(HEAD_DISALLOWED, '-').slice(0, STS_NAME_MAX - 1 - HASH_LENGTH)
-  return `${head}${HASH_MARK}${base32Digest(['irsa-broker/template', text])}`
+  return `${head}${HASH_MARK}${nameDigest(['irsa-broker/template', text])}`
 }
 
 /** Kept to its literal characters up to the first `*`. */

@@ -77,14 +77,14 @@ describe('revocations in the evaluation', () => {
     expect(outcome(other)).toEqual(['allow', 'readers'])
   })
 
-  it('refuses every workload of the issuer for a revocation of the whole issuer, before reading bindings', async () => {
+  it('refuses every workload of the issuer for a revocation of the whole issuer', async () => {
     // Prepare
     const evaluate = setup([revocation({})])
     // Act
     const evaluation = await evaluate({ token: await token('worker', 60) })
     // Assess
     expect(outcome(evaluation)).toEqual(['deny', 'revoked', 'AccessDenied', 'revoked'])
-    expect(evaluation.bindings).toEqual([])
+    expect(evaluation.matches).toEqual([])
   })
 
   it('refuses only the revoked binding: its role is revoked, the other binding still allowed', async () => {

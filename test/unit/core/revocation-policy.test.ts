@@ -162,7 +162,7 @@ describe('buildRevocationPolicies', () => {
     // Assess
     expect(names[0]).toBe(names[1])
     expect(new Set(names).size).toBe(3)
-    for (const name of names) expect(name).toMatch(/^irsa-broker-revoke-[a-z2-7]{16}$/)
+    for (const name of names) expect(name).toMatch(/^irsa-broker-revoke-r[\w-]{16}$/)
   })
 })
 

@@ -21,8 +21,8 @@ const TRAINER = 'system:serviceaccount:ml:trainer'
 describe('revocationOf', () => {
   it('refuses a token in scope issued before notBefore, and not one issued at or after it', () => {
     const revocations = [revocation({ subject: TRAINER })]
-    expect(revocationOf(revocations, { sub: TRAINER, iat: BEFORE })).toBe(revocations[0])
-    expect(revocationOf(revocations, { sub: TRAINER, iat: AFTER })).toBeUndefined()
+    expect(revocationOf(revocations, { sub: TRAINER, iat: BEFORE }, 'readers')).toBe(revocations[0])
+    expect(revocationOf(revocations, { sub: TRAINER, iat: AFTER }, 'readers')).toBeUndefined()
   })
 
   it('leaves a workload out of scope alone: another subject, another binding', () => {
@@ -34,13 +34,14 @@ describe('revocationOf', () => {
     expect(revocationOf(revocations, { sub: TRAINER, iat: BEFORE }, 'readers')).toBe(revocations[0])
   })
 
-  it('applies a binding-scoped revocation only once a binding is named', () => {
-    const revocations = [revocation({ bindingId: 'readers' })]
-    expect(revocationOf(revocations, { sub: TRAINER, iat: BEFORE })).toBeUndefined()
+  it('applies a revocation of the whole issuer to every binding', () => {
+    const revocations = [revocation({})]
+    expect(revocationOf(revocations, { sub: TRAINER, iat: BEFORE }, 'readers')).toBe(revocations[0])
+    expect(revocationOf(revocations, { sub: TRAINER, iat: BEFORE }, 'writers')).toBe(revocations[0])
   })
 
   it('refuses a token in scope without iat: it cannot show it is newer', () => {
-    expect(revocationOf([revocation({})], { sub: TRAINER })).toBeDefined()
+    expect(revocationOf([revocation({})], { sub: TRAINER }, 'readers')).toBeDefined()
   })
 })
 
