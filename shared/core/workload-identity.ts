@@ -23,8 +23,11 @@ export const ISSUER_HEAD_MAX = STS_NAME_MAX - 2 - HASH_LENGTH
 
 /** A part of a readable name: no `.` (it separates the parts) and no `=` (it marks a hash). */
 const READABLE_PART = /^[\w+,@-]+$/
-/** The last part (a ServiceAccount name is a DNS subdomain): dots are fine, it runs to the end. */
-const READABLE_LAST_PART = /^[\w+,.@-]+$/
+/**
+ * A ServiceAccount whose namespace is a readable part and whose name (a DNS subdomain) may also
+ * hold dots: it is the last part and runs to the end.
+ */
+const SERVICE_ACCOUNT = /^system:serviceaccount:([\w+,@-]+):([\w+,.@-]+)$/
 /** What a hashed name's readable head may hold; everything else becomes `-`. */
 const HEAD_DISALLOWED = /[^\w+,.@-]/g
 /** The same for a glob: `*` stays a wildcard. */
@@ -52,16 +55,14 @@ export const workloadView = (sub: string): string =>
  * the dots say where each part ends and no two workloads read the same.
  */
 const readableName = (issuerId: string, sub: string): string | undefined => {
-  if (!READABLE_PART.test(issuerId)) return undefined
-  let name: string | undefined
-  if (sub.startsWith(KUBERNETES_PREFIX)) {
-    const parts = sub.slice(KUBERNETES_PREFIX.length).split(':')
-    const [namespace = '', serviceAccount = ''] = parts
-    if (parts.length === 2 && READABLE_PART.test(namespace) && READABLE_LAST_PART.test(serviceAccount))
-      name = `${issuerId}.${namespace}.${serviceAccount}`
-  } else if (READABLE_PART.test(sub)) {
-    name = `${issuerId}.${sub}`
-  }
+  const serviceAccount = SERVICE_ACCOUNT.exec(sub)
+  const name = !READABLE_PART.test(issuerId)
+    ? undefined
+    : serviceAccount
+      ? `${issuerId}.${serviceAccount[1]}.${serviceAccount[2]}`
+      : READABLE_PART.test(sub)
+        ? `${issuerId}.${sub}`
+        : undefined
   return name !== undefined && name.length <= STS_NAME_MAX ? name : undefined
 }
 
