@@ -67,6 +67,8 @@ export const explainTable = (trace: Row): string => {
       objectTable({
         SESSION_ROLE_ARN: selected.roleArn,
         SESSION_NAME: selected.sessionName,
+        SESSION_SOURCE_IDENTITY:
+          selected.sourceIdentity ?? `none (${selected.sourceIdentityNote ?? 'passthrough'})`,
         SESSION_TAGS: selected.sessionTags,
         SESSION_DURATION_SECONDS: selected.durationSeconds,
         SESSION_MODE: selected.mode,

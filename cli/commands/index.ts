@@ -4,6 +4,7 @@
 import type { Command } from '../command.js'
 import { BINDING_COMMANDS, ISSUER_COMMANDS } from './admin-objects.js'
 import { explainCommand } from './explain.js'
+import { revokeCommand } from './revoke.js'
 import { syncKeysCommand } from './sync-keys.js'
 import { exportCommand, importCommand } from './transfer.js'
 import { trustPolicyCommand } from './trust-policy.js'
@@ -17,6 +18,7 @@ export const COMMANDS: readonly Command[] = [
   ...BINDING_COMMANDS,
   explainCommand,
   trustPolicyCommand,
+  revokeCommand,
   exportCommand,
   importCommand,
   webhookCommand,

@@ -7,12 +7,16 @@ import type { SessionTags } from './session.js'
 export const BROKER_AUDIENCE = 'sts.amazonaws.com'
 export const MAX_BROKER_TOKEN_TTL_SECONDS = 300
 export const AWS_TAGS_CLAIM = 'https://aws.amazon.com/tags'
+/** STS takes the session's source identity from this claim (sts:SetSourceIdentity in the trust policy). */
+export const AWS_SOURCE_IDENTITY_CLAIM = 'https://aws.amazon.com/source_identity'
 
 export interface BrokerTokenInput {
   issuerUrl: string
   issuerId: string
   subject: string
   tags: SessionTags
+  /** A valid STS name (workload-identity.ts); absent: no claim. */
+  sourceIdentity?: string | undefined
   ttlSeconds: number
   now: Date
 }
@@ -34,6 +38,7 @@ export const mintBrokerToken = async (signer: Signer, input: BrokerTokenInput): 
     exp: iat + ttl,
     jti: randomUUID(),
   }
+  if (input.sourceIdentity !== undefined) payload[AWS_SOURCE_IDENTITY_CLAIM] = input.sourceIdentity
   if (Object.keys(input.tags.principalTags).length > 0) {
     payload[AWS_TAGS_CLAIM] = {
       principal_tags: Object.fromEntries(Object.entries(input.tags.principalTags).map(([k, v]) => [k, [v]])),

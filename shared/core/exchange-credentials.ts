@@ -37,6 +37,7 @@ const cacheKeyOf = (deps: CredentialsDeps, allowed: Allowed, token: string): str
       subject: claims.sub,
       roleArn: selected.roleArn,
       sessionName: session.sessionName,
+      ...(issuer.mode === 'broker' ? { sourceIdentity: session.sourceIdentity } : {}),
       durationSeconds,
       sessionTags: session.sessionTags,
       // Passthrough hands STS the workload's own token: only that same token may share.
@@ -59,6 +60,7 @@ export const createCredentialSource = (deps: CredentialsDeps) => {
             issuerId: issuer.issuerId,
             subject: claims.sub,
             tags: session.sessionTags,
+            sourceIdentity: session.sourceIdentity,
             ttlSeconds: deps.brokerTokenTtlSeconds,
             now: deps.clock.now(),
           })

@@ -9,9 +9,10 @@ import {
   type SelectionFailure,
   selectBinding,
 } from './bindings.js'
-import { type BrokerError, InternalError, isBrokerError } from './errors.js'
+import { AccessDeniedError, type BrokerError, InternalError, isBrokerError } from './errors.js'
 import type { Binding, Issuer, WorkloadClaims } from './model.js'
 import type { Clock, RegistryReader } from './ports.js'
+import { revocationOf } from './revocations.js'
 import type { RenderedSession, SessionMemo } from './session-memo.js'
 import type {
   PresentedToken,
@@ -33,6 +34,8 @@ export type DenyReason =
   | 'token_not_verified'
   /** The verifying issuer's bindings could not be read. */
   | 'binding_lookup_failed'
+  /** A revocation of the issuer covers this token (issued before its notBefore): revocations.ts. */
+  | 'revoked'
   | SelectionFailure['reason']
 
 /**
@@ -45,6 +48,7 @@ const LISTABLE: Readonly<Record<DenyReason, boolean>> = {
   issuer_lookup_failed: false,
   token_not_verified: false,
   binding_lookup_failed: false,
+  revoked: false,
   no_binding_matches: true,
   role_ambiguous: true,
   role_not_allowed: false,
@@ -153,9 +157,17 @@ export const createEvaluator =
     } catch (error) {
       return denied('binding_lookup_failed', error, { ...NOTHING_FOUND, ...verified })
     }
-    const matches = matchingBindings(bindings)
+    const matching = matchingBindings(bindings)
+    // Before a binding is chosen (and so before any cached credential): a binding whose
+    // revocation covers this token does not count; when it was the one that would have been
+    // chosen, the answer says `revoked` rather than that nothing matched.
+    const matches = matching.filter((binding) => !revocationOf(issuer.revocations, claims, binding.bindingId))
     const selection = selectBinding(matches, request.role)
-    if (!selection.ok) return denied(selection.reason, selection.error, { ...verified, bindings, matches })
+    if (!selection.ok)
+      return matches.length < matching.length &&
+        (matches.length === 0 || selectBinding(matching, request.role).ok)
+        ? denied('revoked', new AccessDeniedError('revoked'), { ...verified, bindings, matches })
+        : denied(selection.reason, selection.error, { ...verified, bindings, matches })
     const selected = selection.binding
     return {
       decision: 'allow',

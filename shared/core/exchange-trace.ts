@@ -31,11 +31,18 @@ export interface Decision {
     profile: string
     roleArn: string
     sessionName: string
+    /** What AWS records as the session's source identity; null in passthrough mode, with why. */
+    sourceIdentity: string | null
+    sourceIdentityNote?: string
     sessionTags: SessionTags
     durationSeconds: number
     mode: Issuer['mode']
   }
 }
+
+/** Why a passthrough session has no source identity (docs/security.md, incident runbook). */
+export const PASSTHROUGH_SOURCE_IDENTITY_NOTE =
+  "passthrough mode: STS gets the workload's own token, which the broker cannot add a source identity (or session tags) to; the session has one only if the data plane's token carries the https://aws.amazon.com/source_identity claim itself, and a revocation's deny policy can only end every older session of the role"
 
 export const traceOf = (evaluation: Evaluation): Decision => {
   const { iss, issuersSharingIss, issuer, claims } = evaluation
@@ -64,6 +71,9 @@ export const traceOf = (evaluation: Evaluation): Decision => {
             profile: evaluation.selected.profile,
             roleArn: evaluation.selected.roleArn,
             sessionName: evaluation.session.sessionName,
+            ...(evaluation.issuer.mode === 'broker'
+              ? { sourceIdentity: evaluation.session.sourceIdentity }
+              : { sourceIdentity: null, sourceIdentityNote: PASSTHROUGH_SOURCE_IDENTITY_NOTE }),
             sessionTags: evaluation.session.sessionTags,
             durationSeconds: evaluation.durationSeconds,
             mode: evaluation.issuer.mode,

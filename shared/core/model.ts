@@ -1,5 +1,6 @@
 // The broker's domain objects as stored and served: a data plane's issuer and a role binding.
 import type { JSONWebKeySet } from 'jose'
+import type { Revocation } from './revocations.js'
 
 export const SIGNING_ALGORITHMS = [
   'RS256',
@@ -54,8 +55,13 @@ export interface IssuerSpec {
   keySync?: KeySync
 }
 
+/**
+ * Revocations live on the issuer (shared/core/revocations.ts): the request path reads them with
+ * the issuer, within the registry TTL, at no extra read.
+ */
 export type Issuer = IssuerSpec &
   ServerFields & {
+    revocations?: readonly Revocation[]
     /**
      * Server-managed: when a key push last changed the keys (ISO 8601). Kept in the issuer's own
      * item so that the push rate limit holds across every instance of the function.
@@ -74,6 +80,8 @@ export interface BindingSpec {
   condition?: string
   allowAnyWorkload?: boolean
   sessionName?: string
+  /** Template of the sessions' source identity; default: the workload's name (workload-identity.ts). */
+  sourceIdentity?: string
   sessionTags?: Record<string, string>
   transitiveTagKeys?: string[]
   durationSeconds: number

@@ -271,6 +271,7 @@ const bindingObject = z
     condition: z.optional(text(MAX_CONDITION_LENGTH)),
     allowAnyWorkload: z.optional(z.boolean()),
     sessionName: z.optional(templateText(256)),
+    sourceIdentity: z.optional(templateText(256)),
     sessionTags: z.optional(sessionTags),
     transitiveTagKeys: z.optional(z.array(text(128)).check(z.maxLength(MAX_SESSION_TAGS))),
     durationSeconds: z._default(integer(MIN_SESSION_SECONDS, MAX_SESSION_SECONDS), 3600),

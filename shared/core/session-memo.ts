@@ -13,11 +13,13 @@
 // a reloaded binding or issuer) miss and are computed anew; forgotten objects take their entries
 // with them (WeakMap), so the memo holds nothing the process does not already hold.
 import type { Binding, Issuer, WorkloadClaims } from './model.js'
-import { type SessionTags, sessionNameFor, sessionTagsFor } from './session.js'
+import { type SessionTags, sessionNameFor, sessionTagsFor, sourceIdentityFor } from './session.js'
 
 /** A binding's session for one workload's claims. */
 export interface RenderedSession {
   readonly sessionName: string
+  /** The broker token's source identity claim (broker mode only: passthrough cannot add one). */
+  readonly sourceIdentity: string
   readonly sessionTags: SessionTags
   /**
    * The credential-cache key remembered for this session, `issuer` object and duration, if any.
@@ -38,6 +40,7 @@ const renderSession = (binding: Binding, claims: WorkloadClaims): RenderedSessio
   const keys = new Map<number, string>()
   return {
     sessionName: sessionNameFor(binding, claims),
+    sourceIdentity: sourceIdentityFor(binding, claims),
     sessionTags: sessionTagsFor(binding, claims),
     cacheKey: (issuer, durationSeconds) => (issuer === keysIssuer ? keys.get(durationSeconds) : undefined),
     keepCacheKey(issuer, durationSeconds, key) {

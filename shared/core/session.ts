@@ -1,7 +1,8 @@
 // Session name and session tags for one workload under one binding, rendered from the
 // binding's `{/json/pointer}` templates and kept inside STS's limits.
 import type { Binding, WorkloadClaims } from './model.js'
-import { parseTemplate, renderTemplate, sanitizeSessionName, sanitizeTagValue } from './templates.js'
+import { parseTemplate, renderTemplate, sanitizeTagValue } from './templates.js'
+import { fitName, workloadName } from './workload-identity.js'
 
 export interface SessionTags {
   principalTags: Record<string, string>
@@ -32,9 +33,22 @@ const render = (text: string, claims: WorkloadClaims): string => {
   return typeof template === 'string' ? '' : renderTemplate(template, claims)
 }
 
-/** Without a template the session is named after `sub` (e.g. `system-serviceaccount-ml-trainer`). */
+/**
+ * A template's value made a valid STS name (workload-identity.ts, `fitName`); without a template,
+ * or when it renders empty, the workload's own name (`workloadName`: `onprem-a.ml.trainer`).
+ */
+const nameFrom = (template: string | undefined, binding: Binding, claims: WorkloadClaims): string => {
+  const rendered = template === undefined ? '' : render(template, claims)
+  return rendered === '' ? workloadName(binding.issuerId, claims.sub) : fitName(rendered)
+}
+
+/** The session name: the binding's template, else the workload's name (never shared by two workloads). */
 export const sessionNameFor = (binding: Binding, claims: WorkloadClaims): string =>
-  sanitizeSessionName(binding.sessionName === undefined ? claims.sub : render(binding.sessionName, claims))
+  nameFrom(binding.sessionName, binding, claims)
+
+/** The source identity (DESIGN §9): the same rule with the binding's `sourceIdentity` template. */
+export const sourceIdentityFor = (binding: Binding, claims: WorkloadClaims): string =>
+  nameFrom(binding.sourceIdentity, binding, claims)
 
 /** Tags whose template renders empty are left out; transitive keys keep only tags that remain. */
 export const sessionTagsFor = (binding: Binding, claims: WorkloadClaims): SessionTags => {

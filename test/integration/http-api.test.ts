@@ -459,8 +459,8 @@ describe('workload API: credentials and roles', () => {
     expect(answer.body).toMatchObject({
       Version: 1,
       RoleArn: READER_ARN,
-      SessionName: 'system-serviceaccount-ml-trainer',
-      AssumedRoleArn: 'arn:aws:sts::111122223333:assumed-role/ml-s3-reader/system-serviceaccount-ml-trainer',
+      SessionName: 'creds.ml.trainer',
+      AssumedRoleArn: 'arn:aws:sts::111122223333:assumed-role/ml-s3-reader/creds.ml.trainer',
     })
     expect(answer.body.Expiration).toMatch(ISO_8601_UTC)
     expect(Date.parse(answer.body.Expiration as string)).toBeGreaterThan(Date.now())

@@ -879,4 +879,58 @@ describe('infra/target-account.yaml', () => {
       'irsa-broker.example.com:sub': ['onprem-a:system:serviceaccount:ml:trainer'],
     })
   })
+
+  const BASE = {
+    BrokerIssuerUrl: 'https://irsa-broker.example.com',
+    IssuerId: 'onprem-a',
+    SubjectPattern: 'system:serviceaccount:ml:*',
+  }
+
+  it('creates no revocation role unless admins are named', () => {
+    // Act
+    const context = deployWith(BASE)
+    // Assess
+    expect(template.Resources.RevocationRole?.Condition).toBe('CreateRevocationRole')
+    expect(context.conditions.CreateRevocationRole).toBe(false)
+  })
+
+  it('lets only the named admins assume the revocation role, which may only put, read, list and delete inline policies of the example role', () => {
+    // Prepare
+    const admins = 'arn:aws:iam::111122223333:role/security-oncall,arn:aws:iam::111122223333:user/alice'
+    const context = deployWith({ ...BASE, RevocationAdminArns: admins })
+    // Act
+    const properties = evaluate(template.Resources.RevocationRole?.Properties ?? {}, context) as {
+      AssumeRolePolicyDocument: { Statement: { Principal: unknown; Action: unknown }[] }
+      Policies: { PolicyDocument: { Statement: { Action: string[]; Resource: unknown }[] } }[]
+    }
+    // Assess
+    expect(context.conditions.CreateRevocationRole).toBe(true)
+    expect(properties.AssumeRolePolicyDocument.Statement).toEqual([
+      { Effect: 'Allow', Principal: { AWS: admins.split(',') }, Action: 'sts:AssumeRole' },
+    ])
+    expect(properties.Policies).toHaveLength(1)
+    expect(properties.Policies[0]?.PolicyDocument.Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['iam:PutRolePolicy', 'iam:GetRolePolicy', 'iam:ListRolePolicies', 'iam:DeleteRolePolicy'],
+        Resource: [{ 'Fn::GetAtt': ['ExampleRole', 'Arn'] }],
+      },
+    ])
+  })
+
+  it('puts the revocation role on the roles named in RevocableRoleArns instead, when given', () => {
+    // Prepare
+    const roles = 'arn:aws:iam::111122223333:role/irsa-broker/*'
+    const context = deployWith({
+      ...BASE,
+      RevocationAdminArns: 'arn:aws:iam::111122223333:user/alice',
+      RevocableRoleArns: roles,
+    })
+    // Act
+    const properties = evaluate(template.Resources.RevocationRole?.Properties ?? {}, context) as {
+      Policies: { PolicyDocument: { Statement: { Resource: unknown }[] } }[]
+    }
+    // Assess
+    expect(properties.Policies[0]?.PolicyDocument.Statement[0]?.Resource).toEqual([roles])
+  })
 })

@@ -188,12 +188,12 @@ describe('exchange with the credential cache: one STS call for a herd', () => {
     await asked({}, { role: 'ml-reader', durationSeconds: 1800 })
     // Assess
     expect(fake.requests.map((r) => [r.roleArn, r.sessionName, r.durationSeconds])).toEqual([
-      [READER_ARN, 'system-serviceaccount-ml-trainer', 3600],
-      [WRITER_ARN, 'system-serviceaccount-ml-trainer', 3600],
-      [READER_ARN, 'system-serviceaccount-ml-other', 3600],
-      [READER_ARN, 'system-serviceaccount-ml-worker', 3600],
-      [READER_ARN, 'system-serviceaccount-ml-runner', 3600],
-      [READER_ARN, 'system-serviceaccount-ml-trainer', 1800],
+      [READER_ARN, 'onprem-a.ml.trainer', 3600],
+      [WRITER_ARN, 'onprem-a.ml.trainer', 3600],
+      [READER_ARN, 'onprem-a.ml.other', 3600],
+      [READER_ARN, 'onprem-a.ml.worker', 3600],
+      [READER_ARN, 'onprem-a.ml.runner', 3600],
+      [READER_ARN, 'onprem-a.ml.trainer', 1800],
     ])
   })
 

@@ -131,7 +131,7 @@ describe('createEvaluator: one reason per step that denies', () => {
       decision: 'allow',
       issuer: { issuerId: 'onprem-a' },
       selected: { bindingId: 'readers' },
-      session: { sessionName: 'system-serviceaccount-ml-trainer' },
+      session: { sessionName: 'onprem-a.ml.trainer' },
       durationSeconds: 3600,
     })
   })

@@ -2,10 +2,10 @@ import { generateKeyPairSync } from 'node:crypto'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { createLocalSigner } from '../../../shared/adapters/local-signer.js'
-import { AWS_TAGS_CLAIM } from '../../../shared/core/broker-token.js'
+import { AWS_SOURCE_IDENTITY_CLAIM, AWS_TAGS_CLAIM } from '../../../shared/core/broker-token.js'
 import { AccessDeniedError, UpstreamUnavailableError } from '../../../shared/core/errors.js'
 import { createExchange, type ExchangeRequest } from '../../../shared/core/exchange.js'
-import { explain } from '../../../shared/core/exchange-trace.js'
+import { explain, PASSTHROUGH_SOURCE_IDENTITY_NOTE } from '../../../shared/core/exchange-trace.js'
 import { createInlineKeyResolver } from '../../../shared/core/keys.js'
 import type { AwsCredentials, Binding, Issuer } from '../../../shared/core/model.js'
 import type { AssumeRoleRequest, RoleAssumer } from '../../../shared/core/ports.js'
@@ -120,13 +120,13 @@ describe('issueCredentials: broker mode', () => {
     // Assess
     expect(issued).toMatchObject({
       roleArn: READER_ARN,
-      sessionName: 'system-serviceaccount-ml-trainer',
+      sessionName: 'onprem-a.ml.trainer',
       credentials: { accessKeyId: 'ASIA1', accountId: '111122223333' },
     })
     expect(stsRequests).toHaveLength(1)
     expect(stsRequests[0]).toMatchObject({
       roleArn: READER_ARN,
-      sessionName: 'system-serviceaccount-ml-trainer',
+      sessionName: 'onprem-a.ml.trainer',
       durationSeconds: 3600,
     })
     expect(stsRequests[0]?.webIdentityToken).not.toBe(token)
@@ -146,6 +146,27 @@ describe('issueCredentials: broker mode', () => {
       iat: NOW_SECONDS,
     })
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBeLessThanOrEqual(300)
+  })
+
+  it("puts the workload's name in the broker token's source identity claim, or the binding's template rendered", async () => {
+    // Prepare
+    const templated = makeBinding({
+      bindingId: 'templated',
+      profile: 'templated',
+      sourceIdentity: 'team-ml.{/kubernetes.io/serviceaccount/name}',
+    })
+    const { exchange, stsRequests } = setup({ issuers: [issuerA], bindings: [readers, templated] })
+    const token = await mint(dataPlaneA)
+    // Act
+    await exchange.issueCredentials(request(token, { role: 'ml-reader' }))
+    await exchange.issueCredentials(request(token, { role: 'templated' }))
+    const claims = await Promise.all(
+      stsRequests.map(
+        async (r) => (await verifyBrokerToken(r.webIdentityToken)).payload[AWS_SOURCE_IDENTITY_CLAIM],
+      ),
+    )
+    // Assess
+    expect(claims).toEqual(['onprem-a.ml.trainer', 'team-ml.trainer'])
   })
 
   it('carries the binding session tags, rendered from the claims, in the broker token', async () => {
@@ -528,6 +549,18 @@ describe('listRoles', () => {
 })
 
 describe('explain', () => {
+  it('says in the trace that a passthrough session gets no source identity from the broker, and why', async () => {
+    // Prepare
+    const passthrough = makeIssuer({ issuerId: 'onprem-a', jwks: dataPlaneA.jwks, mode: 'passthrough' })
+    const { exchange } = setup({ issuers: [passthrough], bindings: [readers] })
+    // Act
+    const trace = await explain(exchange, { token: await mint(dataPlaneA) })
+    // Assess
+    expect(trace.selected).toMatchObject({ mode: 'passthrough', sourceIdentity: null })
+    expect(trace.selected?.sourceIdentityNote).toBe(PASSTHROUGH_SOURCE_IDENTITY_NOTE)
+    expect(PASSTHROUGH_SOURCE_IDENTITY_NOTE).toContain('cannot add a source identity')
+  })
+
   it('traces an allowed decision without calling STS or minting credentials', async () => {
     // Prepare
     const tagged = { ...readers, sessionTags: { namespace: '{/kubernetes.io/namespace}' } }
@@ -558,7 +591,8 @@ describe('explain', () => {
         bindingId: 'readers',
         profile: 'ml-reader',
         roleArn: READER_ARN,
-        sessionName: 'system-serviceaccount-ml-trainer',
+        sessionName: 'onprem-a.ml.trainer',
+        sourceIdentity: 'onprem-a.ml.trainer',
         sessionTags: { principalTags: { namespace: 'ml' }, transitiveTagKeys: [] },
         durationSeconds: 3600,
         mode: 'broker',
@@ -622,8 +656,8 @@ describe('audit records', () => {
       serviceAccount: 'trainer',
       bindingId: 'readers',
       roleArn: READER_ARN,
-      sessionName: 'system-serviceaccount-ml-trainer',
-      assumedRoleArn: 'arn:aws:sts::111122223333:assumed-role/ml-s3-reader/system-serviceaccount-ml-trainer',
+      sessionName: 'onprem-a.ml.trainer',
+      assumedRoleArn: 'arn:aws:sts::111122223333:assumed-role/ml-s3-reader/onprem-a.ml.trainer',
     })
     expect(audit.records[1]).toMatchObject({
       decision: 'deny',

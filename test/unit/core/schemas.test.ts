@@ -564,3 +564,27 @@ describe('parseInput', () => {
     }
   })
 })
+
+describe('the binding sourceIdentity template (checked like sessionName)', () => {
+  it('is accepted and kept as written when it parses', () => {
+    // Act
+    const binding = parseInput(
+      bindingDocumentSchema,
+      bindingDoc({ sourceIdentity: 'team-a.{/kubernetes.io/serviceaccount/name}' }),
+    )
+    // Assess
+    expect(binding.sourceIdentity).toBe('team-a.{/kubernetes.io/serviceaccount/name}')
+  })
+
+  it.each([
+    ['{sub}', 'invalid template'],
+    ['{/a', 'invalid template'],
+    ['x'.repeat(257), 'sourceIdentity'],
+  ])('refuses %j, naming the field', (template, message) => {
+    // Act
+    const error = refusal(bindingDocumentSchema, bindingDoc({ sourceIdentity: template }))
+    // Assess
+    expect(error.field).toBe('sourceIdentity')
+    expect(error.message).toContain(message)
+  })
+})

@@ -37,7 +37,7 @@ describe('createSessionMemo: what it keeps', () => {
     const bySub = memo.sessionOf(plain, claims)
     // Assess
     expect(bySub).not.toBe(byTemplate)
-    expect(bySub.sessionName).toBe('system-serviceaccount-ml-trainer')
+    expect(bySub.sessionName).toBe('onprem-a.ml.trainer')
     expect(memo.sessionOf(tagged, claims)).toBe(byTemplate)
     expect(memo.sessionOf(plain, claims)).toBe(bySub)
   })

@@ -1,14 +1,22 @@
 import { describe, expect, it } from 'vitest'
-import { sessionNameFor, sessionTagsFor } from '../../../shared/core/session.js'
+import { sessionNameFor, sessionTagsFor, sourceIdentityFor } from '../../../shared/core/session.js'
 import { MAX_SESSION_TAGS, TAG_VALUE_MAX } from '../../../shared/core/templates.js'
 import { makeBinding, makeClaims } from '../fixtures.js'
 
 describe('sessionNameFor', () => {
-  it('names the session after sub when the binding has no template', () => {
+  it('names the session after the workload (workload-identity.ts) when the binding has no template', () => {
     // Act
     const name = sessionNameFor(makeBinding(), makeClaims())
     // Assess
-    expect(name).toBe('system-serviceaccount-ml-trainer')
+    expect(name).toBe('onprem-a.ml.trainer')
+  })
+
+  it('gives ml-x/trainer and ml/x-trainer two session names (the sub-based name gave both one)', () => {
+    // Act
+    const a = sessionNameFor(makeBinding(), makeClaims({ sub: 'system:serviceaccount:ml-x:trainer' }))
+    const b = sessionNameFor(makeBinding(), makeClaims({ sub: 'system:serviceaccount:ml:x-trainer' }))
+    // Assess
+    expect(a).not.toBe(b)
   })
 
   it('renders the binding template from the claims', () => {
@@ -33,13 +41,13 @@ describe('sessionNameFor', () => {
     expect(name.startsWith('xa-b-c-z')).toBe(true)
   })
 
-  it('falls back to a fixed name when the template renders nothing', () => {
+  it("falls back to the workload's name when the template renders nothing", () => {
     // Prepare
     const binding = makeBinding({ sessionName: '{/missing}' })
     // Act
     const name = sessionNameFor(binding, makeClaims())
     // Assess
-    expect(name).toBe('irsa-broker')
+    expect(name).toBe('onprem-a.ml.trainer')
   })
 
   it('renders a stored template that no longer parses as nothing rather than failing', () => {
@@ -48,7 +56,22 @@ describe('sessionNameFor', () => {
     // Act
     const name = sessionNameFor(binding, makeClaims())
     // Assess
-    expect(name).toBe('irsa-broker')
+    expect(name).toBe('onprem-a.ml.trainer')
+  })
+})
+
+describe('sourceIdentityFor', () => {
+  it("is the workload's name without a template, and the template's value made a valid STS name with one", () => {
+    expect(sourceIdentityFor(makeBinding(), makeClaims())).toBe('onprem-a.ml.trainer')
+    expect(
+      sourceIdentityFor(makeBinding({ sourceIdentity: 'ns:{/kubernetes.io/namespace}' }), makeClaims()),
+    ).toMatch(/^ns-ml=[\w-]{20}$/)
+    expect(
+      sourceIdentityFor(
+        makeBinding({ sourceIdentity: 'ml.{/kubernetes.io/serviceaccount/name}' }),
+        makeClaims(),
+      ),
+    ).toBe('ml.trainer')
   })
 })
 
