@@ -9,15 +9,16 @@
 // --region packages that Region alone, into .serverless/). Without --stage, this packages the
 // stage ci (one Region) and the two-Region stage ci-multi, which `npm run lint:infra` checks.
 import { spawnSync } from 'node:child_process'
-import { readFileSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import YAML from 'yaml'
 import { parseRegions } from './multi-region.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const oslsBin = createRequire(import.meta.url).resolve('osls/bin/serverless.js')
+const require = createRequire(import.meta.url)
+const oslsBin = require.resolve('osls/bin/serverless.js')
+const { loadStageParams } = require('./stage-params.cjs')
 export const REGIONS_DIR = '.serverless-regions'
 
 const unreachable = 'http://127.0.0.1:9'
@@ -55,11 +56,9 @@ const regionsOf = (stage, args) => {
     )
     .find((param) => param?.replace(/^["']|["']$/g, '').startsWith('regions='))
   if (given !== undefined) return parseRegions(given.replace(/^["']|["']$/g, '').slice('regions='.length))
-  // serverless.yml's CloudFormation tags (!Ref, …) are left unresolved: only `params` is read.
-  const { params = {} } = YAML.parse(readFileSync(join(root, 'serverless.yml'), 'utf8'), {
-    logLevel: 'silent',
-  })
-  return parseRegions(params[stage]?.regions ?? params.default?.regions ?? '')
+  // The stage's parameters as osls reads them (params/default.yml under params/<stage>.yml).
+  const params = loadStageParams({ serviceDir: root, stage })
+  return parseRegions(String(params[stage]?.regions ?? params.default?.regions ?? ''))
 }
 
 const oslsPackage = (args) => {
