@@ -1,6 +1,6 @@
 // The credential chain the Lambda bundles use instead of the SDK's default one (scripts/build.mjs
-// aliases it): the execution role's credentials from the environment, then a container
-// credentials endpoint, and a provider error naming the last link when neither is there.
+// aliases it): the execution role's credentials from the environment, and a provider error when
+// they are not there (no container endpoint, no file, no profile: docs/decisions.md "Bundle size").
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { defaultProvider } from '../../../shared/adapters/lambda-credentials.js'
 import { json, type LoopbackServer, startLoopbackServer } from '../../support/loopback-server.js'
@@ -47,33 +47,30 @@ describe('the Lambda credential chain (shared/adapters/lambda-credentials.ts)', 
     })
   })
 
-  it('falls back to a container credentials endpoint when the environment holds no keys', async () => {
-    // Prepare
-    const expiration = new Date(Date.now() + 3_600_000).toISOString()
+  it('does not look for a container credentials endpoint: the chain is the environment alone', async () => {
+    // Prepare: an endpoint the SDK's default chain would call
     server = await startLoopbackServer(
       json({
         AccessKeyId: 'ASIACONTAINER0000000',
         SecretAccessKey: 'container-secret',
         Token: 'container-session-token',
-        Expiration: expiration,
+        Expiration: new Date(Date.now() + 3_600_000).toISOString(),
       }),
     )
     vi.stubEnv('AWS_CONTAINER_CREDENTIALS_FULL_URI', `${server.url}/credentials`)
 
     // Act
-    const credentials = await defaultProvider()()
+    const failure = await defaultProvider()().then(
+      () => undefined,
+      (error: unknown) => error,
+    )
 
     // Assess
-    expect(credentials).toMatchObject({
-      accessKeyId: 'ASIACONTAINER0000000',
-      secretAccessKey: 'container-secret',
-      sessionToken: 'container-session-token',
-    })
-    expect(credentials.expiration?.toISOString()).toBe(expiration)
-    expect(server.requests).toMatchObject([{ method: 'GET', path: '/credentials' }])
+    expect(failure).toMatchObject({ name: 'CredentialsProviderError' })
+    expect(server.requests).toEqual([])
   })
 
-  it('fails with a provider error, and reads no file nor profile, when neither source is there', async () => {
+  it('fails with a provider error, and reads no file nor profile, when the environment holds no keys', async () => {
     // Prepare
     vi.stubEnv('AWS_PROFILE', 'a-profile-the-default-chain-would-read')
 
@@ -85,6 +82,6 @@ describe('the Lambda credential chain (shared/adapters/lambda-credentials.ts)', 
 
     // Assess
     expect(failure).toMatchObject({ name: 'CredentialsProviderError' })
-    expect(String((failure as Error).message)).toMatch(/HTTP credential provider/)
+    expect(String((failure as Error).message)).toMatch(/environment variable credentials/)
   })
 })
