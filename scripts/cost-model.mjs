@@ -144,7 +144,7 @@ export const renderMonthly = ({ alarmMetrics, healthChecks, optionalFeatures }) 
 /** What docs/cost.md quotes: the counts come from the rendered templates (test/unit/cost-model.test.ts checks them). */
 export const TEMPLATE_COUNTS = Object.freeze({
   /** Metrics the alarms of one stack read (scripts/monitoring.mjs alarmMetricCount). */
-  alarmMetrics: 30,
+  alarmMetrics: 34,
   /** Route 53 health checks of one Region of a multi-Region stage: its endpoint, its 5xx alarm, both. */
   healthChecks: 3,
   /** The endpoint check's paid options: HTTPS and the 10 s interval. */

@@ -98,6 +98,8 @@ const ALARMS = [
   'DiscoveryThrottlesAlarm',
   'DynamoDbErrorRateAlarm',
   'KeyPushFailuresAlarm',
+  'KeysServerErrorsAlarm',
+  'KeysThrottlesAlarm',
   'KmsErrorRateAlarm',
   'LatencyP99Alarm',
   'RolesServerErrorsAlarm',
@@ -419,7 +421,7 @@ describe('the two-Region stage ci-multi', () => {
     )
 
     // Assess
-    expect(homes.length).toBe(8)
+    expect(homes.length).toBe(10)
     expect(new Set(homes)).toEqual(new Set([HOME]))
     expect(template(HOME).Outputs?.HomeRegion?.Value).toBe(HOME)
   })

@@ -98,6 +98,7 @@ describe('useExistingLogGroups', () => {
       'CredentialsLogGroup',
       'DiscoveryLogGroup',
       'HttpApiLogGroup',
+      'KeysLogGroup',
       'RolesLogGroup',
     ])
     expect(Object.values(after.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup')).toEqual([])
@@ -121,7 +122,7 @@ describe('the generated template', () => {
     const kept = Object.entries(generated().Resources)
       .filter(([, r]) => ['AWS::Logs::LogGroup', 'AWS::DynamoDB::Table', 'AWS::KMS::Key'].includes(r.Type))
       .map(([id, r]) => [id, r.DeletionPolicy, r.UpdateReplacePolicy])
-    expect(kept).toHaveLength(7)
+    expect(kept).toHaveLength(8)
     for (const [id, deletion, replace] of kept)
       expect({ id, deletion, replace }).toEqual({ id, deletion: 'Retain', replace: 'Retain' })
   })
