@@ -2,7 +2,8 @@
 // walkthrough" through "The irsa-broker CLI", in order, in one bash (so ADMIN, MOTO and the
 // exports carry on), in a folder of its own, against the local broker `npm start` runs — with
 // the real AWS CLI and curl. Only what differs between a reader's checkout and this test is
-// replaced: the broker's and moto_server's ports, `npm start` (the suite started it), and
+// replaced: the broker's and moto_server's ports, `npm start` (the suite started it, so its
+// audit.log is in that broker's data folder), and
 // `npx irsa-broker` / `npm run dev-issuer` (which need the checkout as working directory) by the
 // same programs run by path.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -50,6 +51,8 @@ describe('the README', () => {
         .replace(/^MOTO=http:\/\/127\.0\.0\.1:NNNNN\b.*$/m, `MOTO=${broker.stsEndpoint}`)
         .replaceAll('npx irsa-broker', `${process.execPath} ${CLI_BIN}`)
         .replaceAll('npm run -s dev-issuer', `${TSX} ${join(ROOT, 'scripts', 'dev-issuer.ts')}`)
+        // The audit file is in the data folder of the broker the suite started.
+        .replaceAll('.irsa-broker/audit.log', join(broker.dataDir, 'audit.log'))
       // What the reader's `npm start` wrote beside the checkout: the admin token.
       const cwd = makeTempDir(suite.tempDirs, 'irsa-broker-e2e-readme-')
       mkdirSync(join(cwd, '.irsa-broker'))

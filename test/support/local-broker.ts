@@ -147,6 +147,8 @@ export interface LocalBroker {
   stsEndpoint: string
   stsPort: number
   adminToken: string
+  /** Its IRSA_BROKER_DATA_DIR (admin token, dynalite data, audit.log). */
+  dataDir: string
   /** Audit records written so far, oldest first. */
   auditRecords(): LogRecord[]
   /** SIGTERM, then checks it exits 0 and that the moto_server it started is gone. */
@@ -224,6 +226,7 @@ export const startLocalBroker = async (options: {
     stsEndpoint: stsMatch?.[1] ?? '',
     stsPort,
     adminToken: options.adminToken,
+    dataDir,
     auditRecords: () =>
       output
         .split('\n')
