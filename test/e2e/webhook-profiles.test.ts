@@ -290,7 +290,14 @@ beforeAll(
     agent = buildAgentTree(join(makeTempDir(tempDirs, 'irsa-broker-e2e-agent-'), 'image'))
     const adminToken = randomBytes(32).toString('hex')
     redactor.add(adminToken)
-    broker = await startLocalBroker({ adminToken, redactor, tempDirs })
+    // Each function has its own registry cache, as in AWS: with no TTL a binding change reaches
+    // the roles and credentials functions at the next request (the tests below change bindings).
+    broker = await startLocalBroker({
+      adminToken,
+      redactor,
+      tempDirs,
+      env: { IRSA_BROKER_CACHE_TTL_SECONDS: '0', IRSA_BROKER_CACHE_STALE_SECONDS: '0' },
+    })
     issuer = await registerMlWorkload(broker, redactor)
     testCa = createTestCa()
     const apiCert = testCa.issue(['kubernetes.default.svc'])
