@@ -5,8 +5,8 @@
 // Metrics (namespace irsa-broker, each with the dimension FunctionName = the Lambda function's
 // name, shared/adapters/json-logger.ts): ServerErrors and Denials (shared/http/middleware.ts),
 // DependencyErrors by Dependency (shared/adapters/sdk-metrics.ts), RemoteJwksStaleKeysServed
-// (shared/core/remote-keys.ts), KeyPushFailures (the key push of DESIGN §8, not built yet: the
-// name and dimension it must emit). AWS/Lambda and AWS/ApiGateway give the rest.
+// (shared/core/remote-keys.ts), KeyPushFailures (shared/core/key-push.ts, by Code, also rolled up
+// to FunctionName alone, which the alarm reads). AWS/Lambda and AWS/ApiGateway give the rest.
 
 export const NAMESPACE = 'irsa-broker'
 
@@ -174,7 +174,7 @@ export const alarmResources = (template) => {
     },
   )
 
-  // Summed over every function of the stack: whichever serves the key push (DESIGN §8) is counted.
+  // Summed over every function of the stack: whichever serves the key push (the keys function) is counted.
   resources.KeyPushFailuresAlarm = alarm(
     'key-push-failures',
     'a data plane pushed its keys and the broker refused or failed it, in a 5-minute period',
