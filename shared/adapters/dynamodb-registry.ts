@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-dynamodb'
 import { type BrokerError, ConflictError, isBrokerError, UpstreamUnavailableError } from '../core/errors.js'
 import type { Binding, Issuer } from '../core/model.js'
+import { type Page, type PageRequest, pageOf } from '../core/pagination.js'
 import type { Registry } from '../core/ports.js'
 import { ISS_INDEX } from './dynamodb-table.js'
 
@@ -82,6 +83,55 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
       .filter((binding): binding is Binding => binding !== undefined)
   }
 
+  /**
+   * One Query page: at most `limit` items from `ExclusiveStartKey` on (a key the caller rebuilt
+   * from the position and its own partition, never taken from a token), and the position of
+   * the last item DynamoDB evaluated when it says more remain.
+   */
+  const queryPage = async <T>(
+    input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'TableName' | 'Limit' | 'ExclusiveStartKey'>,
+    request: PageRequest,
+    startKey: (after: string) => Item,
+    positionOf: (key: Item) => string | undefined,
+    field: string,
+  ): Promise<Page<T>> => {
+    const after = request.after?.[field]
+    const page = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        ...input,
+        Limit: request.limit,
+        ...(after === undefined ? {} : { ExclusiveStartKey: startKey(after) }),
+      }),
+    )
+    const items = (page.Items ?? []).map((item) => docOf<T>(item)).filter((item) => item !== undefined)
+    const last = page.LastEvaluatedKey && positionOf(page.LastEvaluatedKey)
+    return { items, ...(last ? { next: { [field]: last } } : {}) }
+  }
+
+  /** Every issuer item of the table (a Scan, so unordered). */
+  const scanIssuers = async (): Promise<Issuer[]> => {
+    const issuers: Issuer[] = []
+    let ExclusiveStartKey: Item | undefined
+    do {
+      const page = await client.send(
+        new ScanCommand({
+          TableName: tableName,
+          FilterExpression: 'sk = :sk',
+          ExpressionAttributeValues: { ':sk': { S: ISSUER_SK } },
+          ConsistentRead: true,
+          ExclusiveStartKey,
+        }),
+      )
+      for (const item of page.Items ?? []) {
+        const issuer = docOf<Issuer>(item)
+        if (issuer) issuers.push(issuer)
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey
+    } while (ExclusiveStartKey)
+    return issuers
+  }
+
   /** Stores `object` whole under `key`, if the stored version is still `expectedVersion`. */
   const putWhole = (
     key: Item,
@@ -117,6 +167,36 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
 
     listBindings: (issuerId) => guarded(() => bindingsOf(issuerId, false)),
 
+    // The issuer's partition, by sort key: `BINDING#<bindingId>` orders as `bindingId` does.
+    listBindingsPage: (issuerId, request) =>
+      guarded(() =>
+        queryPage<Binding>(
+          {
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: {
+              ':pk': { S: issuerPk(issuerId) },
+              ':prefix': { S: BINDING_PREFIX },
+            },
+            ConsistentRead: true,
+          },
+          request,
+          (bindingId) => ({ pk: { S: issuerPk(issuerId) }, sk: { S: `${BINDING_PREFIX}${bindingId}` } }),
+          (key) => key.sk?.S?.slice(BINDING_PREFIX.length) || undefined,
+          'bindingId',
+        ),
+      ),
+
+    // Issuers are few (one per data plane) and have no partition of their own: the page comes
+    // from the whole list, read as listIssuers reads it and ordered by id (docs/decisions.md,
+    // "Pagination").
+    listIssuersPage: (request) =>
+      guarded(async () => {
+        const all = (await scanIssuers()).sort((a, b) =>
+          a.issuerId < b.issuerId ? -1 : a.issuerId > b.issuerId ? 1 : 0,
+        )
+        return pageOf(all, request, (issuer) => issuer.issuerId, 'issuerId')
+      }),
+
     // The issuer's partition holds its bindings: one consistent Query, searched here. (An index
     // by profile can replace it without changing the port.)
     findBindingByProfile: (issuerId, profile) =>
@@ -135,27 +215,7 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
       }),
 
     listIssuers: () =>
-      guarded(async () => {
-        const issuers: Issuer[] = []
-        let ExclusiveStartKey: Item | undefined
-        do {
-          const page = await client.send(
-            new ScanCommand({
-              TableName: tableName,
-              FilterExpression: 'sk = :sk',
-              ExpressionAttributeValues: { ':sk': { S: ISSUER_SK } },
-              ConsistentRead: true,
-              ExclusiveStartKey,
-            }),
-          )
-          for (const item of page.Items ?? []) {
-            const issuer = docOf<Issuer>(item)
-            if (issuer) issuers.push(issuer)
-          }
-          ExclusiveStartKey = page.LastEvaluatedKey
-        } while (ExclusiveStartKey)
-        return issuers.sort((a, b) => a.issuerId.localeCompare(b.issuerId))
-      }),
+      guarded(async () => (await scanIssuers()).sort((a, b) => a.issuerId.localeCompare(b.issuerId))),
 
     putIssuer: (issuer, expectedVersion) =>
       putWhole(

@@ -3,6 +3,7 @@
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose'
 import type { Deadline } from './deadline.js'
 import type { AwsCredentials, Binding, Issuer } from './model.js'
+import type { Page, PageRequest } from './pagination.js'
 
 export interface Clock {
   now(): Date
@@ -21,6 +22,13 @@ export interface RegistryReader {
 export interface Registry extends RegistryReader {
   getIssuer(issuerId: string): Promise<Issuer | undefined>
   listIssuers(): Promise<Issuer[]>
+  /** A page of the issuers by `issuerId` (position field `issuerId`). */
+  listIssuersPage(request: PageRequest): Promise<Page<Issuer>>
+  /**
+   * A page of an issuer's bindings by `bindingId` (position field `bindingId`); may hold fewer
+   * than `limit` items and still a `next` (a store that filters), never more.
+   */
+  listBindingsPage(issuerId: string, request: PageRequest): Promise<Page<Binding>>
   /** `expectedVersion` undefined → create only; otherwise the stored version must equal it. */
   putIssuer(issuer: Issuer, expectedVersion: number | undefined): Promise<void>
   deleteIssuer(issuerId: string, expectedVersion: number | undefined): Promise<void>
