@@ -222,7 +222,10 @@ describe('revocation routes', () => {
     })
     const listed = await asAdmin('GET', revocationsOf(issuerId))
     const issuer = await asAdmin('GET', `/v1/admin/issuers/${issuerId}`)
-    const putBack = await asAdmin('PUT', `/v1/admin/issuers/${issuerId}`, { ...issuer.body, description: 'x' })
+    const putBack = await asAdmin('PUT', `/v1/admin/issuers/${issuerId}`, {
+      ...issuer.body,
+      description: 'x',
+    })
     const stillListed = await asAdmin('GET', revocationsOf(issuerId))
     const revocationId = String(added.body.revocationId)
     const lifted = await asAdmin('DELETE', `${revocationsOf(issuerId)}/${revocationId}`)
@@ -300,7 +303,9 @@ describe('revocation routes', () => {
     const issuerId = issuerIdOf(5)
     // One after another: they all write the same issuer item (concurrent ones race on its version).
     for (let index = 0; index < 100; index++) {
-      const answer = await asAdmin('POST', revocationsOf(issuerId), { subject: `system:serviceaccount:n:${index}` })
+      const answer = await asAdmin('POST', revocationsOf(issuerId), {
+        subject: `system:serviceaccount:n:${index}`,
+      })
       expect(answer.status).toBe(201)
     }
 
