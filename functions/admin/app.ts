@@ -3,6 +3,7 @@ import * as z from 'zod/mini'
 import type { BrokerSettings } from '../../shared/config.js'
 import { NotFoundError, NotHomeRegionError } from '../../shared/core/errors.js'
 import { explain } from '../../shared/core/exchange-trace.js'
+import type { AdminRegistry } from '../../shared/core/ports.js'
 import { explainBodySchema, parseInput } from '../../shared/core/schemas.js'
 import type { AdminAuthenticator } from '../../shared/http/admin-auth.js'
 import {
@@ -184,7 +185,7 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
  * Lambda root (handler.ts) and by the local stack alike.
  */
 export const buildAdminFunction = (
-  adapters: Omit<Adapters, 'sts' | 'signer'> & { authenticate: AdminAuthenticator },
+  adapters: Omit<Adapters, 'sts' | 'signer'> & { registry: AdminRegistry; authenticate: AdminAuthenticator },
   settings: BrokerSettings,
 ) => {
   const { authenticate, ...rest } = adapters

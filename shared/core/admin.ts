@@ -19,13 +19,13 @@ import {
   parseLimit,
 } from './pagination.js'
 import { type InputOutput, type InputSchema, parseInput } from './parse-input.js'
-import type { AuditSink, Clock, Registry } from './ports.js'
+import type { AdminRegistry, AuditSink, Clock } from './ports.js'
 import { isKeyFetchError, type KeySetStatus, type RemoteKeyResolver } from './remote-keys.js'
 import { MAX_REVOCATIONS_PER_ISSUER, type Revocation, revocationIdOf, withRevocation } from './revocations.js'
 import { bindingDocumentSchema, issuerDocumentSchema, revocationDocumentSchema } from './schemas.js'
 
 export interface AdminDeps {
-  registry: Registry
+  registry: AdminRegistry
   clock: Clock
   audit: AuditSink
   /** Called after every successful write, e.g. to drop this process's registry cache. */

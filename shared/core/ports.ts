@@ -22,13 +22,6 @@ export interface RegistryReader {
 export interface Registry extends RegistryReader {
   getIssuer(issuerId: string): Promise<Issuer | undefined>
   listIssuers(): Promise<Issuer[]>
-  /** A page of the issuers by `issuerId` (position field `issuerId`). */
-  listIssuersPage(request: PageRequest): Promise<Page<Issuer>>
-  /**
-   * A page of an issuer's bindings by `bindingId` (position field `bindingId`); may hold fewer
-   * than `limit` items and still a `next` (a store that filters), never more.
-   */
-  listBindingsPage(issuerId: string, request: PageRequest): Promise<Page<Binding>>
   /** `expectedVersion` undefined → create only; otherwise the stored version must equal it. */
   putIssuer(issuer: Issuer, expectedVersion: number | undefined): Promise<void>
   deleteIssuer(issuerId: string, expectedVersion: number | undefined): Promise<void>
@@ -41,6 +34,23 @@ export interface Registry extends RegistryReader {
   putBinding(binding: Binding, expectedVersion: number | undefined): Promise<void>
   deleteBinding(issuerId: string, bindingId: string, expectedVersion: number | undefined): Promise<void>
 }
+
+/**
+ * The paged reads of the admin lists. Apart from Registry so that only the admin plane's
+ * composition carries them (the credentials bundle is at its size budget).
+ */
+export interface RegistryPages {
+  /** A page of the issuers by `issuerId` (position field `issuerId`). */
+  listIssuersPage(request: PageRequest): Promise<Page<Issuer>>
+  /**
+   * A page of an issuer's bindings by `bindingId` (position field `bindingId`); may hold fewer
+   * than `limit` items and still a `next` (a store that filters), never more.
+   */
+  listBindingsPage(issuerId: string, request: PageRequest): Promise<Page<Binding>>
+}
+
+/** What the admin plane reads and writes. */
+export type AdminRegistry = Registry & RegistryPages
 
 /** Gives jose the verification key getter for one registered issuer. */
 export type KeyResolver = (issuer: Issuer) => JWTVerifyGetKey

@@ -4,11 +4,11 @@
 import { ConflictError } from '../../shared/core/errors.js'
 import type { Binding, Issuer } from '../../shared/core/model.js'
 import { pageOf } from '../../shared/core/pagination.js'
-import type { Registry } from '../../shared/core/ports.js'
+import type { AdminRegistry } from '../../shared/core/ports.js'
 
-export type RegistryOperation = keyof Registry
+export type RegistryOperation = keyof AdminRegistry
 
-export interface MemoryRegistry extends Registry {
+export interface MemoryRegistry extends AdminRegistry {
   /** Every call made through the port, in order, e.g. `findIssuersByIss:https://…`. */
   readonly calls: string[]
   /** How many calls `operation` received. */
