@@ -207,18 +207,14 @@ describe('the CLI follows pages', () => {
         { issuer: 'https://paged.example.test', audiences: ['irsa-broker'], jwks: issuer.jwks },
         redactor,
       )
-      for (let start = 0; start < ids.length; start += 25)
-        await Promise.all(
-          ids
-            .slice(start, start + 25)
-            .map((id) =>
-              adminPut(
-                broker,
-                `/v1/admin/issuers/paged/bindings/${id}`,
-                { roleArn: ROLE_ARN, subjects: [id] },
-                redactor,
-              ),
-            ),
+      // One after another: a PUT undici retried on a keep-alive socket the server had just closed
+      // would meet its own first write (409).
+      for (const id of ids)
+        await adminPut(
+          broker,
+          `/v1/admin/issuers/paged/bindings/${id}`,
+          { roleArn: ROLE_ARN, subjects: [id] },
+          redactor,
         )
 
       // Act: the default page (100) and pages of 7; the broker never answers more than a page
