@@ -7,7 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { STSClient } from '@aws-sdk/client-sts'
-import { createDynamoDbRegistry } from './adapters/dynamodb-registry.js'
+import { createDynamoDbRegistry, createDynamoDbRegistryPages } from './adapters/dynamodb-registry.js'
 import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
 import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
 import { createKmsSigner } from './adapters/kms-signer.js'
@@ -15,7 +15,13 @@ import { type AwsDependency, sdkClientLimits } from './adapters/sdk-limits.js'
 import { countDependencyErrors } from './adapters/sdk-metrics.js'
 import { createStsRoleAssumer, stsRetryOptions } from './adapters/sts.js'
 import type { BrokerSettings, LambdaConfig } from './config.js'
-import { type Registry, type RoleAssumer, type Signer, systemClock } from './core/ports.js'
+import {
+  type AdminRegistry,
+  type Registry,
+  type RoleAssumer,
+  type Signer,
+  systemClock,
+} from './core/ports.js'
 import type { Adapters } from './wiring.js'
 
 /** What an SDK client is made from: the region, endpoint overrides and per-call limits. */
@@ -75,6 +81,18 @@ export const awsRegistry = (
   client: DynamoDBClient = dynamoDbClient(config),
 ): Registry => createDynamoDbRegistry(counted(client, 'dynamodb', config), config.tableName)
 
+/** The registry with the admin lists' paged reads (admin; the local stack, which serves every function). */
+export const awsAdminRegistry = (
+  config: ClientConfig & Pick<BrokerSettings, 'tableName'> & Named,
+  client: DynamoDBClient = dynamoDbClient(config),
+): AdminRegistry => {
+  const counting = counted(client, 'dynamodb', config)
+  return {
+    ...createDynamoDbRegistry(counting, config.tableName),
+    ...createDynamoDbRegistryPages(counting, config.tableName),
+  }
+}
+
 /** STS AssumeRoleWithWebIdentity (credentials only), retried in the adapter within the deadline. */
 export const awsRoleAssumer = (
   config: ClientConfig & Named,
@@ -107,9 +125,12 @@ export const awsCommonAdapters = (
 }
 
 /** Every adapter at once: for a process that serves every function (and for tests). */
-export const createAwsAdapters = (config: LambdaConfig, service: string): Adapters => ({
+export const createAwsAdapters = (
+  config: LambdaConfig,
+  service: string,
+): Adapters & { registry: AdminRegistry } => ({
   ...awsCommonAdapters(service, config),
-  registry: awsRegistry(config),
+  registry: awsAdminRegistry(config),
   sts: awsRoleAssumer(config),
   signer: awsSigner(config),
 })

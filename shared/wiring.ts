@@ -7,7 +7,16 @@ import { createExchange, type Exchange } from './core/exchange.js'
 import { verifyCompactJwt } from './core/jws-verify.js'
 import { createKeyPush, type KeyPush } from './core/key-push.js'
 import { createIssuerKeyResolver } from './core/keys.js'
-import type { AuditSink, Clock, JsonFetcher, Logger, Registry, RoleAssumer, Signer } from './core/ports.js'
+import type {
+  AdminRegistry,
+  AuditSink,
+  Clock,
+  JsonFetcher,
+  Logger,
+  Registry,
+  RoleAssumer,
+  Signer,
+} from './core/ports.js'
 import { createRegistryCache } from './core/registry-cache.js'
 import { createRemoteKeyResolver, type RemoteKeyResolver } from './core/remote-keys.js'
 import { withVerifiedTokenCache } from './core/verified-token-cache.js'
@@ -95,7 +104,11 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
   }
 }
 
-export const createCore = (adapters: Adapters, settings: BrokerSettings): Core => {
+/** The exchange and the admin plane, whose registry has the paged reads too. */
+export const createCore = (
+  adapters: Adapters & { registry: AdminRegistry },
+  settings: BrokerSettings,
+): Core => {
   const { exchange, remoteKeys, credentialCache, invalidate } = createExchangeCore(adapters, settings)
   const admin = createAdmin({
     registry: adapters.registry,

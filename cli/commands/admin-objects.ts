@@ -133,6 +133,14 @@ const requiredRef = <Ref>(kind: ObjectKind<Ref, unknown, FlagSet>, args: string[
   return ref
 }
 
+/** Lists come in pages (the API's `limit`); the CLI asks for every page and prints them as one. */
+export const PAGE_SIZE_FLAG = {
+  'page-size': integerFlag(
+    'objects per request to the broker (its default 100); every page is still listed',
+    { min: 1, max: 1000 },
+  ),
+}
+
 const listCommand = <Parent>(kind: ObjectKind<unknown, Parent, FlagSet>): Command =>
   defineCommand({
     name: `${kind.group} list`,
@@ -140,10 +148,12 @@ const listCommand = <Parent>(kind: ObjectKind<unknown, Parent, FlagSet>): Comman
       kind.kind === 'issuer' ? 'list the registered issuers (data planes)' : "list an issuer's role bindings",
     section: 'admin',
     arguments: { usage: kind.list.usage, max: kind.list.max, parse: kind.list.parse },
-    flags: { ...OUTPUT_FLAG, ...ADMIN_FLAGS },
+    flags: { ...PAGE_SIZE_FLAG, ...OUTPUT_FLAG, ...ADMIN_FLAGS },
     async run({ flags, args }, context) {
       const client = await adminClient(flags, context)
-      const rows = (await listAll(client, kind.list.path(args), kind.group)) as Row[]
+      const rows = (await listAll(client, kind.list.path(args), kind.group, {
+        pageSize: flags['page-size'],
+      })) as Row[]
       context.stdout(flags.output === 'table' ? table(rows, kind.columns) : json({ [kind.group]: rows }))
       return undefined
     },

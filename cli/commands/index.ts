@@ -4,6 +4,7 @@
 import type { Command } from '../command.js'
 import { BINDING_COMMANDS, ISSUER_COMMANDS } from './admin-objects.js'
 import { explainCommand } from './explain.js'
+import { REVOCATION_COMMANDS } from './revocations.js'
 import { revokeCommand } from './revoke.js'
 import { syncKeysCommand } from './sync-keys.js'
 import { exportCommand, importCommand } from './transfer.js'
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   explainCommand,
   trustPolicyCommand,
   revokeCommand,
+  ...REVOCATION_COMMANDS,
   exportCommand,
   importCommand,
   webhookCommand,

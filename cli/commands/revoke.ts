@@ -5,7 +5,7 @@ import { adminClient, OPTIONAL_ADMIN_FLAGS } from '../broker-options.js'
 import { choiceFlag, defineCommand, integerFlag, parsedFlag, switchFlag, textFlag } from '../command.js'
 import { readDocumentFile } from '../documents.js'
 import { EXIT, UsageError } from '../errors.js'
-import { listAll } from '../http.js'
+import { type BrokerClient, listAll } from '../http.js'
 import { checkId } from '../ids.js'
 import { json } from '../output.js'
 
@@ -27,6 +27,11 @@ identity is in scope (aws:SourceIdentity) and that were issued before the cut-of
 (iam:PutRolePolicy; infra/target-account.yaml has an optional role for it). The scope is an
 issuer, narrowed by --binding and/or --subject (exact, or a glob with *). The policy's name
 follows from the scope: applying again replaces it. docs/security.md has the incident runbook.
+
+With the broker (not --bindings-file), the revocation is also recorded there first (POST
+…/revocations, the same scope and time): from then on the broker refuses the scope's tokens
+issued before it, within its registry cache TTL (\`revocations list\`, \`revocations lift\`).
+--policy-only records nothing.
 
 The bindings are read from the broker (admin API) unless --bindings-file gives them (the output
 of \`irsa-broker bindings list ISSUER_ID\`).`,
@@ -54,6 +59,7 @@ of \`irsa-broker bindings list ISSUER_ID\`).`,
       { min: 0, max: 3600 },
       { default: 60 },
     ),
+    'policy-only': switchFlag('only print (or --apply) the IAM policy; record no revocation in the broker'),
     apply: switchFlag(
       'put each policy on its role with your AWS credentials (default chain, or --aws-profile)',
     ),
@@ -74,10 +80,11 @@ of \`irsa-broker bindings list ISSUER_ID\`).`,
       throw new UsageError("--issuer-mode goes with --bindings-file; the broker knows the issuer's mode")
     let list: unknown
     let mode = flags['issuer-mode']
+    let client: BrokerClient | undefined
     if (flags['bindings-file'] !== undefined) {
       list = (await readDocumentFile(flags['bindings-file'], context.readStdin)).bindings
     } else {
-      const client = await adminClient(
+      client = await adminClient(
         { ...flags, endpoint: flags.endpoint as NonNullable<typeof flags.endpoint> },
         context,
       )
@@ -103,11 +110,28 @@ of \`irsa-broker bindings list ISSUER_ID\`).`,
       const note = coverageNote(policy)
       if (note !== undefined) context.stderr(`${note}\n`)
     }
+    // Recorded before the policies go on the roles: the broker stops handing out credentials to
+    // the scope first, and a refusal (an unknown binding, an issuer full of revocations) stops here.
+    const revocation =
+      client === undefined || flags['policy-only']
+        ? undefined
+        : (
+            await client.call({
+              method: 'POST',
+              path: fillPath(PATHS.revocations, { issuerId }),
+              body: {
+                ...(flags.binding === undefined ? {} : { bindingId: flags.binding }),
+                ...(flags.subject === undefined ? {} : { subject: flags.subject }),
+                notBefore: notBefore.toISOString(),
+              },
+            })
+          ).body
     const applied = flags.apply ? await applyPolicies(policies, context, flags['aws-profile']) : undefined
     context.stdout(
       json({
         scope: { issuerId, bindingId: flags.binding, subject: flags.subject },
         notBefore: notBefore.toISOString(),
+        ...(revocation === undefined ? {} : { revocation }),
         policies: policies.map((policy) => ({
           ...policy,
           ...(applied

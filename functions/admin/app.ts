@@ -3,6 +3,7 @@ import * as z from 'zod/mini'
 import type { BrokerSettings } from '../../shared/config.js'
 import { NotFoundError, NotHomeRegionError } from '../../shared/core/errors.js'
 import { explain } from '../../shared/core/exchange-trace.js'
+import type { AdminRegistry } from '../../shared/core/ports.js'
 import { explainBodySchema, parseInput } from '../../shared/core/schemas.js'
 import type { AdminAuthenticator } from '../../shared/http/admin-auth.js'
 import {
@@ -20,6 +21,9 @@ import { type Adapters, type Core, createCore } from '../../shared/wiring.js'
 import { withoutSigningOrSts } from '../../shared/without-signing-or-sts.js'
 
 const noQuery = z.strictObject({})
+/** A list route's query (shared/core/pagination.ts checks the values, naming the parameter). */
+const listQuery = z.strictObject({ limit: z.optional(z.string()), nextToken: z.optional(z.string()) })
+const LIST_ROUTES = new Set([`GET ${PATHS.issuers}`, `GET ${PATHS.bindings}`, `GET ${PATHS.revocations}`])
 const deleteQuery = z.strictObject({
   version: z.optional(
     z.pipe(
@@ -61,7 +65,8 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
   const { admin, exchange } = deps
 
   const routes: Record<string, (event: HttpEvent, actor: string) => Promise<HttpResponse>> = {
-    'GET /v1/admin/issuers': async () => json(200, { issuers: await admin.listIssuers() }),
+    'GET /v1/admin/issuers': async (event) =>
+      json(200, await admin.listIssuersPage(parseInput(listQuery, queryParameters(event)))),
     'GET /v1/admin/issuers/{issuerId}': async (event) => {
       const issuer = await admin.getIssuer(pathParameter(event, 'issuerId'))
       return json(200, issuer, etag(issuer.version))
@@ -92,7 +97,13 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
         }),
       ),
     'GET /v1/admin/issuers/{issuerId}/bindings': async (event) =>
-      json(200, { bindings: await admin.listBindings(pathParameter(event, 'issuerId')) }),
+      json(
+        200,
+        await admin.listBindingsPage(
+          pathParameter(event, 'issuerId'),
+          parseInput(listQuery, queryParameters(event)),
+        ),
+      ),
     'GET /v1/admin/issuers/{issuerId}/bindings/{bindingId}': async (event) => {
       const binding = await admin.getBinding(
         pathParameter(event, 'issuerId'),
@@ -119,6 +130,33 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
       )
       return noContent()
     },
+    'POST /v1/admin/issuers/{issuerId}/revocations': async (event, actor) => {
+      const { object, created } = await admin.addRevocation(
+        pathParameter(event, 'issuerId'),
+        jsonBody(event),
+        {
+          actor,
+          requestId: requestIdOf(event),
+        },
+      )
+      return json(created ? 201 : 200, object)
+    },
+    'GET /v1/admin/issuers/{issuerId}/revocations': async (event) =>
+      json(
+        200,
+        await admin.listRevocations(
+          pathParameter(event, 'issuerId'),
+          parseInput(listQuery, queryParameters(event)),
+        ),
+      ),
+    'DELETE /v1/admin/issuers/{issuerId}/revocations/{revocationId}': async (event, actor) => {
+      parseInput(noQuery, queryParameters(event))
+      await admin.liftRevocation(pathParameter(event, 'issuerId'), pathParameter(event, 'revocationId'), {
+        actor,
+        requestId: requestIdOf(event),
+      })
+      return noContent()
+    },
     'POST /v1/admin/explain': async (event) => {
       const body = parseInput(explainBodySchema, jsonBody(event) ?? {})
       return json(200, await explain(exchange, body))
@@ -134,7 +172,8 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
     const actor = deps.authenticate(event)
     if (readOnlyIn && writesRegistry(event.routeKey))
       throw new NotHomeRegionError(readOnlyIn.region, readOnlyIn.homeRegion)
-    if (!event.routeKey.startsWith('DELETE ')) parseInput(noQuery, queryParameters(event))
+    if (!event.routeKey.startsWith('DELETE ') && !LIST_ROUTES.has(event.routeKey))
+      parseInput(noQuery, queryParameters(event))
     return route(event, actor)
   })
 }
@@ -146,7 +185,7 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
  * Lambda root (handler.ts) and by the local stack alike.
  */
 export const buildAdminFunction = (
-  adapters: Omit<Adapters, 'sts' | 'signer'> & { authenticate: AdminAuthenticator },
+  adapters: Omit<Adapters, 'sts' | 'signer'> & { registry: AdminRegistry; authenticate: AdminAuthenticator },
   settings: BrokerSettings,
 ) => {
   const { authenticate, ...rest } = adapters

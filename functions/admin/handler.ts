@@ -1,7 +1,7 @@
 // Composition root of the admin Lambda: API Gateway's AWS_IAM authorizer names the actor.
 // Registry reads and writes and issuers' remote keys; `explain` returns the trace without
 // signing or calling STS, so no KMS or STS client is built.
-import { awsCommonAdapters, awsRegistry } from '../../shared/aws.js'
+import { awsAdminRegistry, awsCommonAdapters } from '../../shared/aws.js'
 import { loadLambdaConfig } from '../../shared/config.js'
 import { iamAdminAuthenticator } from '../../shared/http/admin-auth.js'
 import { buildAdminFunction } from './app.js'
@@ -10,7 +10,7 @@ const config = loadLambdaConfig(process.env)
 export const { handler } = buildAdminFunction(
   {
     ...awsCommonAdapters('admin', config),
-    registry: awsRegistry(config),
+    registry: awsAdminRegistry(config),
     authenticate: iamAdminAuthenticator,
   },
   config,

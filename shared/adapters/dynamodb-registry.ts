@@ -13,7 +13,8 @@ import {
 } from '@aws-sdk/client-dynamodb'
 import { type BrokerError, ConflictError, isBrokerError, UpstreamUnavailableError } from '../core/errors.js'
 import type { Binding, Issuer } from '../core/model.js'
-import type { Registry } from '../core/ports.js'
+import { type Page, type PageRequest, pageOf } from '../core/pagination.js'
+import type { Registry, RegistryPages } from '../core/ports.js'
 import { ISS_INDEX } from './dynamodb-table.js'
 
 const ISSUER_SK = '#ISSUER'
@@ -56,6 +57,29 @@ const versionCondition = (expectedVersion: number | undefined) =>
         ExpressionAttributeNames: { '#version': 'version' },
         ExpressionAttributeValues: { ':expected': { N: String(expectedVersion) } },
       }
+
+/** Every issuer item of the table (a Scan, so unordered). */
+const scanIssuers = async (client: DynamoDBClient, tableName: string): Promise<Issuer[]> => {
+  const issuers: Issuer[] = []
+  let ExclusiveStartKey: Item | undefined
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: 'sk = :sk',
+        ExpressionAttributeValues: { ':sk': { S: ISSUER_SK } },
+        ConsistentRead: true,
+        ExclusiveStartKey,
+      }),
+    )
+    for (const item of page.Items ?? []) {
+      const issuer = docOf<Issuer>(item)
+      if (issuer) issuers.push(issuer)
+    }
+    ExclusiveStartKey = page.LastEvaluatedKey
+  } while (ExclusiveStartKey)
+  return issuers
+}
 
 export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string): Registry => {
   const queryAll = async (
@@ -135,27 +159,9 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
       }),
 
     listIssuers: () =>
-      guarded(async () => {
-        const issuers: Issuer[] = []
-        let ExclusiveStartKey: Item | undefined
-        do {
-          const page = await client.send(
-            new ScanCommand({
-              TableName: tableName,
-              FilterExpression: 'sk = :sk',
-              ExpressionAttributeValues: { ':sk': { S: ISSUER_SK } },
-              ConsistentRead: true,
-              ExclusiveStartKey,
-            }),
-          )
-          for (const item of page.Items ?? []) {
-            const issuer = docOf<Issuer>(item)
-            if (issuer) issuers.push(issuer)
-          }
-          ExclusiveStartKey = page.LastEvaluatedKey
-        } while (ExclusiveStartKey)
-        return issuers.sort((a, b) => a.issuerId.localeCompare(b.issuerId))
-      }),
+      guarded(async () =>
+        (await scanIssuers(client, tableName)).sort((a, b) => a.issuerId.localeCompare(b.issuerId)),
+      ),
 
     putIssuer: (issuer, expectedVersion) =>
       putWhole(
@@ -211,5 +217,69 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
           }),
         )
       }, `Binding "${issuerId}/${bindingId}" changed meanwhile.`),
+  }
+}
+
+/**
+ * The paged reads of the admin lists (ports.ts, RegistryPages), composed only into the admin
+ * plane's registry (shared/aws.ts, awsAdminRegistry).
+ */
+export const createDynamoDbRegistryPages = (client: DynamoDBClient, tableName: string): RegistryPages => {
+  /**
+   * One Query page: at most `limit` items from `ExclusiveStartKey` on (a key the caller rebuilt
+   * from the position and its own partition, never taken from a token), and the position of
+   * the last item DynamoDB evaluated when it says more remain.
+   */
+  const queryPage = async <T>(
+    input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'TableName' | 'Limit' | 'ExclusiveStartKey'>,
+    request: PageRequest,
+    startKey: (after: string) => Item,
+    positionOf: (key: Item) => string | undefined,
+    field: string,
+  ): Promise<Page<T>> => {
+    const after = request.after?.[field]
+    const page = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        ...input,
+        Limit: request.limit,
+        ...(after === undefined ? {} : { ExclusiveStartKey: startKey(after) }),
+      }),
+    )
+    const items = (page.Items ?? []).map((item) => docOf<T>(item)).filter((item) => item !== undefined)
+    const last = page.LastEvaluatedKey && positionOf(page.LastEvaluatedKey)
+    return { items, ...(last ? { next: { [field]: last } } : {}) }
+  }
+
+  return {
+    // The issuer's partition, by sort key: `BINDING#<bindingId>` orders as `bindingId` does.
+    listBindingsPage: (issuerId, request) =>
+      guarded(() =>
+        queryPage<Binding>(
+          {
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: {
+              ':pk': { S: issuerPk(issuerId) },
+              ':prefix': { S: BINDING_PREFIX },
+            },
+            ConsistentRead: true,
+          },
+          request,
+          (bindingId) => ({ pk: { S: issuerPk(issuerId) }, sk: { S: `${BINDING_PREFIX}${bindingId}` } }),
+          (key) => key.sk?.S?.slice(BINDING_PREFIX.length) || undefined,
+          'bindingId',
+        ),
+      ),
+
+    // Issuers are few (one per data plane) and have no partition of their own: the page comes
+    // from the whole list, read as listIssuers reads it and ordered by id (docs/decisions.md,
+    // "Pagination").
+    listIssuersPage: (request) =>
+      guarded(async () => {
+        const all = (await scanIssuers(client, tableName)).sort((a, b) =>
+          a.issuerId < b.issuerId ? -1 : a.issuerId > b.issuerId ? 1 : 0,
+        )
+        return pageOf(all, request, (issuer) => issuer.issuerId, 'issuerId')
+      }),
   }
 }

@@ -10,13 +10,22 @@ import { isObject } from './json.js'
 import { checkJwks } from './jwks.js'
 import { hasRemoteKeys } from './keys.js'
 import type { Binding, Issuer, ServerFields } from './model.js'
+import {
+  decodeNextToken,
+  encodeNextToken,
+  type Page,
+  type PageRequest,
+  pageOf,
+  parseLimit,
+} from './pagination.js'
 import { type InputOutput, type InputSchema, parseInput } from './parse-input.js'
-import type { AuditSink, Clock, Registry } from './ports.js'
+import type { AdminRegistry, AuditSink, Clock } from './ports.js'
 import { isKeyFetchError, type KeySetStatus, type RemoteKeyResolver } from './remote-keys.js'
-import { bindingDocumentSchema, issuerDocumentSchema } from './schemas.js'
+import { MAX_REVOCATIONS_PER_ISSUER, type Revocation, revocationIdOf, withRevocation } from './revocations.js'
+import { bindingDocumentSchema, issuerDocumentSchema, revocationDocumentSchema } from './schemas.js'
 
 export interface AdminDeps {
-  registry: Registry
+  registry: AdminRegistry
   clock: Clock
   audit: AuditSink
   /** Called after every successful write, e.g. to drop this process's registry cache. */
@@ -36,6 +45,31 @@ export interface WriteResult<T> {
   object: T
   created: boolean
 }
+
+/** The query of a list route: `limit` and `nextToken` as sent (pagination.ts checks them). */
+export interface ListQuery {
+  limit?: string | undefined
+  nextToken?: string | undefined
+}
+
+/** The page a list query asks for, of the list `list` positioned by `field`; a bad one is a 400. */
+const pageRequest = (list: string, field: string, query: ListQuery): PageRequest => ({
+  limit: parseLimit(query.limit),
+  ...(query.nextToken === undefined ? {} : { after: decodeNextToken(list, query.nextToken, [field]) }),
+})
+
+/** `nextToken` while more remain, for the list `list`. */
+const nextTokenOf = (list: string, page: Page<unknown>): { nextToken?: string } =>
+  page.next ? { nextToken: encodeNextToken(list, page.next) } : {}
+
+/** Code-unit order, the order DynamoDB keeps ids in (ids are ASCII): pageOf compares so too. */
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/** A `notBefore` further ahead is a typo more likely than a plan (it refuses the scope until then). */
+const MAX_NOT_BEFORE_AHEAD_MS = 24 * 3600 * 1000
+
+/** How often a revocation write rereads the issuer after another write moved its version. */
+const REVOCATION_WRITE_ATTEMPTS = 3
 
 const IF_MATCH = /^(?:W\/)?"?([1-9][0-9]{0,15})"?$/
 
@@ -140,6 +174,7 @@ export const createAdmin = (deps: AdminDeps) => {
       updatedAt: _u,
       updatedBy: _b,
       keysPushedAt: _p,
+      revocations: _r,
       jwks: _k,
       ...spec
     } = doc
@@ -150,6 +185,8 @@ export const createAdmin = (deps: AdminDeps) => {
       ...stamp(previous, context.actor),
       // The key push's rate limit (key-push.ts) outlives an admin's edit of the issuer.
       ...(previous?.keysPushedAt ? { keysPushedAt: previous.keysPushedAt } : {}),
+      // Revocations have their own routes; a PUT of the issuer keeps them.
+      ...(previous?.revocations ? { revocations: previous.revocations } : {}),
     }
     // Remote keys are fetched and checked now: a registration that cannot be used is refused.
     if (hasRemoteKeys(issuer)) await fetchForRegistration(issuer)
@@ -316,11 +353,149 @@ export const createAdmin = (deps: AdminDeps) => {
     changed({ event: 'admin.binding.delete', issuerId, bindingId, versionBefore: existing.version }, context)
   }
 
+  /**
+   * Applies `change` to the issuer's revocations and writes the issuer at the version it read.
+   * Another write in between (a binding's is not one: they are items of their own) moves the
+   * version: the change is made again on the new issuer, a bounded number of times, then 409.
+   */
+  const changeRevocations = async <T>(
+    issuerId: string,
+    change: (issuer: Issuer) => { revocations: Revocation[]; result: T },
+    context: WriteContext,
+  ): Promise<{ issuer: Issuer; result: T }> => {
+    for (let attempt = 1; ; attempt++) {
+      const issuer = await requireIssuer(issuerId)
+      const { revocations, result } = change(issuer)
+      const { revocations: _old, ...rest } = issuer
+      const updated: Issuer = {
+        ...rest,
+        ...(revocations.length > 0 ? { revocations } : {}),
+        ...stamp(issuer, context.actor),
+      }
+      try {
+        await registry.putIssuer(updated, issuer.version)
+        return { issuer: updated, result }
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= REVOCATION_WRITE_ATTEMPTS) throw error
+      }
+    }
+  }
+
+  const addRevocation = async (
+    issuerId: string,
+    body: unknown,
+    context: WriteContext,
+  ): Promise<WriteResult<Revocation>> => {
+    const doc = parseDocument(revocationDocumentSchema, body, {})
+    const now = deps.clock.now()
+    let notBefore = now
+    if (doc.notBefore !== undefined) {
+      notBefore = new Date(doc.notBefore)
+      if (notBefore.getTime() > now.getTime() + MAX_NOT_BEFORE_AHEAD_MS)
+        throw new InvalidParameterError('notBefore', 'must be at most 24 hours ahead')
+    }
+    if (doc.bindingId !== undefined && !(await registry.getBinding(issuerId, doc.bindingId))) {
+      await requireIssuer(issuerId)
+      throw new InvalidParameterError(
+        'bindingId',
+        `binding "${issuerId}/${doc.bindingId}" does not exist`,
+        'binding_not_found',
+      )
+    }
+    const scope = { bindingId: doc.bindingId, subject: doc.subject }
+    const revocation: Revocation = {
+      revocationId: revocationIdOf(issuerId, scope),
+      ...(doc.bindingId === undefined ? {} : { bindingId: doc.bindingId }),
+      ...(doc.subject === undefined ? {} : { subject: doc.subject }),
+      notBefore: notBefore.toISOString(),
+      createdAt: now.toISOString(),
+      createdBy: context.actor,
+    }
+    const { issuer, result: replaced } = await changeRevocations(
+      issuerId,
+      (current) => {
+        const replaced = (current.revocations ?? []).some((r) => r.revocationId === revocation.revocationId)
+        const revocations = withRevocation(current.revocations, revocation)
+        if (revocations.length > MAX_REVOCATIONS_PER_ISSUER)
+          throw new ConflictError(
+            `Issuer "${issuerId}" has ${MAX_REVOCATIONS_PER_ISSUER} revocations, the most it holds; lift one first.`,
+            'too_many_revocations',
+          )
+        return { revocations, result: replaced }
+      },
+      context,
+    )
+    changed(
+      {
+        event: 'admin.revocation.put',
+        issuerId,
+        revocationId: revocation.revocationId,
+        bindingId: revocation.bindingId,
+        subject: revocation.subject,
+        notBefore: revocation.notBefore,
+        versionAfter: issuer.version,
+      },
+      context,
+    )
+    return { object: revocation, created: !replaced }
+  }
+
+  const liftRevocation = async (
+    issuerId: string,
+    revocationId: string,
+    context: WriteContext,
+  ): Promise<void> => {
+    const { issuer } = await changeRevocations(
+      issuerId,
+      (current) => {
+        const revocations = (current.revocations ?? []).filter((r) => r.revocationId !== revocationId)
+        if (revocations.length === (current.revocations ?? []).length)
+          throw new NotFoundError(`Revocation "${issuerId}/${revocationId}" does not exist.`)
+        return { revocations, result: undefined }
+      },
+      context,
+    )
+    changed(
+      { event: 'admin.revocation.delete', issuerId, revocationId, versionAfter: issuer.version },
+      context,
+    )
+  }
+
   return {
     putIssuer,
     refreshIssuerKeys,
     getIssuer: requireIssuer,
     listIssuers: () => registry.listIssuers(),
+    /** A page of the issuers by id: `{issuers, nextToken?}`. */
+    async listIssuersPage(query: ListQuery): Promise<{ issuers: Issuer[]; nextToken?: string }> {
+      const page = await registry.listIssuersPage(pageRequest('issuers', 'issuerId', query))
+      return { issuers: page.items, ...nextTokenOf('issuers', page) }
+    },
+    /** A page of an issuer's bindings by id: `{bindings, nextToken?}`; 404 for an unknown issuer. */
+    async listBindingsPage(
+      issuerId: string,
+      query: ListQuery,
+    ): Promise<{ bindings: Binding[]; nextToken?: string }> {
+      const list = `bindings:${issuerId}`
+      const request = pageRequest(list, 'bindingId', query)
+      await requireIssuer(issuerId)
+      const page = await registry.listBindingsPage(issuerId, request)
+      return { bindings: page.items, ...nextTokenOf(list, page) }
+    },
+    /** A page of an issuer's revocations by id: `{revocations, nextToken?}`. */
+    async listRevocations(
+      issuerId: string,
+      query: ListQuery,
+    ): Promise<{ revocations: Revocation[]; nextToken?: string }> {
+      const list = `revocations:${issuerId}`
+      const request = pageRequest(list, 'revocationId', query)
+      const issuer = await requireIssuer(issuerId)
+      const all = [...(issuer.revocations ?? [])].sort((a, b) => byCodeUnits(a.revocationId, b.revocationId))
+      const page = pageOf(all, request, (r) => r.revocationId, 'revocationId')
+      return { revocations: page.items, ...nextTokenOf(list, page) }
+    },
+    addRevocation,
+    liftRevocation,
     deleteIssuer,
     putBinding,
     async getBinding(issuerId: string, bindingId: string): Promise<Binding> {

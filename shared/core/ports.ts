@@ -3,6 +3,7 @@
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose'
 import type { Deadline } from './deadline.js'
 import type { AwsCredentials, Binding, Issuer } from './model.js'
+import type { Page, PageRequest } from './pagination.js'
 
 export interface Clock {
   now(): Date
@@ -33,6 +34,23 @@ export interface Registry extends RegistryReader {
   putBinding(binding: Binding, expectedVersion: number | undefined): Promise<void>
   deleteBinding(issuerId: string, bindingId: string, expectedVersion: number | undefined): Promise<void>
 }
+
+/**
+ * The paged reads of the admin lists. Apart from Registry so that only the admin plane's
+ * composition carries them (the credentials bundle is at its size budget).
+ */
+export interface RegistryPages {
+  /** A page of the issuers by `issuerId` (position field `issuerId`). */
+  listIssuersPage(request: PageRequest): Promise<Page<Issuer>>
+  /**
+   * A page of an issuer's bindings by `bindingId` (position field `bindingId`); may hold fewer
+   * than `limit` items and still a `next` (a store that filters), never more.
+   */
+  listBindingsPage(issuerId: string, request: PageRequest): Promise<Page<Binding>>
+}
+
+/** What the admin plane reads and writes. */
+export type AdminRegistry = Registry & RegistryPages
 
 /** Gives jose the verification key getter for one registered issuer. */
 export type KeyResolver = (issuer: Issuer) => JWTVerifyGetKey

@@ -162,6 +162,8 @@ const issuerObject = z
     keySync: z.optional(z.strictObject({ subject: text(MAX_SUB_LENGTH) })),
     ...serverFields,
     keysPushedAt: z.optional(z.string().check(z.maxLength(64))),
+    // Server-managed too: set by the revocation routes, kept by a PUT of the issuer (admin.ts).
+    revocations: z.optional(z.array(z.unknown())),
   })
   .check(
     z.superRefine((doc, ctx) => {
@@ -329,3 +331,23 @@ const bindingObject = z
 export const bindingDocumentSchema = z.pipe(storedAsSent(['sessionTags', 'claims']), bindingObject)
 
 export const explainBodySchema = z.strictObject({ token: z.string(), role: z.optional(text(2048)) })
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
+
+/**
+ * `POST …/revocations` (DESIGN §9): the scope (the whole issuer, one binding, and/or the
+ * workloads whose `sub` matches `subject`, exact or a `*` glob) and when it takes effect.
+ */
+export const revocationDocumentSchema = z.strictObject({
+  bindingId: z.optional(id),
+  subject: z.optional(text(MAX_SUB_LENGTH)),
+  notBefore: z.optional(
+    z.string().check(
+      z.maxLength(64),
+      z.refine(
+        (value) => ISO_TIME.test(value) && !Number.isNaN(Date.parse(value)),
+        'must be an ISO 8601 time like 2026-12-04T18:40:00Z',
+      ),
+    ),
+  ),
+})

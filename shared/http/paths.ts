@@ -16,6 +16,8 @@ export const PATHS = {
   bindings: '/v1/admin/issuers/{issuerId}/bindings',
   binding: '/v1/admin/issuers/{issuerId}/bindings/{bindingId}',
   explain: '/v1/admin/explain',
+  revocations: '/v1/admin/issuers/{issuerId}/revocations',
+  revocation: '/v1/admin/issuers/{issuerId}/revocations/{revocationId}',
 } as const
 
 /** The `{name}` parameters of a path template, as a union of their names. */

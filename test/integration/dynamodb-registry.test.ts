@@ -4,7 +4,10 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../infra/local/processes.js'
-import { createDynamoDbRegistry } from '../../shared/adapters/dynamodb-registry.js'
+import {
+  createDynamoDbRegistry,
+  createDynamoDbRegistryPages,
+} from '../../shared/adapters/dynamodb-registry.js'
 import { ConflictError, UpstreamUnavailableError } from '../../shared/core/errors.js'
 import type { Binding, Issuer } from '../../shared/core/model.js'
 import type { Registry } from '../../shared/core/ports.js'
@@ -49,6 +52,33 @@ beforeAll(async () => {
 afterAll(async () => {
   client?.destroy()
   await dynamo?.stop()
+})
+
+describe('DynamoDB registry: paged reads', () => {
+  it("pages an issuer's bindings by id within its own partition: a position past them, or of another issuer, reaches no other issuer's bindings", async () => {
+    // Prepare
+    const pages = createDynamoDbRegistryPages(client, TABLE)
+    await registry.putIssuer(issuerOf('page-a'), undefined)
+    await registry.putIssuer(issuerOf('page-b'), undefined)
+    for (const id of ['b3', 'b1', 'b2']) await registry.putBinding(bindingOf('page-a', id), undefined)
+    for (const id of ['b4', 'zz']) await registry.putBinding(bindingOf('page-b', id), undefined)
+
+    // Act
+    const first = await pages.listBindingsPage('page-a', { limit: 2 })
+    const second = await pages.listBindingsPage('page-a', { limit: 2, after: first.next })
+    const pastTheEnd = await pages.listBindingsPage('page-a', { limit: 10, after: { bindingId: 'b3' } })
+    const otherPosition = await pages.listBindingsPage('page-a', { limit: 10, after: { bindingId: 'b4' } })
+    const issuers = await pages.listIssuersPage({ limit: 1, after: { issuerId: 'page-a' } })
+
+    // Assess
+    expect(first.items.map((b) => b.bindingId)).toEqual(['b1', 'b2'])
+    expect(first.next).toEqual({ bindingId: 'b2' })
+    expect(second.items.map((b) => b.bindingId)).toEqual(['b3'])
+    expect(second.next).toBeUndefined()
+    expect(pastTheEnd).toEqual({ items: [] })
+    expect(otherPosition).toEqual({ items: [] })
+    expect(issuers.items.map((issuer) => issuer.issuerId)).toEqual(['page-b'])
+  })
 })
 
 describe('DynamoDB registry: reads and writes', () => {

@@ -4,6 +4,7 @@
 // the most (broker mode mints a token, a cascade delete lists and deletes, `explain` evaluates).
 // Every SDK call is reported with the resource it was made on, so test/unit/infra.test.ts can
 // hold each function's IAM role to exactly these calls.
+
 import { createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import {
   type AttributeValue,
@@ -20,6 +21,7 @@ import type { Context } from 'aws-lambda'
 import { mockClient } from 'aws-sdk-client-mock'
 import { type FunctionName, ROUTES, type Route, routeKey } from '../../functions/routes.js'
 import { KEY_SYNC_AUDIENCE } from '../../shared/core/model.js'
+import { revocationIdOf } from '../../shared/core/revocations.js'
 import type { HttpEvent } from '../../shared/http/event.js'
 import type { HttpResponse } from '../../shared/http/response.js'
 import { AUDIENCE, createTestIssuer, K8S_ISSUER } from './workload-issuer.js'
@@ -248,6 +250,7 @@ const requestsFor = async (): Promise<Record<FunctionName, Request[]>> => {
   const I = '/v1/admin/issuers/{issuerId}'
   const B = `${I}/bindings/{bindingId}`
   const kept = { issuerId: 'onprem-a' }
+  const REVOKED_SUBJECT = 'system:serviceaccount:ml:trainer'
   const removed = { issuerId: 'onprem-old' }
   return {
     admin: [
@@ -272,6 +275,12 @@ const requestsFor = async (): Promise<Record<FunctionName, Request[]>> => {
       { route: route('GET', `${I}/bindings`), path: kept },
       { route: route('GET', B), path: { ...kept, bindingId: 'ml-readers' } },
       { route: route('POST', '/v1/admin/explain'), body: { token } },
+      { route: route('POST', `${I}/revocations`), path: kept, body: { subject: REVOKED_SUBJECT } },
+      { route: route('GET', `${I}/revocations`), path: kept },
+      {
+        route: route('DELETE', `${I}/revocations/{revocationId}`),
+        path: { ...kept, revocationId: revocationIdOf('onprem-a', { subject: REVOKED_SUBJECT }) },
+      },
       { route: route('DELETE', B), path: { ...removed, bindingId: 'older' } },
       { route: route('DELETE', I), path: removed, query: { cascade: 'true' } },
     ],

@@ -3,11 +3,12 @@
 // failed condition is a ConflictError. Objects are copied in and out, like a real store.
 import { ConflictError } from '../../shared/core/errors.js'
 import type { Binding, Issuer } from '../../shared/core/model.js'
-import type { Registry } from '../../shared/core/ports.js'
+import { pageOf } from '../../shared/core/pagination.js'
+import type { AdminRegistry } from '../../shared/core/ports.js'
 
-export type RegistryOperation = keyof Registry
+export type RegistryOperation = keyof AdminRegistry
 
-export interface MemoryRegistry extends Registry {
+export interface MemoryRegistry extends AdminRegistry {
   /** Every call made through the port, in order, e.g. `findIssuersByIss:https://…`. */
   readonly calls: string[]
   /** How many calls `operation` received. */
@@ -17,6 +18,9 @@ export interface MemoryRegistry extends Registry {
   /** Stores objects as they are, bypassing conditions (test setup). */
   seed(objects: { issuers?: Issuer[]; bindings?: Binding[] }): void
 }
+
+/** The order DynamoDB keeps keys in (ids are ASCII), which pageOf positions by. */
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
 const bindingKey = (issuerId: string, bindingId: string) => `${issuerId}\u0000${bindingId}`
 
@@ -84,6 +88,21 @@ export const createMemoryRegistry = (): MemoryRegistry => {
     async listIssuers() {
       enter('listIssuers', '')
       return [...issuers.values()].sort(byId).map((issuer) => structuredClone(issuer))
+    },
+    async listIssuersPage(request) {
+      enter('listIssuersPage', request.after?.issuerId ?? '')
+      const all = [...issuers.values()]
+        .sort((a, b) => byCodeUnits(a.issuerId, b.issuerId))
+        .map((issuer) => structuredClone(issuer))
+      return pageOf(all, request, (issuer) => issuer.issuerId, 'issuerId')
+    },
+    async listBindingsPage(issuerId, request) {
+      enter('listBindingsPage', `${issuerId}/${request.after?.bindingId ?? ''}`)
+      const all = [...bindings.values()]
+        .filter((binding) => binding.issuerId === issuerId)
+        .sort((a, b) => byCodeUnits(a.bindingId, b.bindingId))
+        .map((binding) => structuredClone(binding))
+      return pageOf(all, request, (binding) => binding.bindingId, 'bindingId')
     },
     async putIssuer(issuer, expectedVersion) {
       enter('putIssuer', issuer.issuerId)

@@ -21,6 +21,8 @@ const COMMANDS = [
   'bindings delete',
   'explain',
   'trust-policy',
+  'revocations list',
+  'revocations lift',
   'export',
   'import',
   'sync-keys',
@@ -68,6 +70,8 @@ describe('--help', () => {
     const group = await cli(['bindings', '--help'])
     expect(group.code).toBe(0)
     expect(group.stdout).toMatch(/^usage: irsa-broker bindings <list\|get\|put\|delete> \[options\]/)
+    const revocations = await cli(['revocations', '--help'])
+    expect(revocations.stdout).toMatch(/^usage: irsa-broker revocations <list\|lift> \[options\]/)
     const issuers = await cli(['issuers', '--help'])
     expect(issuers.stdout).toMatch(
       /^usage: irsa-broker issuers <list\|get\|put\|delete\|refresh> \[options\]/,

@@ -10,6 +10,12 @@ const ADMIN = { IRSA_BROKER_ADMIN_TOKEN: 'admin-token-for-tests' }
 const role = (name: string) => `arn:aws:iam::111122223333:role/${name}`
 const SUBJECT = 'system:serviceaccount:ml:trainer'
 
+const recorded = () =>
+  jsonResponse(201, {
+    revocationId: 'rAAAAAAAAAAAAAAAA',
+    subject: SUBJECT,
+    notBefore: '2026-12-04T18:40:00.000Z',
+  })
 const issuer = (mode: 'broker' | 'passthrough') => jsonResponse(200, { issuerId: 'onprem-a', mode })
 const PAGE_1 = jsonResponse(200, {
   bindings: [
@@ -31,7 +37,7 @@ const page2 = () =>
   })
 
 describe('irsa-broker revoke', () => {
-  it('reads the issuer and every page of its bindings from the broker and prints one policy per role in scope', async () => {
+  it('reads the issuer and every page of its bindings from the broker, records the revocation there and prints one policy per role in scope', async () => {
     // Act
     const result = await runScripted(
       [
@@ -45,7 +51,7 @@ describe('irsa-broker revoke', () => {
         '0',
         ...ENDPOINT,
       ],
-      { steps: [issuer('broker'), PAGE_1, page2()], env: ADMIN },
+      { steps: [issuer('broker'), PAGE_1, page2(), recorded()], env: ADMIN },
     )
     // Assess
     expect(result.code).toBe(0)
@@ -53,7 +59,13 @@ describe('irsa-broker revoke', () => {
       'GET https://broker.example.com/v1/admin/issuers/onprem-a',
       'GET https://broker.example.com/v1/admin/issuers/onprem-a/bindings',
       'GET https://broker.example.com/v1/admin/issuers/onprem-a/bindings?nextToken=page-2',
+      'POST https://broker.example.com/v1/admin/issuers/onprem-a/revocations',
     ])
+    expect(result.requests[3]?.body).toEqual({
+      subject: SUBJECT,
+      notBefore: '2026-12-04T18:40:00.000Z',
+    })
+    expect(JSON.parse(result.stdout).revocation.revocationId).toBe('rAAAAAAAAAAAAAAAA')
     const printed = JSON.parse(result.stdout) as {
       scope: unknown
       notBefore: string
@@ -77,7 +89,7 @@ describe('irsa-broker revoke', () => {
     const result = await runScripted(
       ['revoke', 'onprem-a', '--binding', 'ops', '--not-before', '2026-12-04T18:40:00Z', ...ENDPOINT],
       {
-        steps: [issuer('broker'), PAGE_1, page2()],
+        steps: [issuer('broker'), PAGE_1, page2(), recorded()],
         env: ADMIN,
       },
     )
@@ -89,12 +101,16 @@ describe('irsa-broker revoke', () => {
 
   it('says, for a passthrough issuer, that every older session of the role is denied', async () => {
     // Act
-    const result = await runScripted(['revoke', 'onprem-a', '--binding', 'ops', ...ENDPOINT], {
-      steps: [issuer('passthrough'), PAGE_1, page2()],
-      env: ADMIN,
-    })
+    const result = await runScripted(
+      ['revoke', 'onprem-a', '--binding', 'ops', '--policy-only', ...ENDPOINT],
+      {
+        steps: [issuer('passthrough'), PAGE_1, page2()],
+        env: ADMIN,
+      },
+    )
     // Assess
     expect(result.code).toBe(0)
+    expect(result.requests.map((r) => r.method)).toEqual(['GET', 'GET', 'GET'])
     expect(JSON.parse(result.stdout).policies[0].covers).toBe('all')
     expect(result.stderr).toContain('passthrough mode (no broker source identity)')
   })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { type AdminDeps, createAdmin, type WriteContext } from '../../../shared/core/admin.js'
 import type { Issuer } from '../../../shared/core/model.js'
-import type { Registry } from '../../../shared/core/ports.js'
+import type { AdminRegistry } from '../../../shared/core/ports.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import {
   createAuditLog,
@@ -32,7 +32,7 @@ const bindingBody = (overrides: Record<string, unknown> = {}): Record<string, un
 const alice: WriteContext = { actor: 'arn:aws:iam::111122223333:user/alice', requestId: 'req-1' }
 const bob: WriteContext = { actor: 'arn:aws:iam::111122223333:user/bob', requestId: 'req-2' }
 
-const setup = (registry: Registry = createMemoryRegistry()) => {
+const setup = (registry: AdminRegistry = createMemoryRegistry()) => {
   const clock = createTestClock()
   const audit = createAuditLog()
   let changes = 0
@@ -288,7 +288,7 @@ describe('admin issuers: update', () => {
   it('answers 409 when another writer changes the issuer between read and write', async () => {
     // Prepare: a registry where a concurrent writer commits right after every read
     const memory = createMemoryRegistry()
-    const racing: Registry = {
+    const racing: AdminRegistry = {
       ...memory,
       async getIssuer(issuerId) {
         const read = await memory.getIssuer(issuerId)

@@ -43,7 +43,7 @@ const eventFor = (route: (typeof ADMIN_ROUTES)[number], authorization = 'Bearer 
     method: route.method,
     path: route.path,
     headers: { authorization, 'content-type': 'application/json' },
-    pathParameters: { issuerId: 'onprem', bindingId: 'readers' },
+    pathParameters: { issuerId: 'onprem', bindingId: 'readers', revocationId: 'rAAAAAAAAAAAAAAAA' },
     body: JSON.stringify(route.path.endsWith('/explain') ? { token: 'x.y.z' } : {}),
   })
 
@@ -62,10 +62,12 @@ describe('admin writes outside the home Region', () => {
         'DELETE /v1/admin/issuers/{issuerId}',
         'PUT /v1/admin/issuers/{issuerId}/bindings/{bindingId}',
         'DELETE /v1/admin/issuers/{issuerId}/bindings/{bindingId}',
+        'POST /v1/admin/issuers/{issuerId}/revocations',
+        'DELETE /v1/admin/issuers/{issuerId}/revocations/{revocationId}',
       ].sort(),
     )
     // A route added later that is not a GET is a write until said otherwise.
-    expect(writesRegistry('POST /v1/admin/issuers/{issuerId}/revocations')).toBe(true)
+    expect(writesRegistry('POST /v1/admin/issuers/{issuerId}/history-notes')).toBe(true)
   })
 
   it.each(ADMIN_ROUTES.filter((route) => writesRegistry(routeKey(route))).map(routeKey))(
