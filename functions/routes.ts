@@ -32,6 +32,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: PATHS.binding, function: 'admin', admin: true },
   { method: 'DELETE', path: PATHS.binding, function: 'admin', admin: true },
   { method: 'POST', path: PATHS.explain, function: 'admin', admin: true },
+  { method: 'GET', path: PATHS.history, function: 'admin', admin: true },
 ]
 
 export const routeKey = (route: Pick<Route, 'method' | 'path'>): string => `${route.method} ${route.path}`

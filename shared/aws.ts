@@ -7,6 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { STSClient } from '@aws-sdk/client-sts'
+import { createDynamoDbHistoryLog } from './adapters/dynamodb-history.js'
 import { createDynamoDbRegistry } from './adapters/dynamodb-registry.js'
 import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
 import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
@@ -15,7 +16,7 @@ import { type AwsDependency, sdkClientLimits } from './adapters/sdk-limits.js'
 import { countDependencyErrors } from './adapters/sdk-metrics.js'
 import { createStsRoleAssumer, stsRetryOptions } from './adapters/sts.js'
 import type { BrokerSettings, LambdaConfig } from './config.js'
-import { type Registry, type RoleAssumer, type Signer, systemClock } from './core/ports.js'
+import { type HistoryLog, type Registry, type RoleAssumer, type Signer, systemClock } from './core/ports.js'
 import type { Adapters } from './wiring.js'
 
 /** What an SDK client is made from: the region, endpoint overrides and per-call limits. */
@@ -74,6 +75,15 @@ export const awsRegistry = (
   config: ClientConfig & Pick<BrokerSettings, 'tableName'> & Named,
   client: DynamoDBClient = dynamoDbClient(config),
 ): Registry => createDynamoDbRegistry(counted(client, 'dynamodb', config), config.tableName)
+
+/**
+ * The admin history on the registry's table (admin, keys), on the client given to awsRegistry
+ * (which counts its failed calls already).
+ */
+export const awsHistoryLog = (
+  config: Pick<BrokerSettings, 'tableName'>,
+  registryClient: DynamoDBClient,
+): HistoryLog => createDynamoDbHistoryLog(registryClient, config.tableName)
 
 /** STS AssumeRoleWithWebIdentity (credentials only), retried in the adapter within the deadline. */
 export const awsRoleAssumer = (

@@ -35,9 +35,19 @@ const deleteQuery = z.strictObject({
   ),
 })
 
+const historyQuery = z.strictObject({
+  issuerId: z.optional(z.string()),
+  since: z.optional(z.string()),
+  limit: z.optional(z.string()),
+  nextToken: z.optional(z.string()),
+})
+
+/** Routes that take a query string besides the deletes (which take `version`, `cascade`). */
+const WITH_QUERY = new Set([`GET ${PATHS.history}`])
+
 const etag = (version: number) => ({ etag: `"${version}"` })
 
-export interface AdminHandlerDeps extends Pick<Core, 'admin' | 'exchange' | 'logger'> {
+export interface AdminHandlerDeps extends Pick<Core, 'admin' | 'exchange' | 'logger' | 'history'> {
   authenticate: AdminAuthenticator
   /**
    * Where this function runs and the home Region of its stage. Outside the home Region of a
@@ -119,6 +129,11 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
       )
       return noContent()
     },
+    'GET /v1/admin/history': async (event) => {
+      const query = parseInput(historyQuery, queryParameters(event))
+      if (!deps.history) throw new NotFoundError('This broker keeps no admin history.')
+      return json(200, await deps.history.read(query))
+    },
     'POST /v1/admin/explain': async (event) => {
       const body = parseInput(explainBodySchema, jsonBody(event) ?? {})
       return json(200, await explain(exchange, body))
@@ -134,7 +149,8 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
     const actor = deps.authenticate(event)
     if (readOnlyIn && writesRegistry(event.routeKey))
       throw new NotHomeRegionError(readOnlyIn.region, readOnlyIn.homeRegion)
-    if (!event.routeKey.startsWith('DELETE ')) parseInput(noQuery, queryParameters(event))
+    if (!event.routeKey.startsWith('DELETE ') && !WITH_QUERY.has(event.routeKey))
+      parseInput(noQuery, queryParameters(event))
     return route(event, actor)
   })
 }

@@ -16,6 +16,8 @@ export const PATHS = {
   bindings: '/v1/admin/issuers/{issuerId}/bindings',
   binding: '/v1/admin/issuers/{issuerId}/bindings/{bindingId}',
   explain: '/v1/admin/explain',
+  /** The admin history (DESIGN §9): `?issuerId=&since=&limit=&nextToken=`. */
+  history: '/v1/admin/history',
 } as const
 
 /** The `{name}` parameters of a path template, as a union of their names. */
