@@ -211,12 +211,17 @@ export const bearer =
  * GETs a list, following `nextToken` while the broker answers one (DESIGN §9: lists are paged
  * by `limit`/`nextToken`), and returns the items of every page.
  */
-export const listAll = async (client: BrokerClient, path: string, field: string): Promise<unknown[]> => {
+export const listAll = async (
+  client: BrokerClient,
+  path: string,
+  field: string,
+  query: Record<string, string | undefined> = {},
+): Promise<unknown[]> => {
   const items: unknown[] = []
   const seen = new Set<string>()
   let nextToken: string | undefined
   do {
-    const answer = await client.call({ method: 'GET', path, query: { nextToken }, retry: true })
+    const answer = await client.call({ method: 'GET', path, query: { ...query, nextToken }, retry: true })
     const body = answer.body as Record<string, unknown> | undefined
     const page = body?.[field]
     if (!Array.isArray(page))

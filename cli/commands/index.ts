@@ -4,6 +4,7 @@
 import type { Command } from '../command.js'
 import { BINDING_COMMANDS, ISSUER_COMMANDS } from './admin-objects.js'
 import { explainCommand } from './explain.js'
+import { historyCommand } from './history.js'
 import { revokeCommand } from './revoke.js'
 import { syncKeysCommand } from './sync-keys.js'
 import { exportCommand, importCommand } from './transfer.js'
@@ -17,6 +18,7 @@ export const COMMANDS: readonly Command[] = [
   ...ISSUER_COMMANDS,
   ...BINDING_COMMANDS,
   explainCommand,
+  historyCommand,
   trustPolicyCommand,
   revokeCommand,
   exportCommand,

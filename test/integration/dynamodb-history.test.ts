@@ -12,7 +12,12 @@ import { createDynamoDbHistoryLog } from '../../shared/adapters/dynamodb-history
 import { createDynamoDbRegistry } from '../../shared/adapters/dynamodb-registry.js'
 import { createAdmin, type WriteContext } from '../../shared/core/admin.js'
 import { createHistory, HISTORY_LEASE_SECONDS } from '../../shared/core/history.js'
-import { createRegistryTable, dynamoDbClient, type EmbeddedDynamoDb, startDynalite } from '../support/dynalite.js'
+import {
+  createRegistryTable,
+  dynamoDbClient,
+  type EmbeddedDynamoDb,
+  startDynalite,
+} from '../support/dynalite.js'
 import { createAuditLog, createTestClock, generateRsaKey } from '../unit/fixtures.js'
 
 const TABLE = 'irsa-broker-history-test'
@@ -96,7 +101,11 @@ const WRITES = {
     admin.putBinding(
       issuerId,
       'reader',
-      { roleArn: 'arn:aws:iam::111122223333:role/reader', subjects: ['system:serviceaccount:ml:x'], version: 1 },
+      {
+        roleArn: 'arn:aws:iam::111122223333:role/reader',
+        subjects: ['system:serviceaccount:ml:x'],
+        version: 1,
+      },
       alice,
     ),
   delete: (admin: ReturnType<typeof createAdmin>, issuerId: string) =>
