@@ -19,6 +19,13 @@ import type { Clock, HistoryLog, Registry } from './ports.js'
  */
 export const HISTORY_LEASE_SECONDS = 120
 
+/**
+ * A write that meets another write's fresh claim waits this long for it to finish (a write takes
+ * a few DynamoDB calls), then answers 409 `write_in_progress`; writes of one object take turns.
+ */
+export const HISTORY_CLAIM_WAIT_MS = 2000
+const CLAIM_POLL_MS = 25
+
 /** One write of one object. Field names and kids only: never a key, a token or a document. */
 export interface HistoryRecord {
   issuerId: string
@@ -112,6 +119,8 @@ export interface HistoryDeps {
   /** Reads an object's current version to settle a claim (consistent reads). */
   registry: Pick<Registry, 'getIssuer' | 'getBinding'>
   newWriteId?: () => string
+  /** Waits between looks at a claimed head (a timer by default). */
+  sleep?: (ms: number) => Promise<void>
 }
 
 /** What a writer tells about its write; the rest of the record is made here. */
@@ -135,6 +144,7 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z
 
 export const createHistory = (deps: HistoryDeps) => {
   const newWriteId = deps.newWriteId ?? (() => randomUUID())
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)))
   /** Records sort by time: one process's writes get distinct, increasing times (a cascade is one ms). */
   let lastAt = 0
   const nextAt = (): string => {
@@ -163,17 +173,24 @@ export const createHistory = (deps: HistoryDeps) => {
     deps.clock.now().getTime() - Date.parse(since) > HISTORY_LEASE_SECONDS * 1000
 
   const claim = async (record: HistoryRecord): Promise<void> => {
-    for (let tries = 1; ; tries++) {
+    let settled = false
+    for (let waited = 0; ; waited += CLAIM_POLL_MS) {
       const outcome = await deps.log.claim(record, record.at)
       if (outcome.claimed) return
       if (outcome.held === undefined)
         throw new ConflictError(`The ${record.object} changed meanwhile; read it again.`)
-      if (tries > 1 || !isStale(outcome.heldSince))
+      if (!settled && isStale(outcome.heldSince)) {
+        // A crashed writer's claim: settled once, then claimed again.
+        settled = true
+        await settle(outcome.held)
+        continue
+      }
+      if (waited >= HISTORY_CLAIM_WAIT_MS)
         throw new ConflictError(
           `Another write of this ${record.object} is under way; try again in a moment.`,
           'write_in_progress',
         )
-      await settle(outcome.held)
+      await sleep(CLAIM_POLL_MS)
     }
   }
 

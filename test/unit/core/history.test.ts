@@ -270,6 +270,25 @@ describe('admin history: a write that happened has its record', () => {
   })
 })
 
+describe('admin history: concurrent writes of one object', () => {
+  it('take turns: the second waits for the first claim, then finds a stale version (409), and one record is kept', async () => {
+    // Prepare
+    const { admin, read } = setup()
+    await admin.putIssuer('onprem-a', issuerBody(), alice)
+    await admin.putBinding('onprem-a', 'reader', bindingBody(), alice)
+    // Act
+    const outcomes = await Promise.allSettled([
+      admin.putBinding('onprem-a', 'reader', bindingBody({ version: 1, durationSeconds: 900 }), alice),
+      admin.putBinding('onprem-a', 'reader', bindingBody({ version: 1, durationSeconds: 1800 }), alice),
+    ])
+    // Assess
+    const refused = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []))
+    expect(refused).toHaveLength(1)
+    expect(refused[0]).toMatchObject({ reason: 'version_conflict' })
+    expect((await read()).filter((r) => r.versionBefore === 1)).toHaveLength(1)
+  })
+})
+
 describe('admin history: reading', () => {
   it('pages with limit and nextToken, oldest first, from `since` on', async () => {
     // Prepare
