@@ -117,9 +117,13 @@ export const awsCommonAdapters = (
 }
 
 /** Every adapter at once: for a process that serves every function (and for tests). */
-export const createAwsAdapters = (config: LambdaConfig, service: string): Adapters => ({
-  ...awsCommonAdapters(service, config),
-  registry: awsRegistry(config),
-  sts: awsRoleAssumer(config),
-  signer: awsSigner(config),
-})
+export const createAwsAdapters = (config: LambdaConfig, service: string): Adapters => {
+  const dynamodb = dynamoDbClient(config)
+  return {
+    ...awsCommonAdapters(service, config),
+    registry: awsRegistry(config, dynamodb),
+    history: awsHistoryLog(config, dynamodb),
+    sts: awsRoleAssumer(config),
+    signer: awsSigner(config),
+  }
+}
