@@ -169,6 +169,15 @@ export const createHistory = (deps: HistoryDeps) => {
     else await deps.log.abandon(record)
   }
 
+  /** Best effort after an ambiguous failure: a write seen done is filed now rather than after the lease. */
+  const fileIfDone = async (record: HistoryRecord): Promise<void> => {
+    try {
+      if ((await currentVersion(record)) === versionAfterOf(record)) await deps.log.commit(record)
+    } catch {
+      // The store is failing too: the claim is settled after the lease.
+    }
+  }
+
   const isStale = (since: string) =>
     deps.clock.now().getTime() - Date.parse(since) > HISTORY_LEASE_SECONDS * 1000
 
@@ -223,7 +232,12 @@ export const createHistory = (deps: HistoryDeps) => {
           return
         }
         await deps.log.abandon(record)
+        throw error
       }
+      // Any other failure (a lost answer, a timeout) is ambiguous: the write may still land, so
+      // the claim stays for the lease, unless the write is seen done already (then it is filed;
+      // the caller still hears the failure, as without a history).
+      await fileIfDone(record)
       throw error
     }
     await deps.log.commit(record)
