@@ -170,7 +170,7 @@ describe('irsa-broker history', () => {
     expect(text).not.toContain(adminToken)
   })
 
-  it('pages with --since, and refuses a history without an issuer', async () => {
+  it('pages with --since, and refuses a history without an issuer or with an unknown parameter', async () => {
     // Prepare
     const all = JSON.parse((await history(['--issuer', 'hist'])).stdout) as { records: Json[] }
     const since = String(all.records[3]?.at)
@@ -178,10 +178,12 @@ describe('irsa-broker history', () => {
     const later = await history(['--issuer', 'hist', '--since', since])
     const page = await asAdmin('GET', '/v1/admin/history?issuerId=hist&limit=3')
     const noIssuer = await asAdmin('GET', '/v1/admin/history')
+    const unknown = await asAdmin('GET', '/v1/admin/history?issuerId=hist&sort=desc')
     // Assess
     expect((JSON.parse(later.stdout) as { records: Json[] }).records).toEqual(all.records.slice(3))
     expect((page.body.records as Json[]).length).toBe(3)
     expect(typeof page.body.nextToken).toBe('string')
     expect(noIssuer.status).toBe(400)
+    expect(unknown.status).toBe(400)
   })
 })
