@@ -215,14 +215,19 @@ export const listAll = async (
   client: BrokerClient,
   path: string,
   field: string,
-  options: { pageSize?: number | undefined } = {},
+  options: { pageSize?: number | undefined; query?: Record<string, string | undefined> } = {},
 ): Promise<unknown[]> => {
   const items: unknown[] = []
   const seen = new Set<string>()
   const limit = options.pageSize?.toString()
   let nextToken: string | undefined
   do {
-    const answer = await client.call({ method: 'GET', path, query: { limit, nextToken }, retry: true })
+    const answer = await client.call({
+      method: 'GET',
+      path,
+      query: { ...options.query, limit, nextToken },
+      retry: true,
+    })
     const body = answer.body as Record<string, unknown> | undefined
     const page = body?.[field]
     if (!Array.isArray(page))

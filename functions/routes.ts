@@ -35,6 +35,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: PATHS.revocations, function: 'admin', admin: true },
   { method: 'GET', path: PATHS.revocations, function: 'admin', admin: true },
   { method: 'DELETE', path: PATHS.revocation, function: 'admin', admin: true },
+  { method: 'GET', path: PATHS.history, function: 'admin', admin: true },
 ]
 
 export const routeKey = (route: Pick<Route, 'method' | 'path'>): string => `${route.method} ${route.path}`

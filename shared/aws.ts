@@ -7,6 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { STSClient } from '@aws-sdk/client-sts'
+import { createDynamoDbHistoryLog } from './adapters/dynamodb-history.js'
 import { createDynamoDbRegistry, createDynamoDbRegistryPages } from './adapters/dynamodb-registry.js'
 import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
 import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
@@ -17,6 +18,7 @@ import { createStsRoleAssumer, stsRetryOptions } from './adapters/sts.js'
 import type { BrokerSettings, LambdaConfig } from './config.js'
 import {
   type AdminRegistry,
+  type HistoryLog,
   type Registry,
   type RoleAssumer,
   type Signer,
@@ -92,6 +94,14 @@ export const awsAdminRegistry = (
     ...createDynamoDbRegistryPages(counting, config.tableName),
   }
 }
+/**
+ * The admin history on the registry's table (admin, keys), on the client given to awsRegistry
+ * (which counts its failed calls already).
+ */
+export const awsHistoryLog = (
+  config: Pick<BrokerSettings, 'tableName'>,
+  registryClient: DynamoDBClient,
+): HistoryLog => createDynamoDbHistoryLog(registryClient, config.tableName)
 
 /** STS AssumeRoleWithWebIdentity (credentials only), retried in the adapter within the deadline. */
 export const awsRoleAssumer = (
@@ -128,9 +138,13 @@ export const awsCommonAdapters = (
 export const createAwsAdapters = (
   config: LambdaConfig,
   service: string,
-): Adapters & { registry: AdminRegistry } => ({
-  ...awsCommonAdapters(service, config),
-  registry: awsAdminRegistry(config),
-  sts: awsRoleAssumer(config),
-  signer: awsSigner(config),
-})
+): Adapters & { registry: AdminRegistry } => {
+  const dynamodb = dynamoDbClient(config)
+  return {
+    ...awsCommonAdapters(service, config),
+    registry: awsAdminRegistry(config, dynamodb),
+    history: awsHistoryLog(config, dynamodb),
+    sts: awsRoleAssumer(config),
+    signer: awsSigner(config),
+  }
+}

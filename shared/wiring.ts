@@ -4,6 +4,7 @@ import type { BrokerSettings } from './config.js'
 import { type Admin, createAdmin } from './core/admin.js'
 import { type CredentialCache, createCredentialCache } from './core/credential-cache.js'
 import { createExchange, type Exchange } from './core/exchange.js'
+import { createHistory, type History } from './core/history.js'
 import { verifyCompactJwt } from './core/jws-verify.js'
 import { createKeyPush, type KeyPush } from './core/key-push.js'
 import { createIssuerKeyResolver } from './core/keys.js'
@@ -11,6 +12,7 @@ import type {
   AdminRegistry,
   AuditSink,
   Clock,
+  HistoryLog,
   JsonFetcher,
   Logger,
   Registry,
@@ -31,6 +33,8 @@ export interface Adapters {
   audit: AuditSink
   /** Fetches issuers' discovery documents and JWKS (the SSRF-safe adapter). */
   fetchJson: JsonFetcher
+  /** The admin history's store: the admin and keys roots (and the local stack) always pass it. */
+  history?: HistoryLog
 }
 
 export interface Core {
@@ -42,6 +46,8 @@ export interface Core {
   remoteKeys: RemoteKeyResolver
   /** Vended credentials shared between equal STS requests (read-only figures for tests and the bench). */
   credentialCache: Pick<CredentialCache, 'size' | 'bytes' | 'waiting'>
+  /** The admin history, where a store for it was given. */
+  history?: History
 }
 
 /** What the token-taking functions (credentials, roles) need: the exchange and its caches. */
@@ -105,11 +111,19 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
 }
 
 /** The exchange and the admin plane, whose registry has the paged reads too. */
+/** The history on its store, settling claims with consistent reads of the registry. */
+const historyOf = (adapters: Pick<Adapters, 'history' | 'registry' | 'clock'>): History | undefined =>
+  adapters.history
+    ? createHistory({ log: adapters.history, clock: adapters.clock, registry: adapters.registry })
+    : undefined
+
+/** The exchange and the admin plane, whose registry has the paged reads too. */
 export const createCore = (
   adapters: Adapters & { registry: AdminRegistry },
   settings: BrokerSettings,
 ): Core => {
   const { exchange, remoteKeys, credentialCache, invalidate } = createExchangeCore(adapters, settings)
+  const history = historyOf(adapters)
   const admin = createAdmin({
     registry: adapters.registry,
     clock: adapters.clock,
@@ -117,6 +131,7 @@ export const createCore = (
     // An admin write drops what this process cached; other instances follow within the registry TTL.
     onChange: invalidate,
     keySets: remoteKeys,
+    ...(history ? { history } : {}),
   })
   return {
     exchange,
@@ -126,6 +141,7 @@ export const createCore = (
     issuerUrl: settings.issuerUrl,
     remoteKeys,
     credentialCache,
+    ...(history ? { history } : {}),
   }
 }
 
@@ -140,13 +156,17 @@ export interface KeyPushCore {
  * other functions through their registry caches, within the registry TTL.
  */
 export const createKeyPushCore = (
-  adapters: Pick<Adapters, 'registry' | 'clock' | 'logger' | 'audit'>,
-): KeyPushCore => ({
-  keyPush: createKeyPush({
-    registry: adapters.registry,
-    clock: adapters.clock,
-    audit: adapters.audit,
+  adapters: Pick<Adapters, 'registry' | 'clock' | 'logger' | 'audit' | 'history'>,
+): KeyPushCore => {
+  const history = historyOf(adapters)
+  return {
+    keyPush: createKeyPush({
+      registry: adapters.registry,
+      clock: adapters.clock,
+      audit: adapters.audit,
+      logger: adapters.logger,
+      ...(history ? { history } : {}),
+    }),
     logger: adapters.logger,
-  }),
-  logger: adapters.logger,
-})
+  }
+}

@@ -4,6 +4,7 @@
 import type { Command } from '../command.js'
 import { BINDING_COMMANDS, ISSUER_COMMANDS } from './admin-objects.js'
 import { explainCommand } from './explain.js'
+import { historyCommand } from './history.js'
 import { REVOCATION_COMMANDS } from './revocations.js'
 import { revokeCommand } from './revoke.js'
 import { syncKeysCommand } from './sync-keys.js'
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   ...ISSUER_COMMANDS,
   ...BINDING_COMMANDS,
   explainCommand,
+  historyCommand,
   trustPolicyCommand,
   revokeCommand,
   ...REVOCATION_COMMANDS,

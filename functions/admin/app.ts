@@ -23,7 +23,6 @@ import { withoutSigningOrSts } from '../../shared/without-signing-or-sts.js'
 const noQuery = z.strictObject({})
 /** A list route's query (shared/core/pagination.ts checks the values, naming the parameter). */
 const listQuery = z.strictObject({ limit: z.optional(z.string()), nextToken: z.optional(z.string()) })
-const LIST_ROUTES = new Set([`GET ${PATHS.issuers}`, `GET ${PATHS.bindings}`, `GET ${PATHS.revocations}`])
 const deleteQuery = z.strictObject({
   version: z.optional(
     z.pipe(
@@ -39,9 +38,24 @@ const deleteQuery = z.strictObject({
   ),
 })
 
+const historyQuery = z.strictObject({
+  issuerId: z.optional(z.string()),
+  since: z.optional(z.string()),
+  limit: z.optional(z.string()),
+  nextToken: z.optional(z.string()),
+})
+
+/** Routes that take a query string besides the deletes (which take `version`, `cascade`). */
+const WITH_QUERY = new Set([
+  `GET ${PATHS.issuers}`,
+  `GET ${PATHS.bindings}`,
+  `GET ${PATHS.revocations}`,
+  `GET ${PATHS.history}`,
+])
+
 const etag = (version: number) => ({ etag: `"${version}"` })
 
-export interface AdminHandlerDeps extends Pick<Core, 'admin' | 'exchange' | 'logger'> {
+export interface AdminHandlerDeps extends Pick<Core, 'admin' | 'exchange' | 'logger' | 'history'> {
   authenticate: AdminAuthenticator
   /**
    * Where this function runs and the home Region of its stage. Outside the home Region of a
@@ -157,6 +171,11 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
       })
       return noContent()
     },
+    'GET /v1/admin/history': async (event) => {
+      const query = parseInput(historyQuery, queryParameters(event))
+      if (!deps.history) throw new NotFoundError('This broker keeps no admin history.')
+      return json(200, await deps.history.read(query))
+    },
     'POST /v1/admin/explain': async (event) => {
       const body = parseInput(explainBodySchema, jsonBody(event) ?? {})
       return json(200, await explain(exchange, body))
@@ -172,7 +191,7 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
     const actor = deps.authenticate(event)
     if (readOnlyIn && writesRegistry(event.routeKey))
       throw new NotHomeRegionError(readOnlyIn.region, readOnlyIn.homeRegion)
-    if (!event.routeKey.startsWith('DELETE ') && !LIST_ROUTES.has(event.routeKey))
+    if (!event.routeKey.startsWith('DELETE ') && !WITH_QUERY.has(event.routeKey))
       parseInput(noQuery, queryParameters(event))
     return route(event, actor)
   })

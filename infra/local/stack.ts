@@ -23,7 +23,13 @@ import { tableDefinition } from '../../shared/adapters/dynamodb-table.js'
 import { createJsonLogger, type LineSink, stdoutSink } from '../../shared/adapters/json-logger.js'
 import { createSafeJsonFetcher } from '../../shared/adapters/jwks-fetch.js'
 import { createLocalSigner, loadOrCreateSigningKey } from '../../shared/adapters/local-signer.js'
-import { awsAdminRegistry, awsRoleAssumer, dynamoDbClient, stsClient } from '../../shared/aws.js'
+import {
+  awsAdminRegistry,
+  awsHistoryLog,
+  awsRoleAssumer,
+  dynamoDbClient,
+  stsClient,
+} from '../../shared/aws.js'
 import type { LocalConfig } from '../../shared/config.js'
 import { type Clock, type JsonFetcher, type RoleAssumer, systemClock } from '../../shared/core/ports.js'
 import { tokenAdminAuthenticator } from '../../shared/http/admin-auth.js'
@@ -191,6 +197,7 @@ export const startLocalStack = async (
     // What every function is given; each builds its own core (caches included) from it.
     const common = {
       registry: awsAdminRegistry(clientConfig, dynamodb),
+      history: awsHistoryLog(clientConfig, dynamodb),
       clock: options.clock ?? systemClock,
       logger,
       audit: logger.audit,

@@ -6,6 +6,7 @@ import {
   InvalidParameterError,
   NotFoundError,
 } from './errors.js'
+import type { History, WriteDescription } from './history.js'
 import { isObject } from './json.js'
 import { checkJwks } from './jwks.js'
 import { hasRemoteKeys } from './keys.js'
@@ -32,6 +33,8 @@ export interface AdminDeps {
   onChange?: () => void
   /** Fetches remote key sets (`jwksUri`, `discovery`); without it such issuers are refused. */
   keySets?: Pick<RemoteKeyResolver, 'refresh'>
+  /** The admin history (history.ts): each write is made with its record. The deployed roots pass it. */
+  history?: Pick<History, 'recorded'>
 }
 
 export interface WriteContext {
@@ -129,6 +132,16 @@ export const createAdmin = (deps: AdminDeps) => {
     deps.audit({ type: 'audit', actor: context.actor, requestId: context.requestId, ...record })
   }
 
+  /** One registry write, with its history record when a history is kept. */
+  const recorded = (
+    description: Omit<WriteDescription, 'actor' | 'requestId'>,
+    context: WriteContext,
+    write: () => Promise<void>,
+  ): Promise<void> =>
+    deps.history
+      ? deps.history.recorded({ ...description, actor: context.actor, requestId: context.requestId }, write)
+      : write()
+
   const requireIssuer = async (issuerId: string): Promise<Issuer> => {
     const issuer = await registry.getIssuer(issuerId)
     if (!issuer) throw new NotFoundError(`Issuer "${issuerId}" does not exist.`)
@@ -190,7 +203,9 @@ export const createAdmin = (deps: AdminDeps) => {
     }
     // Remote keys are fetched and checked now: a registration that cannot be used is refused.
     if (hasRemoteKeys(issuer)) await fetchForRegistration(issuer)
-    await registry.putIssuer(issuer, expected)
+    await recorded({ issuerId, before: previous, after: issuer }, context, () =>
+      registry.putIssuer(issuer, expected),
+    )
     changed(
       { event: 'admin.issuer.put', issuerId, versionBefore: previous?.version, versionAfter: issuer.version },
       context,
@@ -274,8 +289,15 @@ export const createAdmin = (deps: AdminDeps) => {
         'has_bindings',
       )
     }
-    for (const binding of bindings) await registry.deleteBinding(issuerId, binding.bindingId, binding.version)
-    await registry.deleteIssuer(issuerId, existing.version)
+    for (const binding of bindings)
+      await recorded(
+        { issuerId, bindingId: binding.bindingId, before: binding, after: undefined },
+        context,
+        () => registry.deleteBinding(issuerId, binding.bindingId, binding.version),
+      )
+    await recorded({ issuerId, before: existing, after: undefined }, context, () =>
+      registry.deleteIssuer(issuerId, existing.version),
+    )
     changed(
       {
         event: 'admin.issuer.delete',
@@ -308,7 +330,9 @@ export const createAdmin = (deps: AdminDeps) => {
       profile,
       ...stamp(previous, context.actor),
     }
-    await registry.putBinding(binding, expected)
+    await recorded({ issuerId, bindingId, before: previous, after: binding }, context, () =>
+      registry.putBinding(binding, expected),
+    )
     changed(
       {
         event: 'admin.binding.put',
@@ -349,7 +373,9 @@ export const createAdmin = (deps: AdminDeps) => {
         `Binding "${issuerId}/${bindingId}" is at version ${existing.version}, not ${expected}.`,
       )
     }
-    await registry.deleteBinding(issuerId, bindingId, existing.version)
+    await recorded({ issuerId, bindingId, before: existing, after: undefined }, context, () =>
+      registry.deleteBinding(issuerId, bindingId, existing.version),
+    )
     changed({ event: 'admin.binding.delete', issuerId, bindingId, versionBefore: existing.version }, context)
   }
 
@@ -373,7 +399,9 @@ export const createAdmin = (deps: AdminDeps) => {
         ...stamp(issuer, context.actor),
       }
       try {
-        await registry.putIssuer(updated, issuer.version)
+        await recorded({ issuerId, before: issuer, after: updated }, context, () =>
+          registry.putIssuer(updated, issuer.version),
+        )
         return { issuer: updated, result }
       } catch (error) {
         if (!(error instanceof ConflictError) || attempt >= REVOCATION_WRITE_ATTEMPTS) throw error

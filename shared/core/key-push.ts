@@ -14,6 +14,7 @@ import {
   isBrokerError,
   ThrottlingError,
 } from './errors.js'
+import type { History } from './history.js'
 import { checkJwks } from './jwks.js'
 import { createInlineKeyResolver, hasRemoteKeys } from './keys.js'
 import { type Issuer, KEY_SYNC_AUDIENCE, type WorkloadClaims } from './model.js'
@@ -37,6 +38,8 @@ export interface KeyPushDeps {
   audit: AuditSink
   /** `KeyPushAccepted` (by Outcome) and `KeyPushFailures` (by Code): the alarm's metric. */
   logger: Pick<Logger, 'metric'>
+  /** The admin history (history.ts): a push that changes the keys is recorded like an admin write. */
+  history?: Pick<History, 'recorded'>
 }
 
 /** What the HTTP layer read from the request; reading it may itself fail (a 413, a stray query). */
@@ -139,12 +142,18 @@ export const createKeyPush = (deps: KeyPushDeps) => {
   /**
    * The one write of a key push: the admin plane's conditional put of the whole issuer, at the
    * version it was read at (a ConflictError when another write came first).
-   * History (DESIGN §9, registry-scale's records): this is an issuer write like an admin PUT;
-   * when the registry appends a history record with its writes, this one's actor is the keySync
-   * subject and its changed field `jwks` (the audit record below carries the kids).
+   * It is recorded in the history like an admin PUT, by actor `key-push:<keySync subject>`,
+   * with the kids added and removed.
    */
-  const writeKeys = (before: Issuer, after: Issuer): Promise<void> =>
-    deps.registry.putIssuer(after, before.version)
+  const writeKeys = (before: Issuer, after: Issuer, requestId: string): Promise<void> => {
+    const write = () => deps.registry.putIssuer(after, before.version)
+    return deps.history
+      ? deps.history.recorded(
+          { actor: `key-push:${after.updatedBy}`, requestId, issuerId: after.issuerId, before, after },
+          write,
+        )
+      : write()
+  }
 
   /** What one push learned so far, for its audit record whatever the outcome. */
   interface Progress {
@@ -160,6 +169,7 @@ export const createKeyPush = (deps: KeyPushDeps) => {
     token: string,
     read: PresentedToken,
     body: string | undefined,
+    requestId: string,
   ): Promise<KeyPushResult> => {
     const issuer = await deps.registry.getIssuer(issuerId)
     // A disabled issuer is an unknown one (DESIGN §2); nothing about it is told.
@@ -220,7 +230,7 @@ export const createKeyPush = (deps: KeyPushDeps) => {
       updatedBy: claims.sub,
       keysPushedAt: stamp,
     }
-    await writeKeys(issuer, next)
+    await writeKeys(issuer, next, requestId)
     return result(true, next.version)
   }
 
@@ -252,7 +262,7 @@ export const createKeyPush = (deps: KeyPushDeps) => {
       for (let tries = 1; ; tries++) {
         let result: KeyPushResult
         try {
-          result = await attempt(progress, input.issuerId, token, read, input.body)
+          result = await attempt(progress, input.issuerId, token, read, input.body, requestId)
         } catch (error) {
           // Another write of the issuer came between the read and the write: decide again on
           // what is stored now, which may be this very set (nothing changes then) or a change

@@ -2,6 +2,7 @@
 // a local key file, remote JWKS) implement them at the edges; tests pass fakes.
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose'
 import type { Deadline } from './deadline.js'
+import type { ClaimOutcome, HistoryRecord } from './history.js'
 import type { AwsCredentials, Binding, Issuer } from './model.js'
 import type { Page, PageRequest } from './pagination.js'
 
@@ -104,4 +105,24 @@ export interface Logger {
    * store is the adapter's business (the JSON logger writes CloudWatch Embedded Metric Format).
    */
   metric(name: string, value: number, dimensions: Readonly<Record<string, string>>): void
+}
+
+/**
+ * Where the admin history (shared/core/history.ts) keeps its records and its objects' heads:
+ * DynamoDB (shared/adapters/dynamodb-history.ts), in memory in tests.
+ */
+export interface HistoryLog {
+  /**
+   * Claims the head of the record's object for it, if the head is free and at the record's
+   * `versionBefore` (or was never written: objects from before the history).
+   */
+  claim(record: HistoryRecord, now: string): Promise<ClaimOutcome>
+  /** Files the record (idempotent) and frees the head at `versionAfter`, if the record still holds it. */
+  commit(record: HistoryRecord): Promise<void>
+  /** Frees the head at `versionBefore` without a record, if the record still holds it. */
+  abandon(record: HistoryRecord): Promise<void>
+  /** The issuer's claimed heads: writes under way or left by a crash. */
+  claims(issuerId: string): Promise<{ record: HistoryRecord; since: string }[]>
+  /** The issuer's filed records from `since` on, oldest first, positioned by `at#writeId`. */
+  list(issuerId: string, since: string | undefined, page: PageRequest): Promise<Page<HistoryRecord>>
 }

@@ -18,6 +18,8 @@ export const PATHS = {
   explain: '/v1/admin/explain',
   revocations: '/v1/admin/issuers/{issuerId}/revocations',
   revocation: '/v1/admin/issuers/{issuerId}/revocations/{revocationId}',
+  /** The admin history (DESIGN §9): `?issuerId=&since=&limit=&nextToken=`. */
+  history: '/v1/admin/history',
 } as const
 
 /** The `{name}` parameters of a path template, as a union of their names. */

@@ -30,6 +30,7 @@ import {
   TEST_TIMEOUT_MS,
   writeTokenFile,
 } from '../support/local-broker.js'
+import { findSecrets } from '../support/secret-scan.js'
 import { createTestIssuer, type TestIssuer } from '../support/workload-issuer.js'
 
 // No registry cache: an admin write shows in the next workload request, as the tests of
@@ -373,6 +374,84 @@ describe('admin verbs with the local admin token', () => {
         1,
         /^irsa-broker: the broker refused: Unauthorized: .+ \(HTTP 401, /,
       )
+    },
+    TEST_TIMEOUT_MS,
+  )
+})
+
+describe('history', () => {
+  test(
+    "history shows a binding's whole life in order with actor, versions and changed fields; a stale write leaves no record",
+    async () => {
+      // Prepare: create, bind, update twice, a stale update, disable, delete.
+      const history = await createTestIssuer({ iss: 'https://oidc.history.example.com', kid: 'history-key' })
+      await adminPut(
+        broker,
+        '/v1/admin/issuers/hist-e2e',
+        { issuer: 'https://oidc.history.example.com', audiences: ['irsa-broker'], jwks: history.jwks },
+        redactor,
+      )
+      const binding = 'hist-e2e/reader'
+      ok(
+        'bind',
+        await cli(
+          withEndpoint(
+            'bindings',
+            'put',
+            binding,
+            '--role-arn',
+            READER_ROLE_ARN,
+            '--subject',
+            'system:serviceaccount:ml:*',
+          ),
+        ),
+      )
+      ok(
+        'update 1',
+        await cli(withEndpoint('bindings', 'put', binding, '--duration-seconds', '900', '--if-version', '1')),
+      )
+      ok(
+        'update 2',
+        await cli(withEndpoint('bindings', 'put', binding, '--description', 'readers', '--if-version', '2')),
+      )
+      const stale = await cli(
+        withEndpoint('bindings', 'put', binding, '--duration-seconds', '1200', '--if-version', '1'),
+      )
+      ok('disable', await cli(withEndpoint('issuers', 'put', 'hist-e2e', '--disabled', '--if-version', '1')))
+      ok('delete', await cli(withEndpoint('issuers', 'delete', 'hist-e2e', '--cascade')))
+
+      // Act
+      const asJson = ok('history', await cli(withEndpoint('history', '--issuer', 'hist-e2e')))
+      const asTable = ok(
+        'history table',
+        await cli(withEndpoint('history', '--issuer', 'hist-e2e', '--output', 'table')),
+      )
+
+      // Assess
+      expect(stale.code, describeRun('stale update', stale, redactor)).toBe(1)
+      const records = (JSON.parse(asJson.stdout) as { records: Record<string, unknown>[] }).records
+      expect(
+        records.map((r) => [
+          r.object,
+          r.action,
+          r.versionBefore ?? null,
+          r.versionAfter ?? null,
+          r.changed,
+          r.actor,
+        ]),
+      ).toEqual([
+        ['issuer', 'create', null, 1, expect.arrayContaining(['issuer', 'jwks']), 'local-admin'],
+        ['binding', 'create', null, 1, expect.arrayContaining(['roleArn', 'subjects']), 'local-admin'],
+        ['binding', 'update', 1, 2, ['durationSeconds'], 'local-admin'],
+        ['binding', 'update', 2, 3, ['description'], 'local-admin'],
+        ['issuer', 'update', 1, 2, ['enabled'], 'local-admin'],
+        ['binding', 'delete', 3, null, [], 'local-admin'],
+        ['issuer', 'delete', 2, null, [], 'local-admin'],
+      ])
+      expect(asTable.stdout).toMatch(/^AT\s+OBJECT\s+ACTION\s+VERSION\s+CHANGED\s+KIDS\s+ACTOR/)
+      expect(asTable.stdout).toContain('binding reader')
+      expect(findSecrets(asJson.stdout)).toEqual([])
+      for (const key of history.jwks.keys) expect(asJson.stdout).not.toContain(String(key.n))
     },
     TEST_TIMEOUT_MS,
   )

@@ -22,6 +22,7 @@ import { type LocalStack, startLocalStack } from '../../infra/local/stack.js'
 import { createDynamoDbRegistry } from '../../shared/adapters/dynamodb-registry.js'
 import { createAwsAdapters } from '../../shared/aws.js'
 import { type Env, loadLambdaConfig, loadLocalConfig } from '../../shared/config.js'
+import { HISTORY_LEASE_SECONDS } from '../../shared/core/history.js'
 import type { Registry } from '../../shared/core/ports.js'
 import { iamAdminAuthenticator } from '../../shared/http/admin-auth.js'
 import type { HttpResponse } from '../../shared/http/response.js'
@@ -36,6 +37,7 @@ import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js'
 import { capturingSink } from '../support/log-capture.js'
 import { type Handler, json, type LoopbackServer, startLoopbackServer } from '../support/loopback-server.js'
 import { motoKmsClient, motoStsClient } from '../support/moto.js'
+import { createMovableClock } from '../support/movable-clock.js'
 import { AUDIENCE, createTestIssuer, type TestIssuer } from '../support/workload-issuer.js'
 import { httpEvent } from '../unit/http/http-event.js'
 
@@ -69,9 +71,13 @@ const lambdaContainer = (overrides: Env = {}) => {
     AWS_ENDPOINT_URL_DYNAMODB: dynamoProxy.url,
     ...overrides,
   })
-  const core = createCore(createAwsAdapters(config, 'faults'), config)
+  // Real time, moved on by a test that waits out the admin history's lease.
+  const clock = createMovableClock()
+  const core = createCore({ ...createAwsAdapters(config, 'faults'), clock }, config)
   return {
     config,
+    clock,
+    history: core.history,
     credentials: createCredentialsHandler(core),
     roles: createRolesHandler(core),
     admin: createAdminHandler({ ...core, authenticate: iamAdminAuthenticator }),
@@ -391,7 +397,10 @@ describe('DynamoDB faults on admin writes: whole or not at all', () => {
     // Prepare
     const container = lambdaContainer()
     const issuerId = 'answer-lost'
-    dynamoProxy.inject(({ operation }) => (operation.endsWith('.PutItem') ? 'lose-answer' : 'forward'))
+    // The issuer's own item (the history's claim before it and its record after it go through).
+    dynamoProxy.inject(({ operation, body }) =>
+      operation.endsWith('.PutItem') && body.includes('"#ISSUER"') ? 'lose-answer' : 'forward',
+    )
     // Act
     const lost = await adminPut(container, issuerPath, { issuerId }, { ...issuerBody, jwks: dataPlane.jwks })
     dynamoProxy.inject('forward')
@@ -438,12 +447,28 @@ describe('DynamoDB faults on admin writes: whole or not at all', () => {
     const issuerDuringOutage = await stored.getIssuer(issuerId)
     const bindingsDuringOutage = await stored.listBindings(issuerId)
     dynamoProxy.inject('forward')
+    // The cut delete of b2 may still land (its answer never came): its history claim holds the
+    // binding for the lease, then is settled by what DynamoDB holds (docs/decisions.md).
+    const tooSoon = await adminDelete(container, issuerPath, { issuerId }, { cascade: 'true' })
+    container.clock.advance(HISTORY_LEASE_SECONDS + 1)
     const retried = await adminDelete(container, issuerPath, { issuerId }, { cascade: 'true' })
     // Assess
     expectUnavailable(cut)
     expect(issuerDuringOutage).toMatchObject({ issuerId, version: 1 })
     expect(bindingsDuringOutage.map((binding) => binding.bindingId)).toEqual(['b2', 'b3'])
+    expect(tooSoon.statusCode).toBe(409)
     expect(retried.statusCode).toBe(204)
+    const history = await container.history?.read({ issuerId })
+    expect(history?.records.map((record) => `${record.bindingId ?? issuerId}:${record.action}`)).toEqual([
+      `${issuerId}:create`,
+      'b1:create',
+      'b2:create',
+      'b3:create',
+      'b1:delete',
+      'b2:delete',
+      'b3:delete',
+      `${issuerId}:delete`,
+    ])
     expect(await stored.getIssuer(issuerId)).toBeUndefined()
     expect(await stored.listBindings(issuerId)).toEqual([])
   })

@@ -53,14 +53,23 @@ type Values = Record<string, AttributeValue> | undefined
 type Names = Record<string, string> | undefined
 
 /**
- * The conditions of the expressions the registry adapter writes (`a = :v`, `#a = :v`,
- * `begins_with(a, :v)`, joined by AND) as a predicate over an item. Anything else throws, so
+ * The conditions of the expressions the registry and history adapters write (`a = :v`, `#a = :v`,
+ * `begins_with(a, :v)`, `a BETWEEN :v AND :w`, joined by AND) as a predicate over an item. Anything else throws, so
  * a new kind of expression fails here instead of matching by accident.
  */
 const predicate = (expression: string, names: Names, values: Values): ((item: Item) => boolean) => {
   const attribute = (token: string) => (token.startsWith('#') ? (names?.[token] ?? token) : token)
   const value = (token: string) => values?.[token]?.S
-  const checks = expression.split(/\s+AND\s+/i).map((part) => {
+  // The AND of a BETWEEN is followed by a value, the AND joining conditions by a condition.
+  const checks = expression.split(/\s+AND\s+(?!:)/i).map((part) => {
+    const between = /^\s*([#\w]+)\s+BETWEEN\s+(:\w+)\s+AND\s+(:\w+)\s*$/i.exec(part)
+    if (between?.[1] && between[2] && between[3]) {
+      const [name, from = '', to = ''] = [attribute(between[1]), value(between[2]), value(between[3])]
+      return (item: Item) => {
+        const text = item[name]?.S
+        return text !== undefined && text >= from && text <= to
+      }
+    }
     const equals = /^\s*([#\w]+)\s*=\s*(:\w+)\s*$/.exec(part)
     if (equals?.[1] && equals[2]) {
       const [name, wanted] = [attribute(equals[1]), value(equals[2])]
@@ -283,6 +292,8 @@ const requestsFor = async (): Promise<Record<FunctionName, Request[]>> => {
       },
       { route: route('DELETE', B), path: { ...removed, bindingId: 'older' } },
       { route: route('DELETE', I), path: removed, query: { cascade: 'true' } },
+      // A deleted issuer's history stays readable.
+      { route: route('GET', '/v1/admin/history'), query: { issuerId: 'onprem-old' } },
     ],
     credentials: [
       { route: route('GET', '/v1/credentials'), token },

@@ -20,6 +20,7 @@ const COMMANDS = [
   'bindings put',
   'bindings delete',
   'explain',
+  'history',
   'trust-policy',
   'revocations list',
   'revocations lift',

@@ -4,7 +4,9 @@
 import { describe, expect, it } from 'vitest'
 import { createAdmin, type WriteContext } from '../../../shared/core/admin.js'
 import { ConflictError } from '../../../shared/core/errors.js'
+import { createHistory } from '../../../shared/core/history.js'
 import type { AdminRegistry } from '../../../shared/core/ports.js'
+import { createMemoryHistoryLog } from '../../support/memory-history.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { createAuditLog, createTestClock, makeIssuer, NOW, rejectionOf } from '../fixtures.js'
 
@@ -140,5 +142,46 @@ describe('revocation writes', () => {
       'admin.revocation.put',
       'admin.revocation.delete',
     ])
+  })
+  it('leaves one history record per revocation write (the field revocations), none for a refused one', async () => {
+    // Prepare
+    const { registry } = racedRegistry(0)
+    const clock = createTestClock()
+    const history = createHistory({ log: createMemoryHistoryLog(), clock, registry })
+    const admin = createAdmin({ registry, clock, audit: createAuditLog().sink, history })
+
+    // Act
+    const { object } = await admin.addRevocation('onprem-a', { subject: SUBJECT }, alice)
+    clock.advance(60)
+    await admin.addRevocation('onprem-a', { subject: SUBJECT }, alice)
+    await admin.liftRevocation('onprem-a', object.revocationId, alice)
+    const unknown = await rejectionOf(admin.liftRevocation('onprem-a', object.revocationId, alice))
+    const { records } = await history.read({ issuerId: 'onprem-a' })
+
+    // Assess
+    expect(unknown.code).toBe('NotFound')
+    expect(
+      records.map(({ object, action, versionBefore, versionAfter, changed, actor }) => ({
+        object,
+        action,
+        versionBefore,
+        versionAfter,
+        changed,
+        actor,
+      })),
+    ).toEqual(
+      [
+        [1, 2],
+        [2, 3],
+        [3, 4],
+      ].map(([versionBefore, versionAfter]) => ({
+        object: 'issuer',
+        action: 'update',
+        versionBefore,
+        versionAfter,
+        changed: ['revocations'],
+        actor: alice.actor,
+      })),
+    )
   })
 })

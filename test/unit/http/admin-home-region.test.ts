@@ -28,6 +28,7 @@ const recordingDeps = (regions: AdminHandlerDeps['regions']) => {
   const deps = {
     admin: recorder,
     exchange: recorder,
+    history: recorder,
     logger: createJsonLogger(() => undefined),
     authenticate: (event: HttpEvent) => {
       if (event.headers.authorization !== 'Bearer admin') throw new UnauthorizedError()
