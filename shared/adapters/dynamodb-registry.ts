@@ -1,6 +1,14 @@
 // Registry port on DynamoDB. Each object is stored whole as JSON in `doc`, with its `version`
 // beside it for conditional writes; a failed condition becomes a ConflictError, any other
 // failure an UpstreamUnavailableError (503, retry is safe).
+//
+// Generations (docs/decisions.md, "Issuer generations"): an issuer's item carries `gen`, a random
+// id new at every create and kept by every update; each binding item carries the `gen` of the
+// issuer it was written under. A binding counts only while its `gen` is its issuer's current one,
+// so a binding written while its issuer was being deleted (or before it was re-created under the
+// same id) is inert for every reader, whatever the interleaving. Items written before generations
+// have none: "" on both sides, which still match, so no migration is needed.
+import { randomUUID } from 'node:crypto'
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
@@ -10,8 +18,15 @@ import {
   PutItemCommand,
   QueryCommand,
   ScanCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
-import { type BrokerError, ConflictError, isBrokerError, UpstreamUnavailableError } from '../core/errors.js'
+import {
+  type BrokerError,
+  ConflictError,
+  isBrokerError,
+  NotFoundError,
+  UpstreamUnavailableError,
+} from '../core/errors.js'
 import type { Binding, Issuer } from '../core/model.js'
 import type { Registry } from '../core/ports.js'
 import { ISS_INDEX } from './dynamodb-table.js'
@@ -24,6 +39,27 @@ type Item = Record<string, AttributeValue>
 
 const docOf = <T>(item: Item | undefined): T | undefined =>
   item?.doc?.S ? (JSON.parse(item.doc.S) as T) : undefined
+
+/** An item's generation; "" for items written before generations existed. */
+const genOf = (item: Item): string => item.gen?.S ?? ''
+
+/** The `gen` attribute to write for generation `gen` (none for the legacy ""). */
+const genAttribute = (gen: string): Item => (gen ? { gen: { S: gen } } : {})
+
+/**
+ * Condition that the stored binding belongs to generation `gen` (`same`), or does not (`!same`):
+ * a missing `gen` attribute is generation "".
+ */
+const genCondition = (gen: string, same: boolean): string =>
+  gen
+    ? same
+      ? '#gen = :gen'
+      : '(attribute_not_exists(#gen) OR #gen <> :gen)'
+    : same
+      ? 'attribute_not_exists(#gen)'
+      : 'attribute_exists(#gen)'
+
+const genValues = (gen: string): Item => (gen ? { ':gen': { S: gen } } : {})
 
 const translate = (error: unknown, conflict: string): BrokerError => {
   if (isBrokerError(error)) return error
@@ -71,16 +107,33 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
     return items
   }
 
+  /**
+   * The issuer's partition in one Query: its item (sk `#ISSUER` sorts first) and its bindings, of
+   * which only those of the issuer's current generation count. No issuer item: no bindings.
+   */
   const bindingsOf = async (issuerId: string, consistent: boolean): Promise<Binding[]> => {
     const items = await queryAll({
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': { S: issuerPk(issuerId) }, ':prefix': { S: BINDING_PREFIX } },
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': { S: issuerPk(issuerId) } },
       ...(consistent ? { ConsistentRead: true } : {}),
     })
+    const issuerItem = items.find((item) => item.sk?.S === ISSUER_SK)
+    if (!issuerItem) return []
+    const gen = genOf(issuerItem)
     return items
+      .filter((item) => item.sk?.S?.startsWith(BINDING_PREFIX) && genOf(item) === gen)
       .map((item) => docOf<Binding>(item))
       .filter((binding): binding is Binding => binding !== undefined)
   }
+
+  const getItem = async (key: Item): Promise<Item | undefined> =>
+    (await client.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }))).Item
+
+  const issuerKey = (issuerId: string): Item => ({ pk: { S: issuerPk(issuerId) }, sk: { S: ISSUER_SK } })
+  const bindingKey = (issuerId: string, bindingId: string): Item => ({
+    pk: { S: issuerPk(issuerId) },
+    sk: { S: `${BINDING_PREFIX}${bindingId}` },
+  })
 
   /** Stores `object` whole under `key`, if the stored version is still `expectedVersion`. */
   const putWhole = (
@@ -157,18 +210,36 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
         return issuers.sort((a, b) => a.issuerId.localeCompare(b.issuerId))
       }),
 
-    putIssuer: (issuer, expectedVersion) =>
-      putWhole(
-        {
-          pk: { S: issuerPk(issuer.issuerId) },
-          sk: { S: ISSUER_SK },
-          gsi1pk: { S: `ISS#${issuer.issuer}` },
-          gsi1sk: { S: issuerPk(issuer.issuerId) },
-        },
-        issuer,
-        expectedVersion,
-        `Issuer "${issuer.issuerId}"`,
-      ),
+    // A create starts a new generation; an update rewrites the item's attributes but its `gen`.
+    putIssuer: (issuer, expectedVersion) => {
+      const index = { gsi1pk: { S: `ISS#${issuer.issuer}` }, gsi1sk: { S: issuerPk(issuer.issuerId) } }
+      const what = `Issuer "${issuer.issuerId}"`
+      if (expectedVersion === undefined)
+        return putWhole(
+          { ...issuerKey(issuer.issuerId), ...index, gen: { S: randomUUID() } },
+          issuer,
+          undefined,
+          what,
+        )
+      return guarded(async () => {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: issuerKey(issuer.issuerId),
+            UpdateExpression: 'SET #version = :version, #doc = :doc, gsi1pk = :gsi1pk, gsi1sk = :gsi1sk',
+            ConditionExpression: '#version = :expected',
+            ExpressionAttributeNames: { '#version': 'version', '#doc': 'doc' },
+            ExpressionAttributeValues: {
+              ':version': { N: String(issuer.version) },
+              ':doc': { S: JSON.stringify(issuer) },
+              ':gsi1pk': index.gsi1pk,
+              ':gsi1sk': index.gsi1sk,
+              ':expected': { N: String(expectedVersion) },
+            },
+          }),
+        )
+      }, `${what} changed meanwhile (expected version ${expectedVersion}).`)
+    },
 
     deleteIssuer: (issuerId, expectedVersion) =>
       guarded(async () => {
@@ -183,23 +254,52 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
 
     getBinding: (issuerId, bindingId) =>
       guarded(async () => {
-        const { Item } = await client.send(
-          new GetItemCommand({
-            TableName: tableName,
-            Key: { pk: { S: issuerPk(issuerId) }, sk: { S: `${BINDING_PREFIX}${bindingId}` } },
-            ConsistentRead: true,
-          }),
-        )
-        return docOf<Binding>(Item)
+        const [issuerItem, item] = await Promise.all([
+          getItem(issuerKey(issuerId)),
+          getItem(bindingKey(issuerId, bindingId)),
+        ])
+        return issuerItem && item && genOf(item) === genOf(issuerItem) ? docOf<Binding>(item) : undefined
       }),
 
-    putBinding: (binding, expectedVersion) =>
-      putWhole(
-        { pk: { S: issuerPk(binding.issuerId) }, sk: { S: `${BINDING_PREFIX}${binding.bindingId}` } },
-        binding,
-        expectedVersion,
-        `Binding "${binding.issuerId}/${binding.bindingId}"`,
-      ),
+    // Written under the issuer's current generation. A create finds "no binding" also where an
+    // item of an older generation lies (it does not exist for any reader); an update expects
+    // the version read under this generation.
+    putBinding: (binding, expectedVersion) => {
+      const what = `Binding "${binding.issuerId}/${binding.bindingId}"`
+      return guarded(
+        async () => {
+          const issuerItem = await getItem(issuerKey(binding.issuerId))
+          if (!issuerItem) throw new NotFoundError(`Issuer "${binding.issuerId}" does not exist.`)
+          const gen = genOf(issuerItem)
+          await client.send(
+            new PutItemCommand({
+              TableName: tableName,
+              Item: {
+                ...bindingKey(binding.issuerId, binding.bindingId),
+                ...genAttribute(gen),
+                version: { N: String(binding.version) },
+                doc: { S: JSON.stringify(binding) },
+              },
+              ...(expectedVersion === undefined
+                ? {
+                    ConditionExpression: `attribute_not_exists(pk) OR ${genCondition(gen, false)}`,
+                    ExpressionAttributeNames: { '#gen': 'gen' },
+                    ...(gen ? { ExpressionAttributeValues: genValues(gen) } : {}),
+                  }
+                : {
+                    ConditionExpression: `#version = :expected AND ${genCondition(gen, true)}`,
+                    ExpressionAttributeNames: { '#version': 'version', '#gen': 'gen' },
+                    ExpressionAttributeValues: {
+                      ':expected': { N: String(expectedVersion) },
+                      ...genValues(gen),
+                    },
+                  }),
+            }),
+          )
+        },
+        `${what} changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
+      )
+    },
 
     deleteBinding: (issuerId, bindingId, expectedVersion) =>
       guarded(async () => {

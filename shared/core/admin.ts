@@ -237,8 +237,10 @@ export const createAdmin = (deps: AdminDeps) => {
         'has_bindings',
       )
     }
-    for (const binding of bindings) await registry.deleteBinding(issuerId, binding.bindingId, binding.version)
+    // The issuer goes first: with it goes its generation, so every binding of it is inert at once
+    // (a binding written meanwhile too); what follows only clears their items (docs/decisions.md).
     await registry.deleteIssuer(issuerId, existing.version)
+    for (const binding of bindings) await registry.deleteBinding(issuerId, binding.bindingId, undefined)
     changed(
       {
         event: 'admin.issuer.delete',
