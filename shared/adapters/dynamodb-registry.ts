@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto'
 import {
   type AttributeValue,
+  BatchGetItemCommand,
   ConditionalCheckFailedException,
   DeleteItemCommand,
   type DynamoDBClient,
@@ -20,6 +21,7 @@ import {
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
+import { indexEntriesOf, patternIndexPk, subjectIndexPk } from '../core/binding-index.js'
 import {
   type BrokerError,
   ConflictError,
@@ -135,6 +137,62 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
     sk: { S: `${BINDING_PREFIX}${bindingId}` },
   })
 
+  /** Items by key, in one BatchGetItem per 100 keys (eventually consistent, like the request path). */
+  const getItems = async (keys: Item[]): Promise<Item[]> => {
+    const found: Item[] = []
+    for (let start = 0; start < keys.length; start += 100) {
+      let pending: Item[] | undefined = keys.slice(start, start + 100)
+      for (let attempt = 0; pending && pending.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 10 * 2 ** Math.min(attempt, 5)))
+        const answer = await client.send(
+          new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: pending } } }),
+        )
+        found.push(...(answer.Responses?.[tableName] ?? []))
+        pending = answer.UnprocessedKeys?.[tableName]?.Keys as Item[] | undefined
+      }
+    }
+    return found
+  }
+
+  /**
+   * The bindings listed under one index partition (docs/decisions.md, "Binding index"), read
+   * with their issuer's item: only those of its current generation count. An entry whose binding
+   * is gone is skipped; one whose binding changed is harmless, since the caller evaluates each
+   * binding whole.
+   */
+  const bindingsIndexedAt = async (issuerId: string, indexPk: string): Promise<Binding[]> => {
+    const entries = await queryAll({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': { S: indexPk } },
+    })
+    if (entries.length === 0) return []
+    const ids = [...new Set(entries.map((entry) => entry.sk?.S ?? ''))]
+    const items = await getItems([issuerKey(issuerId), ...ids.map((id) => bindingKey(issuerId, id))])
+    const issuerItem = items.find((item) => item.sk?.S === ISSUER_SK)
+    if (!issuerItem) return []
+    const gen = genOf(issuerItem)
+    return items
+      .filter((item) => item.sk?.S?.startsWith(BINDING_PREFIX) && genOf(item) === gen)
+      .map((item) => docOf<Binding>(item))
+      .filter((binding): binding is Binding => binding !== undefined)
+      .sort((a, b) => (a.bindingId < b.bindingId ? -1 : a.bindingId > b.bindingId ? 1 : 0))
+  }
+
+  /** Puts the index entries of `binding`, then deletes those only `previous` had. */
+  const writeIndex = async (binding: Binding | undefined, previous: Binding | undefined) => {
+    const next = binding ? indexEntriesOf(binding) : []
+    const stale = previous ? indexEntriesOf(previous).filter((key) => !next.includes(key)) : []
+    const id = binding?.bindingId ?? previous?.bindingId ?? ''
+    await Promise.all([
+      ...next.map((pk) =>
+        client.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: pk }, sk: { S: id } } })),
+      ),
+      ...stale.map((pk) =>
+        client.send(new DeleteItemCommand({ TableName: tableName, Key: { pk: { S: pk }, sk: { S: id } } })),
+      ),
+    ])
+  }
+
   /** Stores `object` whole under `key`, if the stored version is still `expectedVersion`. */
   const putWhole = (
     key: Item,
@@ -169,6 +227,21 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
       }),
 
     listBindings: (issuerId) => guarded(() => bindingsOf(issuerId, false)),
+
+    bindingsForSubject: (issuerId, subject) =>
+      guarded(() => bindingsIndexedAt(issuerId, subjectIndexPk(issuerId, subject))),
+
+    // An issuer without a generation was created before the index (and so were its bindings): all
+    // its bindings are its pattern bindings, the whole partition as before (docs/decisions.md).
+    patternBindings: (issuerId) =>
+      guarded(async () => {
+        const [issuerItem, indexed] = await Promise.all([
+          client.send(new GetItemCommand({ TableName: tableName, Key: issuerKey(issuerId) })),
+          bindingsIndexedAt(issuerId, patternIndexPk(issuerId)),
+        ])
+        if (issuerItem.Item && !issuerItem.Item.gen) return bindingsOf(issuerId, false)
+        return indexed
+      }),
 
     // The issuer's partition holds its bindings: one consistent Query, searched here. (An index
     // by profile can replace it without changing the port.)
@@ -268,7 +341,10 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
       const what = `Binding "${binding.issuerId}/${binding.bindingId}"`
       return guarded(
         async () => {
-          const issuerItem = await getItem(issuerKey(binding.issuerId))
+          const [issuerItem, previousItem] = await Promise.all([
+            getItem(issuerKey(binding.issuerId)),
+            getItem(bindingKey(binding.issuerId, binding.bindingId)),
+          ])
           if (!issuerItem) throw new NotFoundError(`Issuer "${binding.issuerId}" does not exist.`)
           const gen = genOf(issuerItem)
           await client.send(
@@ -296,6 +372,8 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
                   }),
             }),
           )
+          // After the binding: an entry ahead of its binding would point at nothing yet.
+          await writeIndex(binding, previousItem && docOf<Binding>(previousItem))
         },
         `${what} changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
       )
@@ -303,13 +381,15 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
 
     deleteBinding: (issuerId, bindingId, expectedVersion) =>
       guarded(async () => {
-        await client.send(
+        const { Attributes } = await client.send(
           new DeleteItemCommand({
             TableName: tableName,
-            Key: { pk: { S: issuerPk(issuerId) }, sk: { S: `${BINDING_PREFIX}${bindingId}` } },
+            Key: bindingKey(issuerId, bindingId),
+            ReturnValues: 'ALL_OLD',
             ...(expectedVersion === undefined ? {} : versionCondition(expectedVersion)),
           }),
         )
+        await writeIndex(undefined, docOf<Binding>(Attributes))
       }, `Binding "${issuerId}/${bindingId}" changed meanwhile.`),
   }
 }

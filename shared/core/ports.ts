@@ -15,6 +15,13 @@ export interface RegistryReader {
   /** Enabled and disabled issuers whose `issuer` equals `iss` exactly. */
   findIssuersByIss(iss: string): Promise<Issuer[]>
   listBindings(issuerId: string): Promise<Binding[]>
+  /**
+   * The bindings listing `subject` among exact subjects, and the pattern bindings (a subject glob,
+   * or no subjects): shared/core/binding-index.ts. Together a superset of the bindings that can
+   * match a token with that `sub`, read by key, whatever the number of the issuer's bindings.
+   */
+  bindingsForSubject(issuerId: string, subject: string): Promise<Binding[]>
+  patternBindings(issuerId: string): Promise<Binding[]>
 }
 
 /** Full registry, what the admin plane needs. Writes are conditional on `expectedVersion`. */

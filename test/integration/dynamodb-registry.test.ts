@@ -365,3 +365,65 @@ describe('DynamoDB registry: an unreachable DynamoDB', () => {
     }
   })
 })
+
+describe('DynamoDB registry: bindings by index', () => {
+  const ids = (bindings: Binding[]) => bindings.map((binding) => binding.bindingId)
+
+  it('finds an exact-subject binding under its subject only, and a glob or claims-only binding as a pattern', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('index-a'), undefined)
+    await registry.putBinding(
+      bindingOf('index-a', 'exact', { subjects: ['sa:ml:trainer', 'sa:ml:other'] }),
+      undefined,
+    )
+    await registry.putBinding(bindingOf('index-a', 'glob', { subjects: ['sa:ml:*'] }), undefined)
+    await registry.putBinding(
+      bindingOf('index-a', 'claims-only', { subjects: undefined, claims: { '/aud': ['x'] } }),
+      undefined,
+    )
+    // Act
+    const trainer = await registry.bindingsForSubject('index-a', 'sa:ml:trainer')
+    const stranger = await registry.bindingsForSubject('index-a', 'sa:ml:stranger')
+    const patterns = await registry.patternBindings('index-a')
+    // Assess
+    expect(ids(trainer)).toEqual(['exact'])
+    expect(ids(stranger)).toEqual([])
+    expect(ids(patterns)).toEqual(['claims-only', 'glob'])
+  })
+
+  it('moves a binding between index entries when its subjects change, and drops it on delete', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('index-b'), undefined)
+    const v1 = bindingOf('index-b', 'moving', { subjects: ['sa:a'] })
+    await registry.putBinding(v1, undefined)
+    // Act
+    await registry.putBinding({ ...v1, version: 2, subjects: ['sa:b'] }, 1)
+    const afterMove = [
+      await registry.bindingsForSubject('index-b', 'sa:a'),
+      await registry.bindingsForSubject('index-b', 'sa:b'),
+    ]
+    await registry.putBinding({ ...v1, version: 3, subjects: ['sa:*'] }, 2)
+    const afterGlob = [
+      await registry.bindingsForSubject('index-b', 'sa:b'),
+      await registry.patternBindings('index-b'),
+    ]
+    await registry.deleteBinding('index-b', 'moving', 3)
+    // Assess
+    expect(afterMove.map(ids)).toEqual([[], ['moving']])
+    expect(afterGlob.map(ids)).toEqual([[], ['moving']])
+    expect(ids(await registry.patternBindings('index-b'))).toEqual([])
+  })
+
+  it('ignores index entries of a deleted issuer once the id is registered again', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('index-c'), undefined)
+    await registry.putBinding(bindingOf('index-c', 'old', { subjects: ['sa:x'] }), undefined)
+    await registry.putBinding(bindingOf('index-c', 'old-glob', { subjects: ['sa:*'] }), undefined)
+    await registry.deleteIssuer('index-c', undefined)
+    // Act: the binding items and their index entries are left behind on purpose.
+    await registry.putIssuer(issuerOf('index-c'), undefined)
+    // Assess
+    expect(await registry.bindingsForSubject('index-c', 'sa:x')).toEqual([])
+    expect(await registry.patternBindings('index-c')).toEqual([])
+  })
+})

@@ -3,6 +3,8 @@
 // failed condition is a ConflictError. Objects are copied in and out, like a real store.
 // Issuer generations as the DynamoDB adapter keeps them: a create starts one, a binding is written
 // under its issuer's current one and counts only under it (seeded objects share generation "").
+
+import { exactSubjectsOf } from '../../shared/core/binding-index.js'
 import { ConflictError, NotFoundError } from '../../shared/core/errors.js'
 import type { Binding, Issuer } from '../../shared/core/model.js'
 import type { Registry } from '../../shared/core/ports.js'
@@ -60,6 +62,13 @@ export const createMemoryRegistry = (): MemoryRegistry => {
     if (stored?.version !== expected) throw new ConflictError(`${what} changed meanwhile.`)
   }
 
+  /** The issuer's bindings of its current generation, in bindingId order, copied. */
+  const liveOf = (issuerId: string): Binding[] =>
+    [...bindings.entries()]
+      .filter(([key, binding]) => binding.issuerId === issuerId && live(key, binding))
+      .map(([, binding]) => structuredClone(binding))
+      .sort((a, b) => (a.bindingId < b.bindingId ? -1 : a.bindingId > b.bindingId ? 1 : 0))
+
   const byId = <T extends { issuerId: string }>(a: T, b: T) => a.issuerId.localeCompare(b.issuerId)
 
   return {
@@ -94,6 +103,14 @@ export const createMemoryRegistry = (): MemoryRegistry => {
         .map(([, binding]) => binding)
         .sort((a, b) => a.bindingId.localeCompare(b.bindingId))
         .map((binding) => structuredClone(binding))
+    },
+    async bindingsForSubject(issuerId, subject) {
+      enter('bindingsForSubject', `${issuerId}/${subject}`)
+      return liveOf(issuerId).filter((binding) => exactSubjectsOf(binding)?.includes(subject))
+    },
+    async patternBindings(issuerId) {
+      enter('patternBindings', issuerId)
+      return liveOf(issuerId).filter((binding) => !exactSubjectsOf(binding))
     },
     async getIssuer(issuerId) {
       enter('getIssuer', issuerId)
