@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto'
 import {
   type AttributeValue,
   BatchGetItemCommand,
+  BatchWriteItemCommand,
   ConditionalCheckFailedException,
   DeleteItemCommand,
   type DynamoDBClient,
@@ -378,6 +379,52 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
         `${what} changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
       )
     },
+
+    // Pages of 100 of the partition's items; each page's dead bindings and their index entries go
+    // in BatchWriteItem deletes of 25, unprocessed ones resent, until the deadline.
+    sweepBindings: (issuerId, budgetMs) =>
+      guarded(async () => {
+        const deadline = Date.now() + budgetMs
+        const issuerItem = await getItem(issuerKey(issuerId))
+        const gen = issuerItem && genOf(issuerItem)
+        let deleted = 0
+        let ExclusiveStartKey: Item | undefined
+        do {
+          if (Date.now() >= deadline) return { deleted, done: false }
+          const page = await client.send(
+            new QueryCommand({
+              TableName: tableName,
+              KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+              ExpressionAttributeValues: {
+                ':pk': { S: issuerPk(issuerId) },
+                ':prefix': { S: BINDING_PREFIX },
+              },
+              Limit: 100,
+              ExclusiveStartKey,
+            }),
+          )
+          const keys: Item[] = []
+          for (const item of page.Items ?? []) {
+            if (gen !== undefined && genOf(item) === gen) continue
+            const binding = docOf<Binding>(item)
+            keys.push({ pk: item.pk as AttributeValue, sk: item.sk as AttributeValue })
+            for (const pk of binding ? indexEntriesOf(binding) : [])
+              keys.push({ pk: { S: pk }, sk: { S: binding?.bindingId ?? '' } })
+            deleted++
+          }
+          for (let start = 0; start < keys.length; start += 25) {
+            let requests = keys.slice(start, start + 25).map((Key) => ({ DeleteRequest: { Key } }))
+            while (requests.length > 0) {
+              const answer = await client.send(
+                new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }),
+              )
+              requests = (answer.UnprocessedItems?.[tableName] ?? []) as typeof requests
+            }
+          }
+          ExclusiveStartKey = page.LastEvaluatedKey
+        } while (ExclusiveStartKey)
+        return { deleted, done: true }
+      }),
 
     deleteBinding: (issuerId, bindingId, expectedVersion) =>
       guarded(async () => {

@@ -39,6 +39,12 @@ export interface Registry extends RegistryReader {
   findBindingByProfile(issuerId: string, profile: string): Promise<Binding | undefined>
   putBinding(binding: Binding, expectedVersion: number | undefined): Promise<void>
   deleteBinding(issuerId: string, bindingId: string, expectedVersion: number | undefined): Promise<void>
+  /**
+   * Deletes the items of bindings that no longer count (of another generation than the issuer's,
+   * or of an issuer deleted) and their index entries, in batches, until done or until `deadline`
+   * (epoch ms). Answers how many it deleted and whether any are left.
+   */
+  sweepBindings(issuerId: string, budgetMs: number): Promise<{ deleted: number; done: boolean }>
 }
 
 /** Gives jose the verification key getter for one registered issuer. */

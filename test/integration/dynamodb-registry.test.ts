@@ -1,6 +1,6 @@
 // The Registry port on a real DynamoDB wire protocol (in-memory dynalite): items, the `byIss`
 // index, and the conditional writes that make admin updates optimistic.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../infra/local/processes.js'
@@ -425,5 +425,39 @@ describe('DynamoDB registry: bindings by index', () => {
     // Assess
     expect(await registry.bindingsForSubject('index-c', 'sa:x')).toEqual([])
     expect(await registry.patternBindings('index-c')).toEqual([])
+  })
+})
+
+describe('DynamoDB registry: sweeping the bindings of a deleted issuer', () => {
+  it('deletes every binding item and index entry of a deleted issuer in batches, and keeps the live ones of another', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('sweep-a'), undefined)
+    await registry.putIssuer(issuerOf('sweep-b'), undefined)
+    for (let i = 0; i < 130; i++)
+      await registry.putBinding(
+        bindingOf('sweep-a', `b-${i}`, { subjects: [`sa:${i % 3 === 0 ? '*' : i}`] }),
+        undefined,
+      )
+    await registry.putBinding(bindingOf('sweep-b', 'kept', { subjects: ['sa:1'] }), undefined)
+    await registry.deleteIssuer('sweep-a', undefined)
+    // Act
+    const outOfTime = await registry.sweepBindings('sweep-a', 0)
+    const swept = await registry.sweepBindings('sweep-a', 60_000)
+    await registry.putIssuer(issuerOf('sweep-a'), undefined)
+    // Assess
+    expect(outOfTime).toEqual({ deleted: 0, done: false })
+    expect(swept).toEqual({ deleted: 130, done: true })
+    expect(await registry.sweepBindings('sweep-a', 60_000)).toEqual({ deleted: 0, done: true })
+    const leftInIndex = await client.send(
+      new QueryCommand({
+        TableName: TABLE,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: 'PATTERNS#sweep-a' } },
+      }),
+    )
+    expect(leftInIndex.Items).toEqual([])
+    expect(
+      (await registry.bindingsForSubject('sweep-b', 'sa:1')).map((binding) => binding.bindingId),
+    ).toEqual(['kept'])
   })
 })

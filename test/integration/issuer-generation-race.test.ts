@@ -13,7 +13,7 @@ import {
   type EmbeddedDynamoDb,
   startDynalite,
 } from '../support/dynalite.js'
-import { createAuditLog, createTestClock, generateRsaKey } from '../unit/fixtures.js'
+import { createAuditLog, createTestClock, generateRsaKey, makeBinding } from '../unit/fixtures.js'
 
 const TABLE = 'irsa-broker-generation-race'
 const ROUNDS = 200
@@ -73,10 +73,27 @@ describe('issuer generations: cascade delete racing a binding write', () => {
 
       // Act: the cascade delete and the binding write at once, one of them started a little
       // later (0 to 7 ms, by round) so that the write lands at every step of the delete.
+      // Even rounds race the admin's cascade delete (whose sweep clears what it finds); odd
+      // rounds the registry's own writes, as a cascade whose sweep ran out of time leaves them.
       const offset = (round % 12) - 4
+      const viaAdmin = round % 2 === 0
+      const x = {
+        issuerId,
+        bindingId: 'x',
+        roleArn: bindingBody.roleArn,
+        profile: 'x',
+        subjects: bindingBody.subjects,
+      }
       await Promise.allSettled([
-        sleep(Math.max(offset, 0)).then(() => admin.deleteIssuer(issuerId, { cascade: true }, alice)),
-        sleep(Math.max(-offset, 0)).then(() => admin.putBinding(issuerId, 'x', bindingBody, alice)),
+        sleep(Math.max(offset, 0)).then(() =>
+          viaAdmin
+            ? admin.deleteIssuer(issuerId, { cascade: true }, alice)
+            : registry.deleteIssuer(issuerId, undefined),
+        ),
+        sleep(Math.max(-offset, 0)).then(async () => {
+          if (viaAdmin) await admin.putBinding(issuerId, 'x', bindingBody, alice)
+          else await registry.putBinding(makeBinding({ ...x, version: 1 }), undefined)
+        }),
       ])
       const issuerGone = (await registry.getIssuer(issuerId)) === undefined
       if (issuerGone && (await bindingItemExists(issuerId, 'x'))) orphanRounds++

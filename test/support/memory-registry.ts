@@ -161,6 +161,17 @@ export const createMemoryRegistry = (): MemoryRegistry => {
       bindings.set(key, structuredClone(binding))
       bindingGenerations.set(key, generation)
     },
+    async sweepBindings(issuerId, _budgetMs) {
+      enter('sweepBindings', issuerId)
+      let deleted = 0
+      for (const [key, binding] of [...bindings.entries()]) {
+        if (binding.issuerId !== issuerId || live(key, binding)) continue
+        bindings.delete(key)
+        bindingGenerations.delete(key)
+        deleted++
+      }
+      return { deleted, done: true }
+    },
     async deleteBinding(issuerId, bindingId, expectedVersion) {
       enter('deleteBinding', `${issuerId}/${bindingId}`)
       const key = bindingKey(issuerId, bindingId)
