@@ -8,6 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { STSClient } from '@aws-sdk/client-sts'
 import { createDynamoDbRegistry } from './adapters/dynamodb-registry.js'
+import { createDynamoDbRegistryReader } from './adapters/dynamodb-registry-reader.js'
 import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
 import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
 import { createKmsSigner } from './adapters/kms-signer.js'
@@ -15,7 +16,13 @@ import { type AwsDependency, sdkClientLimits } from './adapters/sdk-limits.js'
 import { countDependencyErrors } from './adapters/sdk-metrics.js'
 import { createStsRoleAssumer, stsRetryOptions } from './adapters/sts.js'
 import type { BrokerSettings, LambdaConfig } from './config.js'
-import { type Registry, type RoleAssumer, type Signer, systemClock } from './core/ports.js'
+import {
+  type Registry,
+  type RegistryReader,
+  type RoleAssumer,
+  type Signer,
+  systemClock,
+} from './core/ports.js'
 import type { Adapters } from './wiring.js'
 
 /** What an SDK client is made from: the region, endpoint overrides and per-call limits. */
@@ -74,6 +81,12 @@ export const awsRegistry = (
   config: ClientConfig & Pick<BrokerSettings, 'tableName'> & Named,
   client: DynamoDBClient = dynamoDbClient(config),
 ): Registry => createDynamoDbRegistry(counted(client, 'dynamodb', config), config.tableName)
+
+/** The registry's reads only (credentials, roles): their bundles carry no write command. */
+export const awsRegistryReader = (
+  config: ClientConfig & Pick<BrokerSettings, 'tableName'> & Named,
+  client: DynamoDBClient = dynamoDbClient(config),
+): RegistryReader => createDynamoDbRegistryReader(counted(client, 'dynamodb', config), config.tableName)
 
 /** STS AssumeRoleWithWebIdentity (credentials only), retried in the adapter within the deadline. */
 export const awsRoleAssumer = (

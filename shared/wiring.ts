@@ -7,7 +7,16 @@ import { createExchange, type Exchange } from './core/exchange.js'
 import { verifyCompactJwt } from './core/jws-verify.js'
 import { createKeyPush, type KeyPush } from './core/key-push.js'
 import { createIssuerKeyResolver } from './core/keys.js'
-import type { AuditSink, Clock, JsonFetcher, Logger, Registry, RoleAssumer, Signer } from './core/ports.js'
+import type {
+  AuditSink,
+  Clock,
+  JsonFetcher,
+  Logger,
+  Registry,
+  RegistryReader,
+  RoleAssumer,
+  Signer,
+} from './core/ports.js'
 import { createRegistryCache } from './core/registry-cache.js'
 import { createRemoteKeyResolver, type RemoteKeyResolver } from './core/remote-keys.js'
 import { withVerifiedTokenCache } from './core/verified-token-cache.js'
@@ -45,7 +54,10 @@ export interface ExchangeCore extends Pick<Core, 'exchange' | 'logger' | 'remote
  * The exchange alone, without the admin plane (and so without the admin document schemas):
  * the credentials and roles roots build this, `createCore` builds it and adds the rest.
  */
-export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings): ExchangeCore => {
+/** What the exchange needs: the adapters, with the registry's reads only. */
+export type ExchangeAdapters = Omit<Adapters, 'registry'> & { registry: RegistryReader }
+
+export const createExchangeCore = (adapters: ExchangeAdapters, settings: BrokerSettings): ExchangeCore => {
   const cache = createRegistryCache(adapters.registry, {
     ttlSeconds: settings.cacheTtlSeconds,
     staleSeconds: settings.cacheStaleSeconds,

@@ -1,6 +1,7 @@
-// Registry port on DynamoDB. Each object is stored whole as JSON in `doc`, with its `version`
-// beside it for conditional writes; a failed condition becomes a ConflictError, any other
-// failure an UpstreamUnavailableError (503, retry is safe).
+// Registry port on DynamoDB: the reads of dynamodb-registry-reader.ts and the writes. Each object
+// is stored whole as JSON in `doc`, with its `version` beside it for conditional writes; a failed
+// condition becomes a ConflictError, any other failure an UpstreamUnavailableError (503, retry is
+// safe). Index entries (shared/core/binding-index.ts) are written after their binding.
 //
 // Generations (docs/decisions.md, "Issuer generations"): an issuer's item carries `gen`, a random
 // id new at every create and kept by every update; each binding item carries the `gen` of the
@@ -11,9 +12,7 @@
 import { randomUUID } from 'node:crypto'
 import {
   type AttributeValue,
-  BatchGetItemCommand,
   BatchWriteItemCommand,
-  ConditionalCheckFailedException,
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
@@ -22,29 +21,22 @@ import {
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
-import { indexEntriesOf, patternIndexPk, subjectIndexPk } from '../core/binding-index.js'
-import {
-  type BrokerError,
-  ConflictError,
-  isBrokerError,
-  NotFoundError,
-  UpstreamUnavailableError,
-} from '../core/errors.js'
+import { indexEntriesOf } from '../core/binding-index.js'
+import { NotFoundError } from '../core/errors.js'
 import type { Binding, Issuer } from '../core/model.js'
 import type { Registry } from '../core/ports.js'
-import { ISS_INDEX } from './dynamodb-table.js'
-
-const ISSUER_SK = '#ISSUER'
-const BINDING_PREFIX = 'BINDING#'
-const issuerPk = (issuerId: string) => `ISSUER#${issuerId}`
-
-type Item = Record<string, AttributeValue>
-
-const docOf = <T>(item: Item | undefined): T | undefined =>
-  item?.doc?.S ? (JSON.parse(item.doc.S) as T) : undefined
-
-/** An item's generation; "" for items written before generations existed. */
-const genOf = (item: Item): string => item.gen?.S ?? ''
+import {
+  BINDING_PREFIX,
+  bindingKey,
+  createDynamoDbReads,
+  docOf,
+  genOf,
+  guarded,
+  ISSUER_SK,
+  type Item,
+  issuerKey,
+  issuerPk,
+} from './dynamodb-registry-reader.js'
 
 /** The `gen` attribute to write for generation `gen` (none for the legacy ""). */
 const genAttribute = (gen: string): Item => (gen ? { gen: { S: gen } } : {})
@@ -64,28 +56,6 @@ const genCondition = (gen: string, same: boolean): string =>
 
 const genValues = (gen: string): Item => (gen ? { ':gen': { S: gen } } : {})
 
-const translate = (error: unknown, conflict: string): BrokerError => {
-  if (isBrokerError(error)) return error
-  if (
-    error instanceof ConditionalCheckFailedException ||
-    (error as { name?: string })?.name === 'ConditionalCheckFailedException'
-  ) {
-    return new ConflictError(conflict)
-  }
-  return new UpstreamUnavailableError('dynamodb', { cause: error })
-}
-
-const guarded = async <T>(
-  operation: () => Promise<T>,
-  conflict = 'The object changed meanwhile; read it again.',
-): Promise<T> => {
-  try {
-    return await operation()
-  } catch (error) {
-    throw translate(error, conflict)
-  }
-}
-
 /** Condition for a write that expects `expectedVersion` (or, when undefined, no item at all). */
 const versionCondition = (expectedVersion: number | undefined) =>
   expectedVersion === undefined
@@ -97,87 +67,7 @@ const versionCondition = (expectedVersion: number | undefined) =>
       }
 
 export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string): Registry => {
-  const queryAll = async (
-    input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'TableName'>,
-  ): Promise<Item[]> => {
-    const items: Item[] = []
-    let ExclusiveStartKey: Item | undefined
-    do {
-      const page = await client.send(new QueryCommand({ TableName: tableName, ...input, ExclusiveStartKey }))
-      items.push(...(page.Items ?? []))
-      ExclusiveStartKey = page.LastEvaluatedKey
-    } while (ExclusiveStartKey)
-    return items
-  }
-
-  /**
-   * The issuer's partition in one Query: its item (sk `#ISSUER` sorts first) and its bindings, of
-   * which only those of the issuer's current generation count. No issuer item: no bindings.
-   */
-  const bindingsOf = async (issuerId: string, consistent: boolean): Promise<Binding[]> => {
-    const items = await queryAll({
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': { S: issuerPk(issuerId) } },
-      ...(consistent ? { ConsistentRead: true } : {}),
-    })
-    const issuerItem = items.find((item) => item.sk?.S === ISSUER_SK)
-    if (!issuerItem) return []
-    const gen = genOf(issuerItem)
-    return items
-      .filter((item) => item.sk?.S?.startsWith(BINDING_PREFIX) && genOf(item) === gen)
-      .map((item) => docOf<Binding>(item))
-      .filter((binding): binding is Binding => binding !== undefined)
-  }
-
-  const getItem = async (key: Item): Promise<Item | undefined> =>
-    (await client.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }))).Item
-
-  const issuerKey = (issuerId: string): Item => ({ pk: { S: issuerPk(issuerId) }, sk: { S: ISSUER_SK } })
-  const bindingKey = (issuerId: string, bindingId: string): Item => ({
-    pk: { S: issuerPk(issuerId) },
-    sk: { S: `${BINDING_PREFIX}${bindingId}` },
-  })
-
-  /** Items by key, in one BatchGetItem per 100 keys (eventually consistent, like the request path). */
-  const getItems = async (keys: Item[]): Promise<Item[]> => {
-    const found: Item[] = []
-    for (let start = 0; start < keys.length; start += 100) {
-      let pending: Item[] | undefined = keys.slice(start, start + 100)
-      for (let attempt = 0; pending && pending.length > 0; attempt++) {
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 10 * 2 ** Math.min(attempt, 5)))
-        const answer = await client.send(
-          new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: pending } } }),
-        )
-        found.push(...(answer.Responses?.[tableName] ?? []))
-        pending = answer.UnprocessedKeys?.[tableName]?.Keys as Item[] | undefined
-      }
-    }
-    return found
-  }
-
-  /**
-   * The bindings listed under one index partition (docs/decisions.md, "Binding index"), read
-   * with their issuer's item: only those of its current generation count. An entry whose binding
-   * is gone is skipped; one whose binding changed is harmless, since the caller evaluates each
-   * binding whole.
-   */
-  const bindingsIndexedAt = async (issuerId: string, indexPk: string): Promise<Binding[]> => {
-    const entries = await queryAll({
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': { S: indexPk } },
-    })
-    if (entries.length === 0) return []
-    const ids = [...new Set(entries.map((entry) => entry.sk?.S ?? ''))]
-    const items = await getItems([issuerKey(issuerId), ...ids.map((id) => bindingKey(issuerId, id))])
-    const issuerItem = items.find((item) => item.sk?.S === ISSUER_SK)
-    if (!issuerItem) return []
-    const gen = genOf(issuerItem)
-    return items
-      .filter((item) => item.sk?.S?.startsWith(BINDING_PREFIX) && genOf(item) === gen)
-      .map((item) => docOf<Binding>(item))
-      .filter((binding): binding is Binding => binding !== undefined)
-      .sort((a, b) => (a.bindingId < b.bindingId ? -1 : a.bindingId > b.bindingId ? 1 : 0))
-  }
+  const { reader, bindingsOf, getItem } = createDynamoDbReads(client, tableName)
 
   /** Puts the index entries of `binding`, then deletes those only `previous` had. */
   const writeIndex = async (binding: Binding | undefined, previous: Binding | undefined) => {
@@ -213,38 +103,8 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
       },
       `${what} changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
     )
-
   return {
-    findIssuersByIss: (iss) =>
-      guarded(async () => {
-        const items = await queryAll({
-          IndexName: ISS_INDEX,
-          KeyConditionExpression: 'gsi1pk = :iss',
-          ExpressionAttributeValues: { ':iss': { S: `ISS#${iss}` } },
-        })
-        return items
-          .map((item) => docOf<Issuer>(item))
-          .filter((issuer): issuer is Issuer => issuer !== undefined)
-      }),
-
-    listBindings: (issuerId) => guarded(() => bindingsOf(issuerId, false)),
-
-    bindingsForSubject: (issuerId, subject) =>
-      guarded(() => bindingsIndexedAt(issuerId, subjectIndexPk(issuerId, subject))),
-
-    // An issuer without a generation was created before the index (and so were its bindings): all
-    // its bindings are its pattern bindings, the whole partition as before (docs/decisions.md).
-    patternBindings: (issuerId) =>
-      guarded(async () => {
-        const [issuerItem, indexed] = await Promise.all([
-          client.send(new GetItemCommand({ TableName: tableName, Key: issuerKey(issuerId) })),
-          bindingsIndexedAt(issuerId, patternIndexPk(issuerId)),
-        ])
-        if (issuerItem.Item && !issuerItem.Item.gen) return bindingsOf(issuerId, false)
-        return indexed
-      }),
-
-    // The issuer's partition holds its bindings: one consistent Query, searched here. (An index
+    ...reader,
     // by profile can replace it without changing the port.)
     findBindingByProfile: (issuerId, profile) =>
       guarded(async () => (await bindingsOf(issuerId, true)).find((binding) => binding.profile === profile)),
