@@ -9,6 +9,7 @@ import { KMSClient } from '@aws-sdk/client-kms'
 import { STSClient } from '@aws-sdk/client-sts'
 import { createDynamoDbHistoryLog } from './adapters/dynamodb-history.js'
 import { createDynamoDbRegistry, createDynamoDbRegistryPages } from './adapters/dynamodb-registry.js'
+import { createDynamoDbRegistryReader } from './adapters/dynamodb-registry-reader.js'
 import { createJsonLogger, stdoutSink } from './adapters/json-logger.js'
 import { createSafeJsonFetcher } from './adapters/jwks-fetch.js'
 import { createKmsSigner } from './adapters/kms-signer.js'
@@ -20,6 +21,7 @@ import {
   type AdminRegistry,
   type HistoryLog,
   type Registry,
+  type RegistryReader,
   type RoleAssumer,
   type Signer,
   systemClock,
@@ -102,6 +104,11 @@ export const awsHistoryLog = (
   config: Pick<BrokerSettings, 'tableName'>,
   registryClient: DynamoDBClient,
 ): HistoryLog => createDynamoDbHistoryLog(registryClient, config.tableName)
+/** The registry's reads only (credentials, roles): their bundles carry no write command. */
+export const awsRegistryReader = (
+  config: ClientConfig & Pick<BrokerSettings, 'tableName'> & Named,
+  client: DynamoDBClient = dynamoDbClient(config),
+): RegistryReader => createDynamoDbRegistryReader(counted(client, 'dynamodb', config), config.tableName)
 
 /** STS AssumeRoleWithWebIdentity (credentials only), retried in the adapter within the deadline. */
 export const awsRoleAssumer = (

@@ -14,15 +14,17 @@ import type {
   Clock,
   HistoryLog,
   JsonFetcher,
+  KeyResolver,
   Logger,
   Registry,
+  RegistryReader,
   RoleAssumer,
   Signer,
 } from './core/ports.js'
 import { createRegistryCache } from './core/registry-cache.js'
 import { createRemoteKeyResolver, type RemoteKeyResolver } from './core/remote-keys.js'
 import { withVerifiedTokenCache } from './core/verified-token-cache.js'
-import { createWorkloadTokenVerifier } from './core/verify.js'
+import { createWorkloadTokenVerifier, type WorkloadTokenVerifier } from './core/verify.js'
 
 export interface Adapters {
   registry: Registry
@@ -56,11 +58,46 @@ export interface ExchangeCore extends Pick<Core, 'exchange' | 'logger' | 'remote
   invalidate(): void
 }
 
+/** What the exchange needs: the adapters, with the registry's reads only. */
+export type ExchangeAdapters = Omit<Adapters, 'registry'> & { registry: RegistryReader }
+
+/**
+ * The caches that speed up the credentials path, made by the builders that reference them: a
+ * root that never vends credentials (admin: `explain`) builds its exchange without them, and its
+ * bundle does not carry their code (the admin bundle is at its 400 KB budget).
+ */
+interface ExchangeCaches {
+  credentialCache?: CredentialCache
+  verifiedTokens?: (
+    verifier: WorkloadTokenVerifier,
+    keysFor: KeyResolver,
+  ) => WorkloadTokenVerifier & { invalidate(): void }
+}
+
+const exchangeCaches = (
+  adapters: Pick<Adapters, 'clock'>,
+  settings: BrokerSettings,
+): ExchangeCaches & { credentialCache: CredentialCache } => ({
+  credentialCache: createCredentialCache({ ...settings.credentialCache, clock: adapters.clock }),
+  // Remembered verifications, unless the settings turn them off (every token verified afresh).
+  ...(settings.verifiedTokenCache.maxEntries > 0
+    ? {
+        verifiedTokens: (verifier: WorkloadTokenVerifier, keysFor: KeyResolver) =>
+          withVerifiedTokenCache(verifier, keysFor, settings.verifiedTokenCache),
+      }
+    : {}),
+})
+
 /**
  * The exchange alone, without the admin plane (and so without the admin document schemas):
  * the credentials and roles roots build this, `createCore` builds it and adds the rest.
  */
-export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings): ExchangeCore => {
+export const createExchangeCore = (adapters: ExchangeAdapters, settings: BrokerSettings): ExchangeCore => {
+  const caches = exchangeCaches(adapters, settings)
+  return { ...buildExchange(adapters, settings, caches), credentialCache: caches.credentialCache }
+}
+
+const buildExchange = (adapters: ExchangeAdapters, settings: BrokerSettings, caches: ExchangeCaches) => {
   const cache = createRegistryCache(adapters.registry, {
     ttlSeconds: settings.cacheTtlSeconds,
     staleSeconds: settings.cacheStaleSeconds,
@@ -76,15 +113,11 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
     logger: adapters.logger,
     requestFetchBudgetMs: settings.timeouts.jwksRequestMs,
   })
-  const credentialCache = createCredentialCache({ ...settings.credentialCache, clock: adapters.clock })
+  const { credentialCache } = caches
   const keysFor = createIssuerKeyResolver(remoteKeys.keysFor)
   // The node:crypto fast path; joseJwtVerifier (jwt-verifier.ts) gives the same verdicts, slower.
   const verifier = createWorkloadTokenVerifier(keysFor, verifyCompactJwt)
-  // Remembered verifications, unless the settings turn them off (every token verified afresh).
-  const verifiedTokens =
-    settings.verifiedTokenCache.maxEntries > 0
-      ? withVerifiedTokenCache(verifier, keysFor, settings.verifiedTokenCache)
-      : undefined
+  const verifiedTokens = caches.verifiedTokens?.(verifier, keysFor)
   const exchange = createExchange({
     registry: cache,
     verifier: verifiedTokens ?? verifier,
@@ -95,34 +128,52 @@ export const createExchangeCore = (adapters: Adapters, settings: BrokerSettings)
     brokerIssuerUrl: settings.issuerUrl,
     brokerTokenTtlSeconds: settings.brokerTokenTtlSeconds,
     requestDeadlineMs: settings.timeouts.requestDeadlineMs,
-    credentialCache,
+    ...(credentialCache ? { credentialCache } : {}),
   })
   return {
     exchange,
     logger: adapters.logger,
     remoteKeys,
-    credentialCache,
     invalidate: () => {
       cache.invalidate()
-      credentialCache.invalidate()
+      credentialCache?.invalidate()
       verifiedTokens?.invalidate()
     },
   }
 }
 
-/** The exchange and the admin plane, whose registry has the paged reads too. */
 /** The history on its store, settling claims with consistent reads of the registry. */
 const historyOf = (adapters: Pick<Adapters, 'history' | 'registry' | 'clock'>): History | undefined =>
   adapters.history
     ? createHistory({ log: adapters.history, clock: adapters.clock, registry: adapters.registry })
     : undefined
 
-/** The exchange and the admin plane, whose registry has the paged reads too. */
+/**
+ * The admin plane and an exchange for `explain`, without the credentials path's caches (the
+ * admin root, whose bundle then carries none of their code).
+ */
+export const createAdminCore = (
+  adapters: Adapters & { registry: AdminRegistry },
+  settings: BrokerSettings,
+): Omit<Core, 'credentialCache'> => adminCoreOf(adapters, settings, buildExchange(adapters, settings, {}))
+
+/**
+ * The exchange with its caches and the admin plane: one process serving every route (tests,
+ * benches), whose registry has the paged reads too.
+ */
 export const createCore = (
   adapters: Adapters & { registry: AdminRegistry },
   settings: BrokerSettings,
 ): Core => {
-  const { exchange, remoteKeys, credentialCache, invalidate } = createExchangeCore(adapters, settings)
+  const { credentialCache, ...exchange } = createExchangeCore(adapters, settings)
+  return { ...adminCoreOf(adapters, settings, exchange), credentialCache }
+}
+
+const adminCoreOf = (
+  adapters: Adapters & { registry: AdminRegistry },
+  settings: BrokerSettings,
+  { exchange, remoteKeys, invalidate }: ReturnType<typeof buildExchange>,
+): Omit<Core, 'credentialCache'> => {
   const history = historyOf(adapters)
   const admin = createAdmin({
     registry: adapters.registry,
@@ -140,7 +191,6 @@ export const createCore = (
     logger: adapters.logger,
     issuerUrl: settings.issuerUrl,
     remoteKeys,
-    credentialCache,
     ...(history ? { history } : {}),
   }
 }

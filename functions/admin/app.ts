@@ -17,7 +17,7 @@ import {
 import { httpFunction } from '../../shared/http/middleware.js'
 import { PATHS } from '../../shared/http/paths.js'
 import { type HttpResponse, json, noContent } from '../../shared/http/response.js'
-import { type Adapters, type Core, createCore } from '../../shared/wiring.js'
+import { type Adapters, type Core, createAdminCore } from '../../shared/wiring.js'
 import { withoutSigningOrSts } from '../../shared/without-signing-or-sts.js'
 
 const noQuery = z.strictObject({})
@@ -208,7 +208,7 @@ export const buildAdminFunction = (
   settings: BrokerSettings,
 ) => {
   const { authenticate, ...rest } = adapters
-  const core = createCore({ ...rest, ...withoutSigningOrSts }, settings)
+  const core = createAdminCore({ ...rest, ...withoutSigningOrSts }, settings)
   return {
     handler: createAdminHandler({
       ...core,

@@ -7,7 +7,7 @@ import { parseInput } from '../../shared/core/parse-input.js'
 import { jsonBody, queryParameters, requestIdOf, workloadToken } from '../../shared/http/event.js'
 import { httpFunction } from '../../shared/http/middleware.js'
 import { json } from '../../shared/http/response.js'
-import { type Adapters, type Core, createExchangeCore } from '../../shared/wiring.js'
+import { type Core, createExchangeCore, type ExchangeAdapters } from '../../shared/wiring.js'
 
 export const createCredentialsHandler = (core: Pick<Core, 'exchange' | 'logger'>) =>
   httpFunction(core.logger, async (event) => {
@@ -44,7 +44,7 @@ export const createCredentialsHandler = (core: Pick<Core, 'exchange' | 'logger'>
  * function that signs broker tokens and calls STS. Its Lambda root (handler.ts) and the local
  * stack both build it here, so they differ only in the adapters.
  */
-export const buildCredentialsFunction = (adapters: Adapters, settings: BrokerSettings) => {
+export const buildCredentialsFunction = (adapters: ExchangeAdapters, settings: BrokerSettings) => {
   const core = createExchangeCore(adapters, settings)
   return { handler: createCredentialsHandler(core), core }
 }

@@ -1,6 +1,6 @@
 // Composition root of the credentials Lambda: config and clients once per container, and the
 // exchange without the admin plane. The only function that signs broker tokens (KMS) and calls STS.
-import { awsCommonAdapters, awsRegistry, awsRoleAssumer, awsSigner } from '../../shared/aws.js'
+import { awsCommonAdapters, awsRegistryReader, awsRoleAssumer, awsSigner } from '../../shared/aws.js'
 import { loadLambdaConfig } from '../../shared/config.js'
 import { buildCredentialsFunction } from './app.js'
 
@@ -8,7 +8,7 @@ const config = loadLambdaConfig(process.env)
 export const { handler } = buildCredentialsFunction(
   {
     ...awsCommonAdapters('credentials', config),
-    registry: awsRegistry(config),
+    registry: awsRegistryReader(config),
     sts: awsRoleAssumer(config),
     signer: awsSigner(config),
   },

@@ -4,7 +4,7 @@ import type { BrokerSettings } from '../../shared/config.js'
 import { rejectQueryParameters, requestIdOf, workloadToken } from '../../shared/http/event.js'
 import { httpFunction } from '../../shared/http/middleware.js'
 import { json } from '../../shared/http/response.js'
-import { type Adapters, type Core, createExchangeCore } from '../../shared/wiring.js'
+import { type Core, createExchangeCore, type ExchangeAdapters } from '../../shared/wiring.js'
 import { withoutSigningOrSts } from '../../shared/without-signing-or-sts.js'
 
 export const createRolesHandler = (core: Pick<Core, 'exchange' | 'logger'>) =>
@@ -22,7 +22,10 @@ export const createRolesHandler = (core: Pick<Core, 'exchange' | 'logger'>) =>
  * schema library). Listing roles neither signs nor calls STS, so it is given neither. Built here
  * by its Lambda root (handler.ts) and by the local stack alike.
  */
-export const buildRolesFunction = (adapters: Omit<Adapters, 'sts' | 'signer'>, settings: BrokerSettings) => {
+export const buildRolesFunction = (
+  adapters: Omit<ExchangeAdapters, 'sts' | 'signer'>,
+  settings: BrokerSettings,
+) => {
   const core = createExchangeCore({ ...adapters, ...withoutSigningOrSts }, settings)
   return { handler: createRolesHandler(core), core }
 }

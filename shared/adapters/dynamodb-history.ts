@@ -95,7 +95,10 @@ export const createDynamoDbHistoryLog = (client: DynamoDBClient, tableName: stri
           new GetItemCommand({ TableName: tableName, Key: headKey(record), ConsistentRead: true }),
         )
         const held = parse(Item?.claim?.S)
-        return held && Item?.since?.S ? { claimed: false, held, heldSince: Item.since.S } : { claimed: false }
+        if (held && Item?.since?.S) return { claimed: false, held, heldSince: Item.since.S }
+        return Item?.head?.N === undefined
+          ? { claimed: false }
+          : { claimed: false, head: Number(Item.head.N) }
       }),
 
     commit: (record) =>
@@ -115,6 +118,22 @@ export const createDynamoDbHistoryLog = (client: DynamoDBClient, tableName: stri
       }),
 
     abandon: (record) => guarded(() => release(record, versionBeforeOf(record))),
+
+    realign: (record, from) =>
+      guarded(async () => {
+        try {
+          await client.send(
+            new PutItemCommand({
+              TableName: tableName,
+              Item: { ...headKey(record), head: { N: String(versionBeforeOf(record)) } },
+              ConditionExpression: 'attribute_not_exists(writeId) AND head = :from',
+              ExpressionAttributeValues: { ':from': { N: String(from) } },
+            }),
+          )
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error
+        }
+      }),
 
     claims: (issuerId) =>
       guarded(async () => {

@@ -1,52 +1,61 @@
-// Registry port on DynamoDB. Each object is stored whole as JSON in `doc`, with its `version`
-// beside it for conditional writes; a failed condition becomes a ConflictError, any other
-// failure an UpstreamUnavailableError (503, retry is safe).
+// Registry port on DynamoDB: the reads of dynamodb-registry-reader.ts and the writes. Each object
+// is stored whole as JSON in `doc`, with its `version` beside it for conditional writes; a failed
+// condition becomes a ConflictError, any other failure an UpstreamUnavailableError (503, retry is
+// safe). Index entries (shared/core/binding-index.ts) are written after their binding.
+//
+// Generations (docs/decisions.md, "Issuer generations"): an issuer's item carries `gen`, a random
+// id new at every create and kept by every update; each binding item carries the `gen` of the
+// issuer it was written under. A binding counts only while its `gen` is its issuer's current one,
+// so a binding written while its issuer was being deleted (or before it was re-created under the
+// same id) is inert for every reader, whatever the interleaving. Items written before generations
+// have none: "" on both sides, which still match, so no migration is needed.
+import { randomUUID } from 'node:crypto'
 import {
   type AttributeValue,
-  ConditionalCheckFailedException,
+  BatchWriteItemCommand,
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   ScanCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
-import { type BrokerError, ConflictError, isBrokerError, UpstreamUnavailableError } from '../core/errors.js'
+import { indexEntriesOf } from '../core/binding-index.js'
+import { NotFoundError } from '../core/errors.js'
 import type { Binding, Issuer } from '../core/model.js'
 import { type Page, type PageRequest, pageOf } from '../core/pagination.js'
 import type { Registry, RegistryPages } from '../core/ports.js'
-import { ISS_INDEX } from './dynamodb-table.js'
+import {
+  BINDING_PREFIX,
+  bindingKey,
+  createDynamoDbReads,
+  docOf,
+  genOf,
+  guarded,
+  ISSUER_SK,
+  type Item,
+  issuerKey,
+  issuerPk,
+} from './dynamodb-registry-reader.js'
 
-const ISSUER_SK = '#ISSUER'
-const BINDING_PREFIX = 'BINDING#'
-const issuerPk = (issuerId: string) => `ISSUER#${issuerId}`
+/** The `gen` attribute to write for generation `gen` (none for the legacy ""). */
+const genAttribute = (gen: string): Item => (gen ? { gen: { S: gen } } : {})
 
-type Item = Record<string, AttributeValue>
+/**
+ * Condition that the stored binding belongs to generation `gen` (`same`), or does not (`!same`):
+ * a missing `gen` attribute is generation "".
+ */
+const genCondition = (gen: string, same: boolean): string =>
+  gen
+    ? same
+      ? '#gen = :gen'
+      : '(attribute_not_exists(#gen) OR #gen <> :gen)'
+    : same
+      ? 'attribute_not_exists(#gen)'
+      : 'attribute_exists(#gen)'
 
-const docOf = <T>(item: Item | undefined): T | undefined =>
-  item?.doc?.S ? (JSON.parse(item.doc.S) as T) : undefined
-
-const translate = (error: unknown, conflict: string): BrokerError => {
-  if (isBrokerError(error)) return error
-  if (
-    error instanceof ConditionalCheckFailedException ||
-    (error as { name?: string })?.name === 'ConditionalCheckFailedException'
-  ) {
-    return new ConflictError(conflict)
-  }
-  return new UpstreamUnavailableError('dynamodb', { cause: error })
-}
-
-const guarded = async <T>(
-  operation: () => Promise<T>,
-  conflict = 'The object changed meanwhile; read it again.',
-): Promise<T> => {
-  try {
-    return await operation()
-  } catch (error) {
-    throw translate(error, conflict)
-  }
-}
+const genValues = (gen: string): Item => (gen ? { ':gen': { S: gen } } : {})
 
 /** Condition for a write that expects `expectedVersion` (or, when undefined, no item at all). */
 const versionCondition = (expectedVersion: number | undefined) =>
@@ -82,28 +91,21 @@ const scanIssuers = async (client: DynamoDBClient, tableName: string): Promise<I
 }
 
 export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string): Registry => {
-  const queryAll = async (
-    input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'TableName'>,
-  ): Promise<Item[]> => {
-    const items: Item[] = []
-    let ExclusiveStartKey: Item | undefined
-    do {
-      const page = await client.send(new QueryCommand({ TableName: tableName, ...input, ExclusiveStartKey }))
-      items.push(...(page.Items ?? []))
-      ExclusiveStartKey = page.LastEvaluatedKey
-    } while (ExclusiveStartKey)
-    return items
-  }
+  const { reader, bindingsOf, getItem } = createDynamoDbReads(client, tableName)
 
-  const bindingsOf = async (issuerId: string, consistent: boolean): Promise<Binding[]> => {
-    const items = await queryAll({
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': { S: issuerPk(issuerId) }, ':prefix': { S: BINDING_PREFIX } },
-      ...(consistent ? { ConsistentRead: true } : {}),
-    })
-    return items
-      .map((item) => docOf<Binding>(item))
-      .filter((binding): binding is Binding => binding !== undefined)
+  /** Puts the index entries of `binding`, then deletes those only `previous` had. */
+  const writeIndex = async (binding: Binding | undefined, previous: Binding | undefined) => {
+    const next = binding ? indexEntriesOf(binding) : []
+    const stale = previous ? indexEntriesOf(previous).filter((key) => !next.includes(key)) : []
+    const id = binding?.bindingId ?? previous?.bindingId ?? ''
+    await Promise.all([
+      ...next.map((pk) =>
+        client.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: pk }, sk: { S: id } } })),
+      ),
+      ...stale.map((pk) =>
+        client.send(new DeleteItemCommand({ TableName: tableName, Key: { pk: { S: pk }, sk: { S: id } } })),
+      ),
+    ])
   }
 
   /** Stores `object` whole under `key`, if the stored version is still `expectedVersion`. */
@@ -125,23 +127,8 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
       },
       `${what} changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
     )
-
   return {
-    findIssuersByIss: (iss) =>
-      guarded(async () => {
-        const items = await queryAll({
-          IndexName: ISS_INDEX,
-          KeyConditionExpression: 'gsi1pk = :iss',
-          ExpressionAttributeValues: { ':iss': { S: `ISS#${iss}` } },
-        })
-        return items
-          .map((item) => docOf<Issuer>(item))
-          .filter((issuer): issuer is Issuer => issuer !== undefined)
-      }),
-
-    listBindings: (issuerId) => guarded(() => bindingsOf(issuerId, false)),
-
-    // The issuer's partition holds its bindings: one consistent Query, searched here. (An index
+    ...reader,
     // by profile can replace it without changing the port.)
     findBindingByProfile: (issuerId, profile) =>
       guarded(async () => (await bindingsOf(issuerId, true)).find((binding) => binding.profile === profile)),
@@ -163,18 +150,36 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
         (await scanIssuers(client, tableName)).sort((a, b) => a.issuerId.localeCompare(b.issuerId)),
       ),
 
-    putIssuer: (issuer, expectedVersion) =>
-      putWhole(
-        {
-          pk: { S: issuerPk(issuer.issuerId) },
-          sk: { S: ISSUER_SK },
-          gsi1pk: { S: `ISS#${issuer.issuer}` },
-          gsi1sk: { S: issuerPk(issuer.issuerId) },
-        },
-        issuer,
-        expectedVersion,
-        `Issuer "${issuer.issuerId}"`,
-      ),
+    // A create starts a new generation; an update rewrites the item's attributes but its `gen`.
+    putIssuer: (issuer, expectedVersion) => {
+      const index = { gsi1pk: { S: `ISS#${issuer.issuer}` }, gsi1sk: { S: issuerPk(issuer.issuerId) } }
+      const what = `Issuer "${issuer.issuerId}"`
+      if (expectedVersion === undefined)
+        return putWhole(
+          { ...issuerKey(issuer.issuerId), ...index, gen: { S: randomUUID() } },
+          issuer,
+          undefined,
+          what,
+        )
+      return guarded(async () => {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: issuerKey(issuer.issuerId),
+            UpdateExpression: 'SET #version = :version, #doc = :doc, gsi1pk = :gsi1pk, gsi1sk = :gsi1sk',
+            ConditionExpression: '#version = :expected',
+            ExpressionAttributeNames: { '#version': 'version', '#doc': 'doc' },
+            ExpressionAttributeValues: {
+              ':version': { N: String(issuer.version) },
+              ':doc': { S: JSON.stringify(issuer) },
+              ':gsi1pk': index.gsi1pk,
+              ':gsi1sk': index.gsi1sk,
+              ':expected': { N: String(expectedVersion) },
+            },
+          }),
+        )
+      }, `${what} changed meanwhile (expected version ${expectedVersion}).`)
+    },
 
     deleteIssuer: (issuerId, expectedVersion) =>
       guarded(async () => {
@@ -189,33 +194,115 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
 
     getBinding: (issuerId, bindingId) =>
       guarded(async () => {
-        const { Item } = await client.send(
-          new GetItemCommand({
-            TableName: tableName,
-            Key: { pk: { S: issuerPk(issuerId) }, sk: { S: `${BINDING_PREFIX}${bindingId}` } },
-            ConsistentRead: true,
-          }),
-        )
-        return docOf<Binding>(Item)
+        const [issuerItem, item] = await Promise.all([
+          getItem(issuerKey(issuerId)),
+          getItem(bindingKey(issuerId, bindingId)),
+        ])
+        return issuerItem && item && genOf(item) === genOf(issuerItem) ? docOf<Binding>(item) : undefined
       }),
 
-    putBinding: (binding, expectedVersion) =>
-      putWhole(
-        { pk: { S: issuerPk(binding.issuerId) }, sk: { S: `${BINDING_PREFIX}${binding.bindingId}` } },
-        binding,
-        expectedVersion,
-        `Binding "${binding.issuerId}/${binding.bindingId}"`,
-      ),
+    // Written under the issuer's current generation. A create finds "no binding" also where an
+    // item of an older generation lies (it does not exist for any reader); an update expects
+    // the version read under this generation.
+    putBinding: (binding, expectedVersion) => {
+      const what = `Binding "${binding.issuerId}/${binding.bindingId}"`
+      return guarded(
+        async () => {
+          const [issuerItem, previousItem] = await Promise.all([
+            getItem(issuerKey(binding.issuerId)),
+            getItem(bindingKey(binding.issuerId, binding.bindingId)),
+          ])
+          if (!issuerItem) throw new NotFoundError(`Issuer "${binding.issuerId}" does not exist.`)
+          const gen = genOf(issuerItem)
+          await client.send(
+            new PutItemCommand({
+              TableName: tableName,
+              Item: {
+                ...bindingKey(binding.issuerId, binding.bindingId),
+                ...genAttribute(gen),
+                version: { N: String(binding.version) },
+                doc: { S: JSON.stringify(binding) },
+              },
+              ...(expectedVersion === undefined
+                ? {
+                    ConditionExpression: `attribute_not_exists(pk) OR ${genCondition(gen, false)}`,
+                    ExpressionAttributeNames: { '#gen': 'gen' },
+                    ...(gen ? { ExpressionAttributeValues: genValues(gen) } : {}),
+                  }
+                : {
+                    ConditionExpression: `#version = :expected AND ${genCondition(gen, true)}`,
+                    ExpressionAttributeNames: { '#version': 'version', '#gen': 'gen' },
+                    ExpressionAttributeValues: {
+                      ':expected': { N: String(expectedVersion) },
+                      ...genValues(gen),
+                    },
+                  }),
+            }),
+          )
+          // After the binding: an entry ahead of its binding would point at nothing yet.
+          await writeIndex(binding, previousItem && docOf<Binding>(previousItem))
+        },
+        `${what} changed meanwhile (expected version ${expectedVersion ?? 'none'}).`,
+      )
+    },
+
+    // Pages of 100 of the partition's items; each page's dead bindings and their index entries go
+    // in BatchWriteItem deletes of 25, unprocessed ones resent, until the deadline.
+    sweepBindings: (issuerId, budgetMs) =>
+      guarded(async () => {
+        const deadline = Date.now() + budgetMs
+        const issuerItem = await getItem(issuerKey(issuerId))
+        const gen = issuerItem && genOf(issuerItem)
+        let deleted = 0
+        let ExclusiveStartKey: Item | undefined
+        do {
+          if (Date.now() >= deadline) return { deleted, done: false }
+          const page = await client.send(
+            new QueryCommand({
+              TableName: tableName,
+              KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+              ExpressionAttributeValues: {
+                ':pk': { S: issuerPk(issuerId) },
+                ':prefix': { S: BINDING_PREFIX },
+              },
+              Limit: 100,
+              ExclusiveStartKey,
+            }),
+          )
+          const keys: Item[] = []
+          for (const item of page.Items ?? []) {
+            if (gen !== undefined && genOf(item) === gen) continue
+            const binding = docOf<Binding>(item)
+            keys.push({ pk: item.pk as AttributeValue, sk: item.sk as AttributeValue })
+            for (const pk of binding ? indexEntriesOf(binding) : [])
+              keys.push({ pk: { S: pk }, sk: { S: binding?.bindingId ?? '' } })
+            deleted++
+          }
+          for (let start = 0; start < keys.length; start += 25) {
+            let requests = keys.slice(start, start + 25).map((Key) => ({ DeleteRequest: { Key } }))
+            while (requests.length > 0) {
+              const answer = await client.send(
+                new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }),
+              )
+              requests = (answer.UnprocessedItems?.[tableName] ?? []) as typeof requests
+            }
+          }
+          ExclusiveStartKey = page.LastEvaluatedKey
+        } while (ExclusiveStartKey)
+        return { deleted, done: true }
+      }),
 
     deleteBinding: (issuerId, bindingId, expectedVersion) =>
       guarded(async () => {
-        await client.send(
+        const { Attributes } = await client.send(
           new DeleteItemCommand({
             TableName: tableName,
-            Key: { pk: { S: issuerPk(issuerId) }, sk: { S: `${BINDING_PREFIX}${bindingId}` } },
+            Key: bindingKey(issuerId, bindingId),
+            ReturnValues: 'ALL_OLD',
             ...(expectedVersion === undefined ? {} : versionCondition(expectedVersion)),
           }),
         )
+        await writeIndex(undefined, docOf<Binding>(Attributes))
       }, `Binding "${issuerId}/${bindingId}" changed meanwhile.`),
   }
 }
@@ -225,6 +312,7 @@ export const createDynamoDbRegistry = (client: DynamoDBClient, tableName: string
  * plane's registry (shared/aws.ts, awsAdminRegistry).
  */
 export const createDynamoDbRegistryPages = (client: DynamoDBClient, tableName: string): RegistryPages => {
+  const { getItem } = createDynamoDbReads(client, tableName)
   /**
    * One Query page: at most `limit` items from `ExclusiveStartKey` on (a key the caller rebuilt
    * from the position and its own partition, never taken from a token), and the position of
@@ -253,14 +341,21 @@ export const createDynamoDbRegistryPages = (client: DynamoDBClient, tableName: s
 
   return {
     // The issuer's partition, by sort key: `BINDING#<bindingId>` orders as `bindingId` does.
+    // Only the bindings of the issuer's current generation (a filter: a page may come out short).
     listBindingsPage: (issuerId, request) =>
-      guarded(() =>
-        queryPage<Binding>(
+      guarded(async () => {
+        const issuerItem = await getItem(issuerKey(issuerId))
+        if (!issuerItem) return { items: [] }
+        const gen = genOf(issuerItem)
+        return queryPage<Binding>(
           {
             KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            FilterExpression: genCondition(gen, true),
+            ExpressionAttributeNames: { '#gen': 'gen' },
             ExpressionAttributeValues: {
               ':pk': { S: issuerPk(issuerId) },
               ':prefix': { S: BINDING_PREFIX },
+              ...genValues(gen),
             },
             ConsistentRead: true,
           },
@@ -268,8 +363,8 @@ export const createDynamoDbRegistryPages = (client: DynamoDBClient, tableName: s
           (bindingId) => ({ pk: { S: issuerPk(issuerId) }, sk: { S: `${BINDING_PREFIX}${bindingId}` } }),
           (key) => key.sk?.S?.slice(BINDING_PREFIX.length) || undefined,
           'bindingId',
-        ),
-      ),
+        )
+      }),
 
     // Issuers are few (one per data plane) and have no partition of their own: the page comes
     // from the whole list, read as listIssuers reads it and ordered by id (docs/decisions.md,

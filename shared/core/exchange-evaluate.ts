@@ -117,6 +117,29 @@ const denied = (reason: DenyReason, error: unknown, findings: Findings): Denied 
   error: asBrokerError(error),
 })
 
+/**
+ * The bindings to evaluate for a token with subject `sub`: by index on the request path (those
+ * naming `sub` and the pattern bindings, shared/core/binding-index.ts), every one for `explain`,
+ * whose trace shows why each other binding does not match. In bindingId order either way.
+ */
+const candidatesOf = async (
+  registry: RegistryReader,
+  issuerId: string,
+  sub: string,
+  explain: boolean,
+): Promise<Binding[]> => {
+  if (explain) return registry.listBindings(issuerId)
+  const [exact, patterns] = await Promise.all([
+    registry.bindingsForSubject(issuerId, sub),
+    registry.patternBindings(issuerId),
+  ])
+  const byId = new Map<string, Binding>()
+  for (const binding of [...exact, ...patterns]) byId.set(binding.bindingId, binding)
+  return [...byId.values()].sort((a, b) =>
+    a.bindingId < b.bindingId ? -1 : a.bindingId > b.bindingId ? 1 : 0,
+  )
+}
+
 /** The evaluation of a request: `explain` reads and verifies afresh and lists every claim check. */
 export const createEvaluator =
   (deps: EvaluatorDeps) =>
@@ -153,7 +176,10 @@ export const createEvaluator =
     const verified = { iss, issuersSharingIss, attempts, issuer, claims }
     let bindings: BindingEvaluation[]
     try {
-      bindings = evaluateBindings(await deps.registry.listBindings(issuer.issuerId), claims)
+      bindings = evaluateBindings(
+        await candidatesOf(deps.registry, issuer.issuerId, claims.sub, explain),
+        claims,
+      )
     } catch (error) {
       return denied('binding_lookup_failed', error, { ...NOTHING_FOUND, ...verified })
     }

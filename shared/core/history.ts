@@ -64,8 +64,11 @@ export type ClaimOutcome =
   | { claimed: true }
   /** Another write holds the head: its record and when it claimed it. */
   | { claimed: false; held: HistoryRecord; heldSince: string }
-  /** The head is at another version than the record's `versionBefore`: a stale read. */
-  | { claimed: false; held?: undefined }
+  /**
+   * The head is free at another version than the record's `versionBefore` (`head`): a stale
+   * read, or an object that changed without a write of its own (a binding its issuer's delete ended).
+   */
+  | { claimed: false; held?: undefined; head?: number }
 
 const SERVER_FIELDS = new Set(['version', 'createdAt', 'updatedAt', 'updatedBy', 'keysPushedAt'])
 
@@ -183,11 +186,28 @@ export const createHistory = (deps: HistoryDeps) => {
 
   const claim = async (record: HistoryRecord): Promise<void> => {
     let settled = false
+    let realigned = false
     for (let waited = 0; ; waited += CLAIM_POLL_MS) {
       const outcome = await deps.log.claim(record, record.at)
       if (outcome.claimed) return
-      if (outcome.held === undefined)
+      if (outcome.held === undefined) {
+        // A free head behind or ahead of the object while the object is where the writer read it:
+        // the object changed with no write of its own, which only a binding does, when its
+        // issuer's delete ends it (docs/decisions.md, "The admin history"). Nobody holds the head,
+        // so it is moved to the object's version (conditionally) and claimed again, once.
+        const head = outcome.head
+        if (
+          !realigned &&
+          head !== undefined &&
+          head !== versionBeforeOf(record) &&
+          (await currentVersion(record)) === versionBeforeOf(record)
+        ) {
+          realigned = true
+          await deps.log.realign(record, head)
+          continue
+        }
         throw new ConflictError(`The ${record.object} changed meanwhile; read it again.`)
+      }
       if (!settled && isStale(outcome.heldSince)) {
         // A crashed writer's claim: settled once, then claimed again.
         settled = true
@@ -231,6 +251,11 @@ export const createHistory = (deps: HistoryDeps) => {
           await deps.log.commit(record)
           return
         }
+        await deps.log.abandon(record)
+        throw error
+      }
+      // Any other refusal of the caller's (4xx: the registry found the issuer gone) wrote nothing.
+      if (isBrokerError(error) && error.statusCode < 500) {
         await deps.log.abandon(record)
         throw error
       }

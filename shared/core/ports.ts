@@ -17,6 +17,13 @@ export interface RegistryReader {
   /** Enabled and disabled issuers whose `issuer` equals `iss` exactly. */
   findIssuersByIss(iss: string): Promise<Issuer[]>
   listBindings(issuerId: string): Promise<Binding[]>
+  /**
+   * The bindings listing `subject` among exact subjects, and the pattern bindings (a subject glob,
+   * or no subjects): shared/core/binding-index.ts. Together a superset of the bindings that can
+   * match a token with that `sub`, read by key, whatever the number of the issuer's bindings.
+   */
+  bindingsForSubject(issuerId: string, subject: string): Promise<Binding[]>
+  patternBindings(issuerId: string): Promise<Binding[]>
 }
 
 /** Full registry, what the admin plane needs. Writes are conditional on `expectedVersion`. */
@@ -34,6 +41,12 @@ export interface Registry extends RegistryReader {
   findBindingByProfile(issuerId: string, profile: string): Promise<Binding | undefined>
   putBinding(binding: Binding, expectedVersion: number | undefined): Promise<void>
   deleteBinding(issuerId: string, bindingId: string, expectedVersion: number | undefined): Promise<void>
+  /**
+   * Deletes the items of bindings that no longer count (of another generation than the issuer's,
+   * or of an issuer deleted) and their index entries, in batches, until done or until `deadline`
+   * (epoch ms). Answers how many it deleted and whether any are left.
+   */
+  sweepBindings(issuerId: string, budgetMs: number): Promise<{ deleted: number; done: boolean }>
 }
 
 /**
@@ -121,6 +134,12 @@ export interface HistoryLog {
   commit(record: HistoryRecord): Promise<void>
   /** Frees the head at `versionBefore` without a record, if the record still holds it. */
   abandon(record: HistoryRecord): Promise<void>
+  /**
+   * Moves the head of the record's object, if it is free and at `from`, to the record's
+   * `versionBefore` (the object's version now): for an object that changed without a write of
+   * its own. Nothing is changed if the head is claimed or elsewhere meanwhile.
+   */
+  realign(record: HistoryRecord, from: number): Promise<void>
   /** The issuer's claimed heads: writes under way or left by a crash. */
   claims(issuerId: string): Promise<{ record: HistoryRecord; since: string }[]>
   /** The issuer's filed records from `since` on, oldest first, positioned by `at#writeId`. */

@@ -21,6 +21,8 @@ export interface RegistryCacheOptions {
   maxEntries: number
   /** Most unknown `iss` values remembered at once. */
   negativeMaxEntries: number
+  /** Most bytes (approximate) the binding lists together hold, by subject and patterns; default 32 MB. */
+  bindingsMaxBytes?: number
   clock: Clock
   /** Told once per failed reload that left a stale entry in use. */
   logger?: Pick<Logger, 'warn'>
@@ -41,25 +43,56 @@ interface Slot<T> {
   failedAt?: number
 }
 
-const createSlotMap = <T>(maxEntries: number) => {
+const createSlotMap = <T>(maxEntries: number, maxBytes = Number.POSITIVE_INFINITY) => {
   const slots = new Map<string, Slot<T>>()
+  /** Approximate bytes of each loaded value, by key, and their sum. */
+  const sizes = new Map<string, number>()
+  let bytes = 0
+  const drop = (key: string) => {
+    slots.delete(key)
+    bytes -= sizes.get(key) ?? 0
+    sizes.delete(key)
+  }
+  const evict = () => {
+    while (slots.size > maxEntries || bytes > maxBytes) {
+      const oldest = slots.keys().next().value
+      if (oldest === undefined) break
+      drop(oldest)
+    }
+  }
   return {
     get: (key: string) => slots.get(key),
-    /** Inserts (or moves to the newest place) and drops the oldest past the bound. */
+    /** Inserts (or moves to the newest place) and drops the oldest past the bounds. */
     set(key: string, slot: Slot<T>) {
-      slots.delete(key)
+      const size = sizes.get(key)
+      drop(key)
       slots.set(key, slot)
-      if (slots.size > maxEntries) {
-        const oldest = slots.keys().next().value
-        if (oldest !== undefined) slots.delete(oldest)
+      if (size !== undefined) {
+        sizes.set(key, size)
+        bytes += size
       }
+      evict()
+    },
+    /** Records the size of the value just loaded into `key`'s slot, and evicts past the bounds. */
+    weigh(key: string, slot: Slot<T>, size: number) {
+      if (slots.get(key) !== slot) return
+      bytes += size - (sizes.get(key) ?? 0)
+      sizes.set(key, size)
+      evict()
     },
     delete(key: string, slot: Slot<T>) {
-      if (slots.get(key) === slot) slots.delete(key)
+      if (slots.get(key) === slot) drop(key)
     },
-    clear: () => slots.clear(),
+    clear: () => {
+      slots.clear()
+      sizes.clear()
+      bytes = 0
+    },
   }
 }
+
+/** Approximate bytes a list of bindings holds: its JSON's length, twice (UTF-16), plus objects. */
+const bindingsBytes = (bindings: readonly Binding[]): number => 256 + JSON.stringify(bindings).length * 2
 
 type SlotMap<T> = ReturnType<typeof createSlotMap<T>>
 
@@ -90,6 +123,11 @@ export const createRegistryCache = (
   // New `iss` values start here, so a flood of garbage can only evict other garbage.
   const unknownIss = createSlotMap<Issuer[]>(options.negativeMaxEntries)
   const bindings = createSlotMap<Binding[]>(options.maxEntries)
+  const bindingsMaxBytes = options.bindingsMaxBytes ?? 32 * 1024 * 1024
+  // Bindings by (issuer, subject) and each issuer's pattern bindings: what a request needs, held
+  // within a count and a size, never an issuer's whole partition.
+  const bySubject = createSlotMap<Binding[]>(options.maxEntries, bindingsMaxBytes / 2)
+  const patterns = createSlotMap<Binding[]>(options.maxEntries, bindingsMaxBytes / 2)
   const now = () => options.clock.now().getTime()
   /** Bumped by `invalidate`: a load started before must not write what it read. */
   let generation = 0
@@ -203,11 +241,32 @@ export const createRegistryCache = (
         kind: 'bindings',
       })
     },
+    bindingsForSubject(issuerId, subject) {
+      const key = `${issuerId}\u0000${subject}`
+      const slot = slotIn(bySubject, key)
+      return read(slot, {
+        load: () => source.bindingsForSubject(issuerId, subject),
+        placed: (found) => bySubject.weigh(key, slot, bindingsBytes(found)),
+        forget: () => bySubject.delete(key, slot),
+        kind: 'bindings',
+      })
+    },
+    patternBindings(issuerId) {
+      const slot = slotIn(patterns, issuerId)
+      return read(slot, {
+        load: () => source.patternBindings(issuerId),
+        placed: (found) => patterns.weigh(issuerId, slot, bindingsBytes(found)),
+        forget: () => patterns.delete(issuerId, slot),
+        kind: 'bindings',
+      })
+    },
     invalidate() {
       generation++
       issuers.clear()
       unknownIss.clear()
       bindings.clear()
+      bySubject.clear()
+      patterns.clear()
     },
   }
 }

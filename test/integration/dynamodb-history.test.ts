@@ -162,7 +162,6 @@ describe('admin history on DynamoDB: reading', () => {
     expect([...first.records, ...second.records].map((r) => `${r.object}:${r.action}`)).toEqual([
       'issuer:create',
       'binding:create',
-      'binding:delete',
       'issuer:delete',
     ])
     expect(second.nextToken).toBeUndefined()

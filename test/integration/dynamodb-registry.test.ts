@@ -1,6 +1,6 @@
 // The Registry port on a real DynamoDB wire protocol (in-memory dynalite): items, the `byIss`
 // index, and the conditional writes that make admin updates optimistic.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../infra/local/processes.js'
@@ -393,5 +393,101 @@ describe('DynamoDB registry: an unreachable DynamoDB', () => {
     } finally {
       unreachable.destroy()
     }
+  })
+})
+
+describe('DynamoDB registry: bindings by index', () => {
+  const ids = (bindings: Binding[]) => bindings.map((binding) => binding.bindingId)
+
+  it('finds an exact-subject binding under its subject only, and a glob or claims-only binding as a pattern', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('index-a'), undefined)
+    await registry.putBinding(
+      bindingOf('index-a', 'exact', { subjects: ['sa:ml:trainer', 'sa:ml:other'] }),
+      undefined,
+    )
+    await registry.putBinding(bindingOf('index-a', 'glob', { subjects: ['sa:ml:*'] }), undefined)
+    await registry.putBinding(
+      bindingOf('index-a', 'claims-only', { subjects: undefined, claims: { '/aud': ['x'] } }),
+      undefined,
+    )
+    // Act
+    const trainer = await registry.bindingsForSubject('index-a', 'sa:ml:trainer')
+    const stranger = await registry.bindingsForSubject('index-a', 'sa:ml:stranger')
+    const patterns = await registry.patternBindings('index-a')
+    // Assess
+    expect(ids(trainer)).toEqual(['exact'])
+    expect(ids(stranger)).toEqual([])
+    expect(ids(patterns)).toEqual(['claims-only', 'glob'])
+  })
+
+  it('moves a binding between index entries when its subjects change, and drops it on delete', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('index-b'), undefined)
+    const v1 = bindingOf('index-b', 'moving', { subjects: ['sa:a'] })
+    await registry.putBinding(v1, undefined)
+    // Act
+    await registry.putBinding({ ...v1, version: 2, subjects: ['sa:b'] }, 1)
+    const afterMove = [
+      await registry.bindingsForSubject('index-b', 'sa:a'),
+      await registry.bindingsForSubject('index-b', 'sa:b'),
+    ]
+    await registry.putBinding({ ...v1, version: 3, subjects: ['sa:*'] }, 2)
+    const afterGlob = [
+      await registry.bindingsForSubject('index-b', 'sa:b'),
+      await registry.patternBindings('index-b'),
+    ]
+    await registry.deleteBinding('index-b', 'moving', 3)
+    // Assess
+    expect(afterMove.map(ids)).toEqual([[], ['moving']])
+    expect(afterGlob.map(ids)).toEqual([[], ['moving']])
+    expect(ids(await registry.patternBindings('index-b'))).toEqual([])
+  })
+
+  it('ignores index entries of a deleted issuer once the id is registered again', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('index-c'), undefined)
+    await registry.putBinding(bindingOf('index-c', 'old', { subjects: ['sa:x'] }), undefined)
+    await registry.putBinding(bindingOf('index-c', 'old-glob', { subjects: ['sa:*'] }), undefined)
+    await registry.deleteIssuer('index-c', undefined)
+    // Act: the binding items and their index entries are left behind on purpose.
+    await registry.putIssuer(issuerOf('index-c'), undefined)
+    // Assess
+    expect(await registry.bindingsForSubject('index-c', 'sa:x')).toEqual([])
+    expect(await registry.patternBindings('index-c')).toEqual([])
+  })
+})
+
+describe('DynamoDB registry: sweeping the bindings of a deleted issuer', () => {
+  it('deletes every binding item and index entry of a deleted issuer in batches, and keeps the live ones of another', async () => {
+    // Prepare
+    await registry.putIssuer(issuerOf('sweep-a'), undefined)
+    await registry.putIssuer(issuerOf('sweep-b'), undefined)
+    for (let i = 0; i < 130; i++)
+      await registry.putBinding(
+        bindingOf('sweep-a', `b-${i}`, { subjects: [`sa:${i % 3 === 0 ? '*' : i}`] }),
+        undefined,
+      )
+    await registry.putBinding(bindingOf('sweep-b', 'kept', { subjects: ['sa:1'] }), undefined)
+    await registry.deleteIssuer('sweep-a', undefined)
+    // Act
+    const outOfTime = await registry.sweepBindings('sweep-a', 0)
+    const swept = await registry.sweepBindings('sweep-a', 60_000)
+    await registry.putIssuer(issuerOf('sweep-a'), undefined)
+    // Assess
+    expect(outOfTime).toEqual({ deleted: 0, done: false })
+    expect(swept).toEqual({ deleted: 130, done: true })
+    expect(await registry.sweepBindings('sweep-a', 60_000)).toEqual({ deleted: 0, done: true })
+    const leftInIndex = await client.send(
+      new QueryCommand({
+        TableName: TABLE,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: 'PATTERNS#sweep-a' } },
+      }),
+    )
+    expect(leftInIndex.Items).toEqual([])
+    expect(
+      (await registry.bindingsForSubject('sweep-b', 'sa:1')).map((binding) => binding.bindingId),
+    ).toEqual(['kept'])
   })
 })

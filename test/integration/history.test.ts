@@ -154,7 +154,6 @@ describe('irsa-broker history', () => {
       ['binding', 'update', 2, 3, ['sessionTags'], 'local-admin'],
       ['issuer', 'update', 1, 2, ['jwks'], `key-push:${KEY_SYNC_SUBJECT}`],
       ['issuer', 'update', 2, 3, ['enabled'], 'local-admin'],
-      ['binding', 'delete', 3, null, [], 'local-admin'],
       ['issuer', 'delete', 3, null, [], 'local-admin'],
     ])
     expect(records[4]).toMatchObject({ kidsAdded: ['cluster-key-b'], kidsRemoved: [] })

@@ -8,12 +8,17 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import {
   type AttributeValue,
+  BatchGetItemCommand,
+  type BatchGetItemCommandInput,
+  BatchWriteItemCommand,
+  type BatchWriteItemCommandInput,
   DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   ScanCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb'
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms'
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts'
@@ -99,6 +104,38 @@ const fakeDynamoDb = () => {
     items.delete(keyOf(input.Key))
     return {}
   })
+  stub.on(UpdateItemCommand).callsFake((input) => {
+    // `SET a = :a, #b = :b`: each named attribute takes its value.
+    const item: Item = { ...(items.get(keyOf(input.Key)) ?? input.Key ?? {}) }
+    for (const assignment of (input.UpdateExpression ?? '').replace(/^\s*SET\s+/i, '').split(',')) {
+      const [name = '', value = ''] = assignment.split('=').map((part: string) => part.trim())
+      const attribute = input.ExpressionAttributeNames?.[name] ?? name
+      const given = input.ExpressionAttributeValues?.[value]
+      if (given) item[attribute] = given
+    }
+    items.set(keyOf(input.Key), item)
+    return {}
+  })
+  stub.on(BatchGetItemCommand).callsFake((input) => ({
+    Responses: Object.fromEntries(
+      Object.entries((input as BatchGetItemCommandInput).RequestItems ?? {}).map(([table, { Keys = [] }]) => [
+        table,
+        Keys.flatMap((key) => {
+          const item = items.get(keyOf(key))
+          return item ? [item] : []
+        }),
+      ]),
+    ),
+    UnprocessedKeys: {},
+  }))
+  stub.on(BatchWriteItemCommand).callsFake((input) => {
+    for (const requests of Object.values((input as BatchWriteItemCommandInput).RequestItems ?? {}))
+      for (const request of requests) {
+        if (request.PutRequest?.Item) items.set(keyOf(request.PutRequest.Item), request.PutRequest.Item)
+        if (request.DeleteRequest?.Key) items.delete(keyOf(request.DeleteRequest.Key))
+      }
+    return { UnprocessedItems: {} }
+  })
   stub.on(QueryCommand).callsFake((input) => {
     const matches = predicate(
       input.KeyConditionExpression,
@@ -163,7 +200,9 @@ const fakeSts = () => {
 /** The resource a recorded call was made on, named as infra.test.ts names IAM resources. */
 const resourceOf = (service: string, input: Record<string, unknown>): string => {
   if (service === 'dynamodb') {
-    const table = input.TableName === TABLE ? 'table' : `table ${String(input.TableName)}`
+    // A batch names its tables in RequestItems.
+    const name = input.TableName ?? Object.keys((input.RequestItems as object | undefined) ?? {}).join(',')
+    const table = name === TABLE ? 'table' : `table ${String(name)}`
     return typeof input.IndexName === 'string' ? `${table}/index/${input.IndexName}` : table
   }
   if (service === 'kms')

@@ -46,7 +46,8 @@ export const createMemoryHistoryLog = (): MemoryHistoryLog => {
       const current = heads.get(key) ?? {}
       if (current.claim)
         return { claimed: false, held: copy(current.claim.record), heldSince: current.claim.since }
-      if (current.head !== undefined && current.head !== versionBeforeOf(record)) return { claimed: false }
+      if (current.head !== undefined && current.head !== versionBeforeOf(record))
+        return { claimed: false, head: current.head }
       heads.set(key, { head: versionBeforeOf(record), claim: { record: copy(record), since: now } })
       return { claimed: true }
     },
@@ -58,6 +59,12 @@ export const createMemoryHistoryLog = (): MemoryHistoryLog => {
     async abandon(record) {
       enter('abandon')
       release(record, versionBeforeOf(record))
+    },
+    async realign(record, from) {
+      const key = headKey(record)
+      const current = heads.get(key)
+      if (current && !current.claim && current.head === from)
+        heads.set(key, { head: versionBeforeOf(record) })
     },
     async claims(issuerId) {
       return [...heads.values()].flatMap((head) =>

@@ -55,6 +55,8 @@ const setup = (
   const registry: RegistryReader = {
     findIssuersByIss: (iss) => (hangs.registry ? never() : memory.findIssuersByIss(iss)),
     listBindings: (issuerId) => memory.listBindings(issuerId),
+    bindingsForSubject: (issuerId, subject) => memory.bindingsForSubject(issuerId, subject),
+    patternBindings: (issuerId) => memory.patternBindings(issuerId),
   }
   const inline = createInlineKeyResolver()
   const keysFor: KeyResolver = (issuer) => (hangs.keys ? () => never() : inline(issuer))

@@ -93,7 +93,7 @@ describe('createEvaluator: one reason per step that denies', () => {
   it('binding_lookup_failed: the verifying issuer and the claims, no bindings', async () => {
     // Prepare
     const { evaluate, registry } = setup({ issuers: [issuerA], bindings: [readers] })
-    registry.failNext('listBindings', new UpstreamUnavailableError('dynamodb'))
+    registry.failNext('patternBindings', new UpstreamUnavailableError('dynamodb'))
     // Act
     const denial = deniedBy(await evaluate({ token: await mint() }))
     // Assess

@@ -448,7 +448,7 @@ describe('issueCredentials: denials', () => {
   it('answers 503 when the bindings cannot be read', async () => {
     // Prepare
     const { exchange, registry } = setup({ issuers: [issuerA], bindings: [readers] })
-    registry.failNext('listBindings', new UpstreamUnavailableError('dynamodb'))
+    registry.failNext('patternBindings', new UpstreamUnavailableError('dynamodb'))
     // Act
     const error = await rejectionOf(exchange.issueCredentials(request(await mint(dataPlaneA))))
     // Assess

@@ -92,8 +92,31 @@ describe('admin history: records', () => {
       ['binding', 'create', undefined, 1, expect.arrayContaining(['roleArn', 'subjects']), alice.actor],
       ['binding', 'update', 1, 2, ['sessionTags'], alice.actor],
       ['binding', 'update', 2, 3, ['enabled'], alice.actor],
-      ['binding', 'delete', 3, undefined, [], alice.actor],
       ['issuer', 'delete', 1, undefined, [], alice.actor],
+    ])
+  })
+
+  it('records a cascade as the issuer delete alone, and a binding of the re-registered issuer as a create', async () => {
+    // Prepare: a binding at version 2 whose issuer is deleted with cascade (the binding ends
+    // with its issuer's generation, with no write of its own) and then registered again.
+    const { admin, clock, read } = setup()
+    await admin.putIssuer('onprem-a', issuerBody(), alice)
+    await admin.putBinding('onprem-a', 'reader', bindingBody(), alice)
+    await admin.putBinding('onprem-a', 'reader', bindingBody({ version: 1, durationSeconds: 900 }), alice)
+    clock.advance(1)
+    await admin.deleteIssuer('onprem-a', { cascade: true }, alice)
+    await admin.putIssuer('onprem-a', issuerBody(), alice)
+    // Act: the same binding id again, a create (its history head still says version 2)
+    const again = await admin.putBinding('onprem-a', 'reader', bindingBody(), alice)
+    // Assess
+    expect(again).toMatchObject({ created: true, object: { version: 1 } })
+    expect((await read()).map((r) => [r.object, r.action, r.versionBefore, r.versionAfter])).toEqual([
+      ['issuer', 'create', undefined, 1],
+      ['binding', 'create', undefined, 1],
+      ['binding', 'update', 1, 2],
+      ['issuer', 'delete', 1, undefined],
+      ['issuer', 'create', undefined, 1],
+      ['binding', 'create', undefined, 1],
     ])
   })
 

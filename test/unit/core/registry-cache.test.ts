@@ -236,6 +236,9 @@ const withOutage = (registry: ReturnType<typeof createMemoryRegistry>) => {
     source: {
       findIssuersByIss: (iss: string) => gate(() => registry.findIssuersByIss(iss)),
       listBindings: (issuerId: string) => gate(() => registry.listBindings(issuerId)),
+      bindingsForSubject: (issuerId: string, subject: string) =>
+        gate(() => registry.bindingsForSubject(issuerId, subject)),
+      patternBindings: (issuerId: string) => gate(() => registry.patternBindings(issuerId)),
     },
     set: (next: typeof mode) => {
       mode = next
@@ -417,6 +420,8 @@ describe('createRegistryCache: stale window while the registry is down', () => {
           return found
         },
         listBindings: (issuerId) => registry.listBindings(issuerId),
+        bindingsForSubject: (issuerId, subject) => registry.bindingsForSubject(issuerId, subject),
+        patternBindings: (issuerId) => registry.patternBindings(issuerId),
       },
       { ttlSeconds: 30, staleSeconds: 300, maxEntries: 10, negativeMaxEntries: 10, clock },
     )

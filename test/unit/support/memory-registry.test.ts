@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConflictError } from '../../../shared/core/errors.js'
+import { ConflictError, NotFoundError } from '../../../shared/core/errors.js'
 import { createMemoryRegistry } from '../../support/memory-registry.js'
 import { makeBinding, makeIssuer } from '../fixtures.js'
 
@@ -19,6 +19,7 @@ describe('createMemoryRegistry', () => {
   it('updates only when the stored version equals the expected one', async () => {
     // Prepare
     const registry = createMemoryRegistry()
+    await registry.putIssuer(makeIssuer({ version: 1 }), undefined)
     await registry.putBinding(makeBinding({ version: 1 }), undefined)
     // Act
     await registry.putBinding(makeBinding({ version: 2 }), 1)
@@ -88,5 +89,31 @@ describe('createMemoryRegistry', () => {
     // Assess
     await expect(failed).rejects.toThrow('down')
     await expect(registry.listIssuers()).resolves.toEqual([])
+  })
+
+  it('keeps a binding written under an issuer away from the issuer re-created under its id', async () => {
+    // Prepare
+    const registry = createMemoryRegistry()
+    await registry.putIssuer(makeIssuer({ version: 1 }), undefined)
+    await registry.putBinding(makeBinding({ version: 1 }), undefined)
+    await registry.deleteIssuer('onprem-a', undefined)
+    // Act
+    await registry.putIssuer(makeIssuer({ version: 1 }), undefined)
+    // Assess
+    expect(await registry.listBindings('onprem-a')).toEqual([])
+    expect(await registry.getBinding('onprem-a', 'ml-readers')).toBeUndefined()
+    await registry.putBinding(makeBinding({ version: 1 }), undefined)
+    expect((await registry.listBindings('onprem-a')).map((binding) => binding.bindingId)).toEqual([
+      'ml-readers',
+    ])
+  })
+
+  it('refuses a binding whose issuer does not exist', async () => {
+    // Prepare
+    const registry = createMemoryRegistry()
+    // Act
+    const put = registry.putBinding(makeBinding({ version: 1 }), undefined)
+    // Assess
+    await expect(put).rejects.toBeInstanceOf(NotFoundError)
   })
 })
