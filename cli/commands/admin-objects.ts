@@ -21,7 +21,7 @@ import {
   issuerFromFlags,
   readDocumentFile,
 } from '../documents.js'
-import { BrokerRefusedError, InputError, UsageError } from '../errors.js'
+import { BrokerRefusedError, BrokerUnavailableError, InputError, UsageError } from '../errors.js'
 import { type BrokerClient, listAll } from '../http.js'
 import { type BindingRef, bindingRef, checkId } from '../ids.js'
 import { type Column, columns, json, type OutputFormat, objectTable, table } from '../output.js'
@@ -295,6 +295,9 @@ ${kind.example}`,
   })
 }
 
+/** How many DELETEs `issuers delete --cascade` makes while the broker answers 202 (each ≤ 5 s). */
+const CASCADE_ROUNDS = 50
+
 const deleteCommand = <Ref>(kind: ObjectKind<Ref, unknown, FlagSet>): Command =>
   defineCommand({
     name: `${kind.group} delete`,
@@ -315,14 +318,24 @@ const deleteCommand = <Ref>(kind: ObjectKind<Ref, unknown, FlagSet>): Command =>
     retired: RETIRED_VERSION,
     async run({ flags, args }, context) {
       const client = await adminClient(flags, context)
-      await client.call({
+      const cascade = (flags as { cascade?: boolean }).cascade ? 'true' : undefined
+      let answer = await client.call({
         method: 'DELETE',
         path: kind.path(args),
-        query: {
-          version: flags['if-version']?.toString(),
-          cascade: (flags as { cascade?: boolean }).cascade ? 'true' : undefined,
-        },
+        query: { version: flags['if-version']?.toString(), cascade },
       })
+      // 202: the issuer is deleted and its bindings' items are still being cleared; the same
+      // DELETE goes on where the last one stopped (each round is bounded by the broker).
+      for (let round = 1; answer.status === 202 && round < CASCADE_ROUNDS; round++) {
+        context.stderr(`irsa-broker: ${kind.label(args)} deleted; clearing its bindings…\n`)
+        answer = await client.call({ method: 'DELETE', path: kind.path(args), query: { cascade } })
+      }
+      if (answer.status === 202)
+        throw new BrokerUnavailableError(
+          'Unavailable',
+          `${kind.label(args)} is deleted, but its bindings are not all cleared yet (they grant nothing); run the same delete --cascade again`,
+          202,
+        )
       context.stderr(`irsa-broker: deleted ${kind.label(args)}\n`)
       return undefined
     },

@@ -95,12 +95,14 @@ export const createAdminHandler = (deps: AdminHandlerDeps) => {
     },
     'DELETE /v1/admin/issuers/{issuerId}': async (event, actor) => {
       const query = parseInput(deleteQuery, queryParameters(event))
-      await admin.deleteIssuer(
-        pathParameter(event, 'issuerId'),
+      const issuerId = pathParameter(event, 'issuerId')
+      const outcome = await admin.deleteIssuer(
+        issuerId,
         { version: query.version, cascade: query.cascade ?? false },
         { actor, requestId: requestIdOf(event), ifMatch: header(event, 'if-match') },
       )
-      return noContent()
+      // The issuer is gone either way; 202 says its bindings' items are still being cleared.
+      return outcome.done ? noContent() : json(202, { issuerId, ...outcome })
     },
     'POST /v1/admin/issuers/{issuerId}/refresh': async (event, actor) =>
       json(

@@ -4,6 +4,7 @@ import {
   ConflictError,
   IdentityProviderUnavailableError,
   InvalidParameterError,
+  isBrokerError,
   NotFoundError,
 } from './errors.js'
 import type { History, WriteDescription } from './history.js'
@@ -114,8 +115,17 @@ const parseDocument = <S extends InputSchema>(
   return doc
 }
 
-/** How long a cascade delete sweeps the bindings' items before it answers (API Gateway waits 29 s). */
-const CASCADE_SWEEP_MS = 20_000
+/**
+ * How long a cascade delete sweeps the bindings' items before it answers: well within the admin
+ * function's 10 s timeout (serverless.yml). What is left is cleared by the same DELETE again.
+ */
+export const CASCADE_SWEEP_MS = 5_000
+
+/** What a cascade delete did: `done` false while inert binding items are left to sweep. */
+export interface DeleteOutcome {
+  bindingsDeleted: number
+  done: boolean
+}
 
 export const createAdmin = (deps: AdminDeps) => {
   const { registry } = deps
@@ -279,8 +289,17 @@ export const createAdmin = (deps: AdminDeps) => {
     issuerId: string,
     options: { version?: number | undefined; cascade: boolean },
     context: WriteContext,
-  ): Promise<void> => {
-    const existing = await requireIssuer(issuerId)
+  ): Promise<DeleteOutcome> => {
+    const existing = await registry.getIssuer(issuerId)
+    if (!existing) {
+      // A cascade whose sweep did not finish goes on: the issuer is gone, its bindings' items
+      // are inert and only cleared here. Nothing left is the 404 it always was.
+      const swept = options.cascade ? await sweep(issuerId) : { bindingsDeleted: 0, done: true }
+      if (swept.bindingsDeleted === 0 && swept.done)
+        throw new NotFoundError(`Issuer "${issuerId}" does not exist.`)
+      changed({ event: 'admin.issuer.sweep', issuerId, ...sweptFields(swept) }, context)
+      return swept
+    }
     const expected = expectedVersion(options.version, context.ifMatch)
     if (expected !== undefined && existing.version !== expected) {
       throw new ConflictError(`Issuer "${issuerId}" is at version ${existing.version}, not ${expected}.`)
@@ -299,20 +318,33 @@ export const createAdmin = (deps: AdminDeps) => {
     await recorded({ issuerId, before: existing, after: undefined }, context, () =>
       registry.deleteIssuer(issuerId, existing.version),
     )
-    const swept = options.cascade
-      ? await registry.sweepBindings(issuerId, CASCADE_SWEEP_MS)
-      : { deleted: 0, done: true }
+    const swept = options.cascade ? await sweep(issuerId) : { bindingsDeleted: 0, done: true }
     changed(
-      {
-        event: 'admin.issuer.delete',
-        issuerId,
-        versionBefore: existing.version,
-        bindingsDeleted: swept.deleted,
-        ...(swept.done ? {} : { bindingsLeft: 'some' }),
-      },
+      { event: 'admin.issuer.delete', issuerId, versionBefore: existing.version, ...sweptFields(swept) },
       context,
     )
+    return swept
   }
+
+  /**
+   * Clears the items of a deleted issuer's bindings for at most CASCADE_SWEEP_MS. The delete has
+   * happened by then, so a failing store ends the sweep (`done` false, the next DELETE goes on)
+   * rather than the request.
+   */
+  const sweep = async (issuerId: string): Promise<DeleteOutcome> => {
+    try {
+      const { deleted, done } = await registry.sweepBindings(issuerId, CASCADE_SWEEP_MS)
+      return { bindingsDeleted: deleted, done }
+    } catch (error) {
+      if (isBrokerError(error) && error.statusCode < 500) throw error
+      return { bindingsDeleted: 0, done: false }
+    }
+  }
+
+  const sweptFields = (swept: DeleteOutcome) => ({
+    bindingsDeleted: swept.bindingsDeleted,
+    ...(swept.done ? {} : { bindingsLeft: 'some' }),
+  })
 
   const putBinding = async (
     issuerId: string,

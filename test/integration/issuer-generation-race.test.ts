@@ -94,11 +94,10 @@ describe('issuer generations: cascade delete racing a binding write', () => {
         subjects: bindingBody.subjects,
       }
       await Promise.allSettled([
-        sleep(Math.max(offset, 0)).then(() =>
-          viaAdmin
-            ? admin.deleteIssuer(issuerId, { cascade: true }, alice)
-            : registry.deleteIssuer(issuerId, undefined),
-        ),
+        sleep(Math.max(offset, 0)).then(async () => {
+          if (viaAdmin) await admin.deleteIssuer(issuerId, { cascade: true }, alice)
+          else await registry.deleteIssuer(issuerId, undefined)
+        }),
         sleep(Math.max(-offset, 0)).then(async () => {
           if (viaAdmin) await admin.putBinding(issuerId, 'x', bindingBody, alice)
           else await registry.putBinding(makeBinding({ ...x, version: 1 }), undefined)
