@@ -150,9 +150,12 @@ beforeAll(async () => {
   const serving = ca.issue(['kubernetes.default.svc'])
   api = await startKubeApiStandIn({ cert: serving.cert, key: serving.key, token: KUBE_TOKEN })
   remote = await createTestIssuer({ iss: issOf('remote') })
-  // The one remote issuer of this file: its keys come from its jwksUri, never from a push.
+  // The remote issuers of this file: their keys come from the jwksUri (given, or found by
+  // discovery from the issuer URL), never from a push.
   const fetchJson: JsonFetcher = async (url) => {
     if (url === REMOTE_JWKS_URL) return remote.jwks
+    if (url === `${issOf('discovered')}/.well-known/openid-configuration`)
+      return { issuer: issOf('discovered'), jwks_uri: REMOTE_JWKS_URL }
     throw new Error(`no remote JWKS at ${url} in this test`)
   }
   stack = await startLocalStack(
@@ -493,24 +496,30 @@ describe('PUT /v1/issuers/{issuerId}/jwks refuses, with its code, and changes no
     expect(await issuerNow('manual')).toEqual(registered)
   })
 
-  it('an issuer registered by jwksUri: 409 Conflict, its keys are fetched, not pushed', async () => {
-    // Prepare
-    const answerOf = await asAdmin('PUT', '/v1/admin/issuers/remote', {
-      issuer: issOf('remote'),
-      audiences: [AUDIENCE],
-      jwksUri: REMOTE_JWKS_URL,
-    })
-    expect(answerOf.status).toBe(201)
+  it.each([
+    ['jwksUri', 'remote', { jwksUri: REMOTE_JWKS_URL }],
+    ['discovery', 'discovered', { discovery: true }],
+  ])(
+    'an issuer registered by %s: 409 Conflict, its keys are fetched, not pushed',
+    async (_, issuerId, source) => {
+      // Prepare
+      const answerOf = await asAdmin('PUT', `/v1/admin/issuers/${issuerId}`, {
+        issuer: issOf(issuerId),
+        audiences: [AUDIENCE],
+        ...source,
+      })
+      expect(answerOf.status).toBe(201)
 
-    // Act
-    const answer = await push('remote', await keySyncToken(remote, issOf('remote')), {
-      keys: [...remote.jwks.keys, ...next.jwks.keys],
-    })
+      // Act
+      const answer = await push(issuerId, await keySyncToken(remote, issOf(issuerId)), {
+        keys: [...remote.jwks.keys, ...next.jwks.keys],
+      })
 
-    // Assess
-    expectRefused(answer, 409, 'Conflict')
-    expect(await issuerNow('remote')).toEqual(answerOf.body)
-  })
+      // Assess
+      expectRefused(answer, 409, 'Conflict')
+      expect(await issuerNow(issuerId)).toEqual(answerOf.body)
+    },
+  )
 
   it('the admin API refuses keySync without inline keys, and the key-sync audience among workload audiences (400, naming the field)', async () => {
     // Act
