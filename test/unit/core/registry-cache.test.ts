@@ -435,3 +435,70 @@ describe('createRegistryCache: stale window while the registry is down', () => {
     expect(reads).toBe(2)
   })
 })
+
+describe('createRegistryCache: a token subject bindings and the pattern bindings', () => {
+  const SUB_A = 'system:serviceaccount:ml:a'
+  const SUB_B = 'system:serviceaccount:ml:b'
+  const SUB_C = 'system:serviceaccount:ml:c'
+  const seeded = (options: Partial<RegistryCacheOptions> = {}) => {
+    const context = setup(options)
+    context.registry.seed({
+      bindings: [SUB_A, SUB_B, SUB_C].map((subject, i) =>
+        makeBinding({
+          issuerId: 'onprem-a',
+          bindingId: `exact-${i}`,
+          profile: `exact-${i}`,
+          subjects: [subject],
+        }),
+      ),
+    })
+    return context
+  }
+
+  it('reads each (issuer, subject) once per TTL and the pattern bindings once per issuer', async () => {
+    // Prepare
+    const { cache, registry } = seeded()
+    // Act
+    const a1 = await cache.bindingsForSubject('onprem-a', SUB_A)
+    const a2 = await cache.bindingsForSubject('onprem-a', SUB_A)
+    const b = await cache.bindingsForSubject('onprem-a', SUB_B)
+    await cache.patternBindings('onprem-a')
+    await cache.patternBindings('onprem-a')
+    // Assess
+    expect(a1.map((binding) => binding.bindingId)).toEqual(['exact-0'])
+    expect(a2).toBe(a1)
+    expect(b.map((binding) => binding.bindingId)).toEqual(['exact-1'])
+    expect(registry.count('bindingsForSubject')).toBe(2)
+    expect(registry.count('patternBindings')).toBe(1)
+    expect(registry.count('listBindings')).toBe(0)
+  })
+
+  it('holds at most maxEntries subjects: past it the oldest is read again, the newer stay', async () => {
+    // Prepare
+    const { cache, registry } = seeded({ maxEntries: 2 })
+    await cache.bindingsForSubject('onprem-a', SUB_A)
+    await cache.bindingsForSubject('onprem-a', SUB_B)
+    await cache.bindingsForSubject('onprem-a', SUB_C)
+    // Act
+    await cache.bindingsForSubject('onprem-a', SUB_C)
+    const before = registry.count('bindingsForSubject')
+    await cache.bindingsForSubject('onprem-a', SUB_A)
+    // Assess
+    expect(before).toBe(3)
+    expect(registry.count('bindingsForSubject')).toBe(4)
+  })
+
+  it('holds the subjects binding lists within half of bindingsMaxBytes, dropping the oldest first', async () => {
+    // Prepare: room for one list of one binding by subject, not two (each weighs about 1 KB).
+    const { cache, registry } = seeded({ bindingsMaxBytes: 2 * 1500 })
+    await cache.bindingsForSubject('onprem-a', SUB_A)
+    await cache.bindingsForSubject('onprem-a', SUB_B)
+    // Act
+    await cache.bindingsForSubject('onprem-a', SUB_B)
+    const withB = registry.count('bindingsForSubject')
+    await cache.bindingsForSubject('onprem-a', SUB_A)
+    // Assess
+    expect(withB).toBe(2)
+    expect(registry.count('bindingsForSubject')).toBe(3)
+  })
+})
