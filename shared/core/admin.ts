@@ -62,9 +62,19 @@ const pageRequest = (list: string, field: string, query: ListQuery): PageRequest
   ...(query.nextToken === undefined ? {} : { after: decodeNextToken(list, query.nextToken, [field]) }),
 })
 
-/** `nextToken` while more remain, for the list `list`. */
-const nextTokenOf = (list: string, page: Page<unknown>): { nextToken?: string } =>
-  page.next ? { nextToken: encodeNextToken(list, page.next) } : {}
+/**
+ * One page of the list `list`, positioned by `field`: the query checked (a token of another list
+ * is a 400 naming it) before `read` runs, and `nextToken` while more remain.
+ */
+const listPage = async <T>(
+  list: string,
+  field: string,
+  query: ListQuery,
+  read: (request: PageRequest) => Promise<Page<T>>,
+): Promise<{ items: T[]; nextToken?: string }> => {
+  const page = await read(pageRequest(list, field, query))
+  return { items: page.items, ...(page.next ? { nextToken: encodeNextToken(list, page.next) } : {}) }
+}
 
 /** Code-unit order, the order DynamoDB keeps ids in (ids are ASCII): pageOf compares so too. */
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
@@ -533,31 +543,37 @@ export const createAdmin = (deps: AdminDeps) => {
     listIssuers: () => registry.listIssuers(),
     /** A page of the issuers by id: `{issuers, nextToken?}`. */
     async listIssuersPage(query: ListQuery): Promise<{ issuers: Issuer[]; nextToken?: string }> {
-      const page = await registry.listIssuersPage(pageRequest('issuers', 'issuerId', query))
-      return { issuers: page.items, ...nextTokenOf('issuers', page) }
+      const { items, ...next } = await listPage('issuers', 'issuerId', query, registry.listIssuersPage)
+      return { issuers: items, ...next }
     },
     /** A page of an issuer's bindings by id: `{bindings, nextToken?}`; 404 for an unknown issuer. */
     async listBindingsPage(
       issuerId: string,
       query: ListQuery,
     ): Promise<{ bindings: Binding[]; nextToken?: string }> {
-      const list = `bindings:${issuerId}`
-      const request = pageRequest(list, 'bindingId', query)
-      await requireIssuer(issuerId)
-      const page = await registry.listBindingsPage(issuerId, request)
-      return { bindings: page.items, ...nextTokenOf(list, page) }
+      const { items, ...next } = await listPage(
+        `bindings:${issuerId}`,
+        'bindingId',
+        query,
+        async (request) => {
+          await requireIssuer(issuerId)
+          return registry.listBindingsPage(issuerId, request)
+        },
+      )
+      return { bindings: items, ...next }
     },
     /** A page of an issuer's revocations by id: `{revocations, nextToken?}`. */
     async listRevocations(
       issuerId: string,
       query: ListQuery,
     ): Promise<{ revocations: Revocation[]; nextToken?: string }> {
-      const list = `revocations:${issuerId}`
-      const request = pageRequest(list, 'revocationId', query)
-      const issuer = await requireIssuer(issuerId)
-      const all = [...(issuer.revocations ?? [])].sort((a, b) => byCodeUnits(a.revocationId, b.revocationId))
-      const page = pageOf(all, request, (r) => r.revocationId, 'revocationId')
-      return { revocations: page.items, ...nextTokenOf(list, page) }
+      const read = async (request: PageRequest) => {
+        const { revocations = [] } = await requireIssuer(issuerId)
+        const all = [...revocations].sort((a, b) => byCodeUnits(a.revocationId, b.revocationId))
+        return pageOf(all, request, (r) => r.revocationId, 'revocationId')
+      }
+      const { items, ...next } = await listPage(`revocations:${issuerId}`, 'revocationId', query, read)
+      return { revocations: items, ...next }
     },
     addRevocation,
     liftRevocation,

@@ -1,5 +1,5 @@
-// In-memory cache in front of the registry for the exchange path: issuers by `iss` and
-// bindings by issuer, each for a TTL; a bounded negative cache for unknown `iss`, so a
+// In-memory cache in front of the registry for the exchange path: issuers by `iss`, a token's
+// bindings by (issuer, subject), an issuer's pattern bindings, each for a TTL; a bounded negative cache for unknown `iss`, so a
 // flood of garbage tokens costs no registry reads; concurrent misses share one load.
 // Past the TTL an entry is reloaded; while the registry fails (DynamoDB down or hanging) the
 // entry read before is served for a bounded stale window, and after it the read fails (503).
