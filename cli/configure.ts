@@ -266,7 +266,7 @@ export type ProfileOutcome = SetOutcome | 'removed'
 /**
  * Copies the running self-contained executable to `target` (temp file + rename, mode 0755), for
  * the credential_process lines of a pod's containers, which share only an emptyDir with the
- * init container that runs this (DESIGN §8).
+ * init container that runs this (docs/data-planes.md, "Wire workloads").
  */
 export const installExecutable = (source: string, target: string): void => {
   const dir = dirname(target)

@@ -1,5 +1,5 @@
-// Failures of the command-line client, each with a stable `code` and the exit code DESIGN §7
-// gives it: 1 denied or invalid input, 2 usage, 3 broker or network unavailable.
+// Failures of the command-line client, each with a stable `code` and the exit code the README
+// gives it ("The irsa-broker CLI"): 1 denied or invalid input, 2 usage, 3 broker or network unavailable.
 
 export const EXIT = { ok: 0, denied: 1, usage: 2, unavailable: 3 } as const
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]

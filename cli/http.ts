@@ -208,8 +208,8 @@ export const bearer =
   async () => ({ authorization: `Bearer ${token}` })
 
 /**
- * GETs a list, following `nextToken` while the broker answers one (DESIGN §9: lists are paged
- * by `limit`/`nextToken`), and returns the items of every page.
+ * GETs a list, following `nextToken` while the broker answers one (docs/api.md, "Admin routes": lists
+ * are paged by `limit`/`nextToken`), and returns the items of every page.
  */
 export const listAll = async (
   client: BrokerClient,

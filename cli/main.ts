@@ -1,5 +1,5 @@
 // `irsa-broker`: finds the command in argv, runs it, and turns the outcome into an exit code
-// (DESIGN §7) with at most one line on stderr. bin/irsa-broker.js calls `run`.
+// (README.md, "The irsa-broker CLI") with at most one line on stderr. bin/irsa-broker.js calls `run`.
 import type { Command, Section } from './command.js'
 import { COMMANDS } from './commands/index.js'
 import { type ContextOptions, createContext } from './context.js'

@@ -3,10 +3,10 @@
 // this script and the CLI (cli/sea.ts) bundled by esbuild into one CommonJS file, which is all a
 // single executable application can run. The result needs no node on PATH and no node_modules:
 // the webhook's init container copies it into a pod's emptyDir, and the credential_process lines
-// of the pod's AWS config run it from there (DESIGN §8). It embeds this node binary unchanged, so
-// it runs where that binary runs: Linux with glibc and libstdc++ (docs/data-planes.md lists the
-// base images). `node scripts/build-sea.mjs --outfile PATH` builds it alone; scripts/build-agent.mjs
-// builds it into the agent image's tree.
+// of the pod's AWS config run it from there (docs/data-planes.md, "Wire workloads"). It embeds this
+// node binary unchanged, so it runs where that binary runs: Linux with glibc and libstdc++
+// (docs/data-planes.md lists the base images). `node scripts/build-sea.mjs --outfile PATH` builds
+// it alone; scripts/build-agent.mjs builds it into the agent image's tree.
 import { execFileSync } from 'node:child_process'
 import {
   chmodSync,
@@ -71,7 +71,7 @@ export const buildSea = async ({ root = ROOT, outfile }) => {
       JSON.stringify({
         main: script,
         output: blob,
-        // stderr is the CLI's message channel (one line per failure, DESIGN §7).
+        // stderr is the CLI's message channel (one line per failure, README.md, "The irsa-broker CLI").
         disableExperimentalSEAWarning: true,
         // V8's code cache of the script: a faster start of every credential_process call. It is
         // tied to the node version that makes it, which is the one embedded below.

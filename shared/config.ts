@@ -208,7 +208,7 @@ export const loadLambdaConfig = (env: Env): LambdaConfig =>
     functionName: read(env, 'AWS_LAMBDA_FUNCTION_NAME'),
   })
 
-/** Local mode (DESIGN §6): everything has a deliberate default. */
+/** Local mode (README.md, "Local configuration"): everything has a deliberate default. */
 export const loadLocalConfig = (env: Env): LocalConfig => {
   const port = integer(env, 'PORT', 8787, 0, 65535)
   const issuerUrl = url(

@@ -202,7 +202,7 @@ export interface KeyPushCore {
 }
 
 /**
- * The key push alone (DESIGN §8): no exchange, no caches, no remote keys. Its writes reach the
+ * The key push alone (docs/api.md, "Key push"): no exchange, no caches, no remote keys. Its writes reach the
  * other functions through their registry caches, within the registry TTL.
  */
 export const createKeyPushCore = (

@@ -1,5 +1,5 @@
 // `revoke`: the IAM deny policy that ends, in AWS, the sessions already issued to a scope of
-// workloads (DESIGN §9); printed, or put on each bound role with --apply.
+// workloads (docs/security.md, incident runbook); printed, or put on each bound role with --apply.
 import { fillPath, PATHS } from '../../shared/http/paths.js'
 import { adminClient, OPTIONAL_ADMIN_FLAGS } from '../broker-options.js'
 import { choiceFlag, defineCommand, integerFlag, parsedFlag, switchFlag, textFlag } from '../command.js'

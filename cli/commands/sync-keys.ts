@@ -1,4 +1,5 @@
-// `irsa-broker sync-keys`: pushes the cluster's service-account keys to the broker (DESIGN §8).
+// `irsa-broker sync-keys`: pushes the cluster's service-account keys to the broker
+// (docs/data-planes.md, "Key push: a private cluster rotates its keys").
 // The Kubernetes API is the one in $KUBECONFIG when set, else the in-cluster ServiceAccount;
 // the push is authenticated by a projected token of audience irsa-broker-key-sync alone.
 

@@ -13,7 +13,10 @@ const tokenFileFlag = (help: string) => ({
   'token-file': textFlag(help, { value: 'PATH', required: true }),
 })
 
-/** What credential_process consumers require (DESIGN §2); anything else means the endpoint is not the broker. */
+/**
+ * What credential_process consumers require (docs/api.md, `POST /v1/credentials`); anything else
+ * means the endpoint is not the broker.
+ */
 const isCredentialProcessAnswer = (body: unknown): boolean => {
   if (typeof body !== 'object' || body === null) return false
   const answer = body as Record<string, unknown>
@@ -103,7 +106,7 @@ renamed over the old one. Then:
     ),
     'duration-seconds': integerFlag('pass --duration-seconds N to every credential_process line', DURATION),
     'install-executable': textFlag(
-      "copy this self-contained executable to PATH (0755) and make the profiles run it; a new config file is then 0644, for every user of the pod (what the webhook's init container does, DESIGN §8)",
+      "copy this self-contained executable to PATH (0755) and make the profiles run it; a new config file is then 0644, for every user of the pod (what the webhook's init container does: docs/data-planes.md)",
       { value: 'PATH' },
     ),
     'dry-run': switchFlag('print the resulting file instead of writing it'),

@@ -1,6 +1,6 @@
-// The pure core of `irsa-broker webhook` (DESIGN §8): plain data in, plain data out; no HTTP,
-// no Kubernetes client, no file system, no environment. The server (dataplane/adapters,
-// dataplane/webhook/main.ts) does the I/O around it:
+// The pure core of `irsa-broker webhook` (docs/decisions.md, "Webhook"): plain data in, plain data
+// out; no HTTP, no Kubernetes client, no file system, no environment. The server
+// (dataplane/adapters, dataplane/webhook/main.ts) does the I/O around it:
 //
 //   const parsed = parseWebhookSettings({ brokerUrl, audience, tokenExpirationSeconds, region,
 //                                         agentImage, agentExecutable, ownNamespace })  // once, at start

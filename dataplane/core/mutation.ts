@@ -1,9 +1,9 @@
 // The pure heart of `irsa-broker webhook`: from a pod as the API server sent it (untrusted
 // JSON), its ServiceAccount's annotations, the rules and the settings, the JSON Patch that
-// wires it (DESIGN §8). Only `add` operations at the leaves: the pod is never rebuilt from a
-// typed model and no array is replaced, so fields no model knows survive. Whatever is already
-// there is left alone, so the patched pod, sent again, gets no patch, and a container another
-// webhook adds later gets only its own wiring (reinvocationPolicy: IfNeeded).
+// wires it (docs/data-planes.md, "Wire workloads"). Only `add` operations at the leaves: the pod is
+// never rebuilt from a typed model and no array is replaced, so fields no model knows survive.
+// Whatever is already there is left alone, so the patched pod, sent again, gets no patch, and a
+// container another webhook adds later gets only its own wiring (reinvocationPolicy: IfNeeded).
 import { readNameList, shown, unknownNamesWarning, warning } from './annotations.js'
 import {
   add,

@@ -1,6 +1,6 @@
-// The names the webhook puts on the wire (DESIGN §8): annotations and labels it reads, the
-// volumes, paths, container and variables it adds. One place, so the server, the manifests and
-// the tests spell them the same way.
+// The names the webhook puts on the wire (docs/data-planes.md, "Wire workloads"): annotations and
+// labels it reads, the volumes, paths, container and variables it adds. One place, so the server,
+// the manifests and the tests spell them the same way.
 
 /** Annotations read on Pods and ServiceAccounts (containers lists: Pods only). */
 export const ANNOTATIONS = {

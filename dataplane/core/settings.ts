@@ -1,5 +1,5 @@
-// The webhook's settings (its flags, DESIGN §8), checked once at start by the composition root
-// through parseWebhookSettings and frozen; planPodMutation trusts them.
+// The webhook's settings (its flags; docs/data-planes.md, "Install the webhook"), checked once at
+// start by the composition root through parseWebhookSettings and frozen: planPodMutation trusts them.
 import { en } from 'zod/locales'
 import * as z from 'zod/mini'
 import { InvalidParameterError } from '../../shared/core/errors.js'

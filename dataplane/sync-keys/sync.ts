@@ -1,8 +1,9 @@
-// `irsa-broker sync-keys` (DESIGN §8): reads the cluster's service-account signing keys from the
-// Kubernetes API (`GET /openid/v1/jwks`, readable by every ServiceAccount through the default
-// `system:service-account-issuer-discovery` binding) and pushes them to the broker's
-// `PUT /v1/issuers/{issuerId}/jwks` with a token of the cluster itself. One run is one read and
-// at most one push; with an interval, runs repeat and a set already accepted is not pushed again.
+// `irsa-broker sync-keys` (docs/data-planes.md, "Key push: a private cluster rotates its
+// keys"): reads the cluster's service-account signing keys from the Kubernetes API (`GET
+// /openid/v1/jwks`, readable by every ServiceAccount through the default
+// `system:service-account-issuer-discovery` binding) and pushes them to the broker's `PUT
+// /v1/issuers/{issuerId}/jwks` with a token of the cluster itself. One run is one read and at most
+// one push; with an interval, runs repeat and a set already accepted is not pushed again.
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import type { KeyPushResult } from '../../shared/core/key-push.js'
 

@@ -1,7 +1,7 @@
-// The composition root of `irsa-broker webhook` (DESIGN §8): from the frozen config, the
-// ServiceAccount view on the Kubernetes API, the TLS pair and rules file (each reloaded on
-// change), the HTTPS server, the metrics server and the JSON logger; then it serves until
-// SIGTERM or SIGINT and shuts down gracefully.
+// The composition root of `irsa-broker webhook` (docs/decisions.md, "The webhook program"): from
+// the frozen config, the ServiceAccount view on the Kubernetes API, the TLS pair and rules file
+// (each reloaded on change), the HTTPS server, the metrics server and the JSON logger; then it
+// serves until SIGTERM or SIGINT and shuts down gracefully.
 import { readFileSync } from 'node:fs'
 import type { Server as HttpServer } from 'node:http'
 import { createJsonLogger, type LineSink, stdoutSink } from '../../shared/adapters/json-logger.js'

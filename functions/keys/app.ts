@@ -1,4 +1,4 @@
-// PUT /v1/issuers/{issuerId}/jwks: a cluster pushes its own keys (DESIGN §8). Public: the
+// PUT /v1/issuers/{issuerId}/jwks: a cluster pushes its own keys (docs/api.md, "Key push"). Public: the
 // key-sync token is the only credential, checked by the core (shared/core/key-push.ts).
 import {
   bearerToken,

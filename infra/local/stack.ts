@@ -1,4 +1,4 @@
-// The whole broker on one machine (DESIGN §6): embedded dynalite persisted in the data
+// The whole broker on one machine (README.md, "Local configuration"): embedded dynalite persisted in the data
 // folder, a local signing key, STS from configuration or a moto_server it starts, and the
 // Lambda handlers behind the local HTTP front. Each function is built as its Lambda root builds
 // it (functions/*/app.ts), with its own core and caches: an admin write reaches the other

@@ -50,6 +50,20 @@ export const guarded = async <T>(
   }
 }
 
+/**
+ * The bindings among an issuer's items that belong to its current generation (the issuer item's
+ * own); none when the issuer item is not among them.
+ */
+const currentBindings = (items: readonly Item[]): Binding[] => {
+  const issuerItem = items.find((item) => item.sk?.S === ISSUER_SK)
+  if (!issuerItem) return []
+  const gen = genOf(issuerItem)
+  return items
+    .filter((item) => item.sk?.S?.startsWith(BINDING_PREFIX) && genOf(item) === gen)
+    .map((item) => docOf<Binding>(item))
+    .filter((binding): binding is Binding => binding !== undefined)
+}
+
 export const issuerKey = (issuerId: string): Item => ({ pk: { S: issuerPk(issuerId) }, sk: { S: ISSUER_SK } })
 export const bindingKey = (issuerId: string, bindingId: string): Item => ({
   pk: { S: issuerPk(issuerId) },
@@ -81,13 +95,7 @@ export const createDynamoDbReads = (client: DynamoDBClient, tableName: string) =
       ExpressionAttributeValues: { ':pk': { S: issuerPk(issuerId) } },
       ...(consistent ? { ConsistentRead: true } : {}),
     })
-    const issuerItem = items.find((item) => item.sk?.S === ISSUER_SK)
-    if (!issuerItem) return []
-    const gen = genOf(issuerItem)
-    return items
-      .filter((item) => item.sk?.S?.startsWith(BINDING_PREFIX) && genOf(item) === gen)
-      .map((item) => docOf<Binding>(item))
-      .filter((binding): binding is Binding => binding !== undefined)
+    return currentBindings(items)
   }
 
   const getItem = async (key: Item): Promise<Item | undefined> =>
@@ -124,14 +132,9 @@ export const createDynamoDbReads = (client: DynamoDBClient, tableName: string) =
     if (entries.length === 0) return []
     const ids = [...new Set(entries.map((entry) => entry.sk?.S ?? ''))]
     const items = await getItems([issuerKey(issuerId), ...ids.map((id) => bindingKey(issuerId, id))])
-    const issuerItem = items.find((item) => item.sk?.S === ISSUER_SK)
-    if (!issuerItem) return []
-    const gen = genOf(issuerItem)
-    return items
-      .filter((item) => item.sk?.S?.startsWith(BINDING_PREFIX) && genOf(item) === gen)
-      .map((item) => docOf<Binding>(item))
-      .filter((binding): binding is Binding => binding !== undefined)
-      .sort((a, b) => (a.bindingId < b.bindingId ? -1 : a.bindingId > b.bindingId ? 1 : 0))
+    return currentBindings(items).sort((a, b) =>
+      a.bindingId < b.bindingId ? -1 : a.bindingId > b.bindingId ? 1 : 0,
+    )
   }
 
   const reader: RegistryReader = {

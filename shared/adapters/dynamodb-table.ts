@@ -1,6 +1,6 @@
-// The single table of the registry (DESIGN §3): an issuer and its bindings share a partition,
-// and the `byIss` index finds issuers by their `iss`. Used by the local stack to create the
-// table; serverless.yml declares the same keys.
+// The single table of the registry (docs/decisions.md, "Registry and caches"): an issuer and its
+// bindings share a partition, and the `byIss` index finds issuers by their `iss`. Used by the local
+// stack to create the table; serverless.yml declares the same keys.
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb'
 
 export const ISS_INDEX = 'byIss'

@@ -1,4 +1,5 @@
-// Every claim check of DESIGN §4, one function each, with the audit log's reason codes. The
+// Every claim check of a workload token (docs/api.md, "What a workload token must satisfy"), one
+// function each, with the audit log's reason codes. The
 // validator decides with them (the checks jose leaves to it, stopping at the first failure) and
 // `explain` lists them all, so the two cannot disagree.
 

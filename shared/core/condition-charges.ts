@@ -205,6 +205,26 @@ export const GETTERS = [
   'getSeconds',
 ] as const
 
+// Families of functions and operators with one rule each, here and in condition-cost.ts: the
+// substring searches; the methods that build at most 3 times their receiver (JavaScript's case
+// mapping is Unicode's: 'ΐ'.toUpperCase() is three units), or at most their receiver; arithmetic,
+// ordering and equality.
+export const SEARCHES = [
+  '.contains/1',
+  '.indexOf/1',
+  '.indexOf/2',
+  '.lastIndexOf/1',
+  '.lastIndexOf/2',
+] as const
+export const CASE_MAPPINGS = ['.lowerAscii/0', '.upperAscii/0'] as const
+export const SUBSTRINGS = ['.trim/0', '.substring/1', '.substring/2'] as const
+export const ARITHMETIC = ['-', '*', '/', '%'] as const
+export const ORDERINGS = ['<', '<=', '>', '>='] as const
+export const EQUALITIES = ['==', '!='] as const
+
+/** Map entries giving each of `keys` the same rule. */
+export const each = <T>(keys: readonly string[], rule: T): [string, T][] => keys.map((key) => [key, rule])
+
 /**
  * Every function the library registers, by name and arity, methods with a leading dot (a test
  * holds this list to the library's own), or why conditions may not call it. Macros (has, all,
@@ -232,17 +252,9 @@ export const FUNCTIONS: ReadonlyMap<string, FunctionCharge | RefusedFunction> = 
   ['duration/1', { charge: ([value]) => len(value) ** 3 + len(value) }],
   ['.startsWith/1', { charge: ([text, prefix]) => Math.min(len(text), len(prefix)) }],
   ['.endsWith/1', { charge: ([text, suffix]) => Math.min(len(text), len(suffix)) }],
-  ['.contains/1', search],
-  ['.indexOf/1', search],
-  ['.indexOf/2', search],
-  ['.lastIndexOf/1', search],
-  ['.lastIndexOf/2', search],
-  // JavaScript's case mapping is Unicode's: 'ΐ'.toUpperCase() is three units.
-  ['.lowerAscii/0', rewrites(3)],
-  ['.upperAscii/0', rewrites(3)],
-  ['.trim/0', rewrites(1)],
-  ['.substring/1', rewrites(1)],
-  ['.substring/2', rewrites(1)],
+  ...each(SEARCHES, search),
+  ...each(CASE_MAPPINGS, rewrites(3)),
+  ...each(SUBSTRINGS, rewrites(1)),
   // At most n + 1 parts of at most n characters in all; the search as for contains, a join of the
   // rest when a limit is given.
   ['.split/1', split],
@@ -307,16 +319,9 @@ const concatenated = (left: unknown, right: unknown): number => {
 export const OPERATORS: ReadonlyMap<string, OperatorCharge> = new Map<string, OperatorCharge>([
   // Strings, bytes and lists are copied into a new value; numbers, times and durations are not.
   ['+', { charge: concatenated, builds: concatenated }],
-  ['-', arithmetic],
-  ['*', arithmetic],
-  ['/', arithmetic],
-  ['%', arithmetic],
-  ['<', ordering],
-  ['<=', ordering],
-  ['>', ordering],
-  ['>=', ordering],
-  ['==', equality],
-  ['!=', equality],
+  ...each(ARITHMETIC, arithmetic),
+  ...each(ORDERINGS, ordering),
+  ...each(EQUALITIES, equality),
   // A list is searched element by element, each an equality (see above): at most a walk over the
   // list, plus the needle's weight for each element when both are lists or maps. A map hashes the key.
   [

@@ -5,9 +5,13 @@
 // guard (condition-guard.ts) charges those while a condition runs, without this model, which
 // the credentials Lambda does not carry. docs/decisions.md, "Bindings", says what is counted.
 import {
+  ARITHMETIC,
+  CASE_MAPPINGS,
   type CelNode,
   childrenOf,
+  EQUALITIES,
   ERROR_COST,
+  each,
   FUNCTIONS,
   GETTER_COST,
   GETTERS,
@@ -18,6 +22,9 @@ import {
   MIN_INT,
   NUMBER_TEXT,
   OPERATORS,
+  ORDERINGS,
+  SEARCHES,
+  SUBSTRINGS,
 } from './condition-charges.js'
 import { MAX_CLAIM_COLLECTION_SIZE, MAX_CLAIMS_JSON_BYTES } from './limits.js'
 
@@ -159,17 +166,20 @@ const bytesShape = (bytes: Lin): Shape => ({ ...SCALAR, bytes, weight: plus(byte
 /** Keys a comprehension over bytes visits: the indices, as strings ("0" … "99999"). */
 const INDEX_KEY = stringShape(lin(6))
 
-const join = (a: Shape, b: Shape): Shape =>
-  a === b
-    ? a
-    : {
-        chars: upper(a.chars, b.chars),
-        bytes: upper(a.bytes, b.bytes),
-        items: upper(a.items, b.items),
-        weight: upper(a.weight, b.weight),
-        collection: a.collection || b.collection,
-        element: lazy(() => join(a.element(), b.element())),
-      }
+/**
+ * A value that is `a` or `b` (bound by `upper`), or both together (`+` concatenating them, bound
+ * by `add`): each size by `f`, its elements those of either.
+ */
+const combineShapes = (a: Shape, b: Shape, f: (x: Lin, y: Lin) => Lin): Shape => ({
+  chars: f(a.chars, b.chars),
+  bytes: f(a.bytes, b.bytes),
+  items: f(a.items, b.items),
+  weight: f(a.weight, b.weight),
+  collection: a.collection || b.collection,
+  element: lazy(() => join(a.element(), b.element())),
+})
+
+const join = (a: Shape, b: Shape): Shape => (a === b ? a : combineShapes(a, b, upper))
 
 const joinAll = (shapes: readonly Shape[]): Shape => shapes.reduce(join)
 
@@ -186,6 +196,15 @@ const releaseShape = (shape: Shape, variable: LoopVariable): Shape =>
       }
 
 const canBe = (x: Lin): boolean => maxOf(x) > 0
+
+/** A list or map written out in the condition: `items` entries, made of these values (a map's keys and values). */
+const literalCollection = (items: number, members: readonly { shape: Shape }[]): Shape => ({
+  ...SCALAR,
+  items: lin(items),
+  weight: plus(add(...members.map((m) => m.shape.weight)), 1),
+  collection: true,
+  element: lazy(() => (members.length === 0 ? SCALAR : joinAll(members.map((m) => m.shape)))),
+})
 
 // ---------------------------------------------------------------------------------------------
 // Functions and operators: each one's cost and result from the shapes of its arguments. Their
@@ -270,16 +289,9 @@ export const FUNCTION_BOUNDS: ReadonlyMap<string, FunctionBound> = new Map<strin
   ],
   ['.startsWith/1', (args) => scalar(lower(arg(args, 0).chars, arg(args, 1).chars))],
   ['.endsWith/1', (args) => scalar(lower(arg(args, 0).chars, arg(args, 1).chars))],
-  ['.contains/1', search],
-  ['.indexOf/1', search],
-  ['.indexOf/2', search],
-  ['.lastIndexOf/1', search],
-  ['.lastIndexOf/2', search],
-  ['.lowerAscii/0', rewrites(3)],
-  ['.upperAscii/0', rewrites(3)],
-  ['.trim/0', rewrites(1)],
-  ['.substring/1', rewrites(1)],
-  ['.substring/2', rewrites(1)],
+  ...each(SEARCHES, search),
+  ...each(CASE_MAPPINGS, rewrites(3)),
+  ...each(SUBSTRINGS, rewrites(1)),
   ['.split/1', split],
   ['.split/2', split],
   ['.join/0', (args) => joinBound(arg(args, 0), ZERO)],
@@ -321,27 +333,12 @@ export const OPERATOR_BOUNDS: ReadonlyMap<string, OperatorBound> = new Map<strin
     '+',
     (left, right) => {
       const built = add(left.chars, right.chars, left.bytes, right.bytes, left.items, right.items)
-      const shape: Shape = {
-        chars: add(left.chars, right.chars),
-        bytes: add(left.bytes, right.bytes),
-        items: add(left.items, right.items),
-        weight: add(left.weight, right.weight),
-        collection: left.collection || right.collection,
-        element: lazy(() => join(left.element(), right.element())),
-      }
-      return { shape, cost: built }
+      return { shape: combineShapes(left, right, add), cost: built }
     },
   ],
-  ['-', arithmetic],
-  ['*', arithmetic],
-  ['/', arithmetic],
-  ['%', arithmetic],
-  ['<', ordering],
-  ['<=', ordering],
-  ['>', ordering],
-  ['>=', ordering],
-  ['==', equality],
-  ['!=', equality],
+  ...each(ARITHMETIC, arithmetic),
+  ...each(ORDERINGS, ordering),
+  ...each(EQUALITIES, equality),
   [
     'in',
     (left, right) =>
@@ -553,13 +550,7 @@ export const boundCondition = (
       }
       case 'list': {
         const elements = visitAll(node.args as CelNode[], scope)
-        const shape: Shape = {
-          ...SCALAR,
-          items: lin(elements.length),
-          weight: plus(add(...elements.map((e) => e.shape.weight)), 1),
-          collection: true,
-          element: lazy(() => (elements.length === 0 ? SCALAR : joinAll(elements.map((e) => e.shape)))),
-        }
+        const shape = literalCollection(elements.length, elements)
         return { shape, cost: add(lin(1 + elements.length), ...elements.map((e) => e.cost)) }
       }
       case 'map': {
@@ -572,13 +563,7 @@ export const boundCondition = (
           return [visit(key, scope), visit(value, scope)] as const
         })
         const all = visited.flat()
-        const shape: Shape = {
-          ...SCALAR,
-          items: lin(entries.length),
-          weight: plus(add(...all.map((e) => e.shape.weight)), 1),
-          collection: true,
-          element: lazy(() => (all.length === 0 ? SCALAR : joinAll(all.map((e) => e.shape)))),
-        }
+        const shape = literalCollection(entries.length, all)
         const keyText = visited.map(([key]) => add(key.shape.chars, key.shape.bytes))
         return { shape, cost: add(lin(1 + entries.length), ...keyText, ...all.map((e) => e.cost)) }
       }

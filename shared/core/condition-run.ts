@@ -1,4 +1,4 @@
-// Binding conditions (DESIGN §3) as the exchange runs them: parsed and type-checked, then
+// Binding conditions (docs/decisions.md, "Bindings") as the exchange runs them: parsed and type-checked, then
 // evaluated over the verified claims under the run-time guard (condition-guard.ts), which charges
 // every node from the cost table (condition-charges.ts) and stops at the cap. The static bound
 // (condition-cost.ts) is checked where a condition is registered (condition.ts, the admin

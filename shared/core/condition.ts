@@ -1,8 +1,8 @@
-// CEL conditions of bindings (DESIGN §3) where they are registered (the admin documents, the
-// CLI's local checks): compiled, type-checked and bounded (condition-cost.ts: the size of every
-// value and the work of one evaluation, over any claims a token can carry), then guarded as the
-// exchange runs them (condition-run.ts). The exchange path imports condition-run.ts alone, so
-// the credentials Lambda carries the guard and its cost table, not the static model.
+// CEL conditions of bindings (docs/decisions.md, "Bindings") where they are registered (the admin
+// documents, the CLI's local checks): compiled, type-checked and bounded (condition-cost.ts: the
+// size of every value and the work of one evaluation, over any claims a token can carry), then
+// guarded as the exchange runs them (condition-run.ts). The exchange path imports condition-run.ts
+// alone, so the credentials Lambda carries the guard and its cost table, not the static model.
 import { boundCondition, type ConditionBound } from './condition-cost.js'
 import {
   type CompiledCondition,

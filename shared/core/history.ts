@@ -1,9 +1,9 @@
-// The admin history (DESIGN §9): every write of an issuer or binding, by the admin plane or a key
-// push, leaves one immutable record, and only a write that happened does. Without transactions
-// (dynalite has none) the record and the write are tied by a per-object claim, the "head"
-// (docs/decisions.md, "The admin history"): a writer claims the object's head with its record,
-// writes the object, then files the record and frees the head. While a head is claimed nobody
-// else writes the object, so the object's version alone tells whether the claimed write
+// The admin history (docs/api.md, "History"): every write of an issuer or binding, by the admin
+// plane or a key push, leaves one immutable record, and only a write that happened does. Without
+// transactions (dynalite has none) the record and the write are tied by a per-object claim, the
+// "head" (docs/decisions.md, "The admin history"): a writer claims the object's head with its
+// record, writes the object, then files the record and frees the head. While a head is claimed
+// nobody else writes the object, so the object's version alone tells whether the claimed write
 // happened; a claim left by a crash is settled that way once it is older than the lease.
 import { randomUUID } from 'node:crypto'
 import type { JSONWebKeySet } from 'jose'

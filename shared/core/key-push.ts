@@ -1,4 +1,4 @@
-// Key push (DESIGN §8): a private cluster, whose issuer the broker cannot fetch, replaces its
+// Key push (docs/api.md, "Key push"): a private cluster, whose issuer the broker cannot fetch, replaces its
 // issuer's inline keys itself. The only credential is a token that the issuer's currently
 // registered keys verify, with the key-sync audience and exactly the issuer's keySync subject;
 // the new set passes the registration rules, and the write is the admin plane's: conditional on
@@ -22,7 +22,7 @@ import { ID_PATTERN } from './patterns.js'
 import type { AuditRecord, AuditSink, Clock, Logger, Registry } from './ports.js'
 import { type PresentedToken, readUnverifiedToken, verifyWorkloadToken } from './verify.js'
 
-/** At most one accepted change of an issuer's keys per this many seconds (DESIGN §8, "bounded"). */
+/** At most one accepted change of an issuer's keys per this many seconds (docs/api.md, "Key push": 429). */
 export const KEY_PUSH_INTERVAL_SECONDS = 60
 
 /**
@@ -172,7 +172,7 @@ export const createKeyPush = (deps: KeyPushDeps) => {
     requestId: string,
   ): Promise<KeyPushResult> => {
     const issuer = await deps.registry.getIssuer(issuerId)
-    // A disabled issuer is an unknown one (DESIGN §2); nothing about it is told.
+    // A disabled issuer is an unknown one (docs/api.md, "Issuer document"); nothing about it is told.
     if (!issuer?.enabled) throw new InvalidTokenError('issuer_unknown')
     // Its keys come from its own endpoint, and this function fetches none.
     if (hasRemoteKeys(issuer))

@@ -19,13 +19,13 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number]
 export type IssuerMode = 'broker' | 'passthrough'
 
 /**
- * The audience of the token a cluster pushes its keys with (DESIGN §8, shared/core/key-push.ts).
- * Reserved: no issuer may accept it for workloads, so a key-sync token never buys credentials
- * and a workload token never pushes keys.
+ * The audience of the token a cluster pushes its keys with (docs/api.md, "Key push";
+ * shared/core/key-push.ts). Reserved: no issuer may accept it for workloads, so a key-sync token
+ * never buys credentials and a workload token never pushes keys.
  */
 export const KEY_SYNC_AUDIENCE = 'irsa-broker-key-sync'
 
-/** Key push (DESIGN §8): the one `sub` whose token may replace the issuer's inline keys. */
+/** Key push (docs/api.md, "Key push"): the one `sub` whose token may replace the issuer's inline keys. */
 export interface KeySync {
   subject: string
 }

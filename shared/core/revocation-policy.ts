@@ -1,4 +1,5 @@
-// The IAM deny policy that ends, in AWS, the sessions a revocation covers (DESIGN §9): STS
+// The IAM deny policy that ends, in AWS, the sessions a revocation covers (docs/decisions.md,
+// "Source identity, session names and revocation policies"; docs/security.md, incident runbook): STS
 // sessions already issued cannot be recalled by the broker, but an inline policy on each bound
 // role can deny everything to the sessions whose source identity is in scope and that were
 // issued before the revocation. Pure: the CLI reads the bindings and puts the policies.

@@ -1,7 +1,8 @@
-// Revocations of issued tokens (DESIGN §9): a scope of an issuer's workloads — narrowed by
-// binding and/or subject (exact, or a `*` glob) — whose tokens issued before `notBefore` are
-// refused with reason `revoked`. They are kept on the issuer (docs/decisions.md, "Revocations"),
-// so the request path reads them with the issuer it already reads, within the registry TTL.
+// Revocations of issued tokens (docs/api.md, "Revocation document"): a scope of an issuer's
+// workloads — narrowed by binding and/or subject (exact, or a `*` glob) — whose tokens issued
+// before `notBefore` are refused with reason `revoked`. They are kept on the issuer
+// (docs/decisions.md, "Revocations"), so the request path reads them with the issuer it already
+// reads, within the registry TTL.
 import { matchGlob } from './glob.js'
 import { nameDigest } from './workload-identity.js'
 

@@ -158,7 +158,7 @@ const issuerObject = z
     mode: z._default(z.enum(['broker', 'passthrough']), 'broker'),
     enabled: z._default(z.boolean(), true),
     description: z.optional(z.string().check(z.maxLength(1024))),
-    // Key push (DESIGN §8): the exact `sub` of the token allowed to replace the inline keys.
+    // Key push (docs/api.md, "Key push"): the exact `sub` of the token allowed to replace the inline keys.
     keySync: z.optional(z.strictObject({ subject: text(MAX_SUB_LENGTH) })),
     ...serverFields,
     keysPushedAt: z.optional(z.string().check(z.maxLength(64))),
@@ -335,8 +335,9 @@ export const explainBodySchema = z.strictObject({ token: z.string(), role: z.opt
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
 
 /**
- * `POST …/revocations` (DESIGN §9): the scope (the whole issuer, one binding, and/or the
- * workloads whose `sub` matches `subject`, exact or a `*` glob) and when it takes effect.
+ * `POST …/revocations` (docs/api.md, "Revocation document"): the scope (the whole issuer, one
+ * binding, and/or the workloads whose `sub` matches `subject`, exact or a `*` glob) and when it
+ * takes effect.
  */
 export const revocationDocumentSchema = z.strictObject({
   bindingId: z.optional(id),

@@ -46,7 +46,10 @@ const nameFrom = (template: string | undefined, binding: Binding, claims: Worklo
 export const sessionNameFor = (binding: Binding, claims: WorkloadClaims): string =>
   nameFrom(binding.sessionName, binding, claims)
 
-/** The source identity (DESIGN §9): the same rule with the binding's `sourceIdentity` template. */
+/**
+ * The source identity (docs/decisions.md, "Source identity, session names and revocation
+ * policies"): the same rule with the binding's `sourceIdentity` template.
+ */
 export const sourceIdentityFor = (binding: Binding, claims: WorkloadClaims): string =>
   nameFrom(binding.sourceIdentity, binding, claims)
 

@@ -1,4 +1,5 @@
-// Verification of a workload's JWT against the issuers registered for its `iss` (DESIGN §4).
+// Verification of a workload's JWT against the issuers registered for its `iss` (docs/api.md,
+// "What a workload token must satisfy"; docs/decisions.md, "Token validation").
 // Several registered issuers may share one `iss`; the one whose keys verify the signature is
 // the one that counts, and only its bindings are ever consulted.
 import { errors, type JWTVerifyGetKey } from 'jose'

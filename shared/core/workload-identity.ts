@@ -1,8 +1,9 @@
 // The name of a workload in AWS: the source identity of its sessions and their default session
-// name (DESIGN §9). One injective rule: readable where the workload's name fits STS's limits
+// name. One injective rule: readable where the workload's name fits STS's limits
 // (2-64 characters of [\w+=,.@-]), shortened with a hash where it does not, and never the same
 // for two distinct workloads. A workload is its issuer and its `sub`, as the broker token's
-// `sub` (`<issuerId>:<sub>`) names it; docs/decisions.md, "Source identity and session names".
+// `sub` (`<issuerId>:<sub>`) names it; docs/decisions.md, "Source identity, session names and
+// revocation policies".
 import { createHash } from 'node:crypto'
 
 /** STS's RoleSessionName and SourceIdentity: the same set, the same lengths. */

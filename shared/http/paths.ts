@@ -8,7 +8,7 @@ export const PATHS = {
   openIdConfiguration: '/.well-known/openid-configuration',
   jwks: '/.well-known/jwks.json',
   healthz: '/healthz',
-  /** Key push (DESIGN §8): public, authenticated by the cluster's own key-sync token. */
+  /** Key push (docs/api.md, "Key push"): public, authenticated by the cluster's own key-sync token. */
   issuerKeys: '/v1/issuers/{issuerId}/jwks',
   issuers: '/v1/admin/issuers',
   issuer: '/v1/admin/issuers/{issuerId}',
@@ -18,7 +18,7 @@ export const PATHS = {
   explain: '/v1/admin/explain',
   revocations: '/v1/admin/issuers/{issuerId}/revocations',
   revocation: '/v1/admin/issuers/{issuerId}/revocations/{revocationId}',
-  /** The admin history (DESIGN §9): `?issuerId=&since=&limit=&nextToken=`. */
+  /** The admin history (docs/api.md, "History"): `?issuerId=&since=&limit=&nextToken=`. */
   history: '/v1/admin/history',
 } as const
 

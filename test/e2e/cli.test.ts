@@ -1,7 +1,7 @@
 // `irsa-broker` (bin/irsa-broker.js, run as a user runs it) against the local broker that
 // `npm start` runs: the admin verbs with the local admin token, credential-process, the trust
 // policy of a binding, every kind of bad input with its one stderr line and exit code
-// (DESIGN §7), and the self-contained bundle `npm run build` makes.
+// (README.md, "The irsa-broker CLI"), and the self-contained bundle `npm run build` makes.
 import { randomBytes } from 'node:crypto'
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -866,7 +866,7 @@ describe('credential-process', () => {
   )
 })
 
-describe('bad input: one clear stderr line and the exit code of DESIGN §7', () => {
+describe('bad input: one clear stderr line and the exit code the README gives', () => {
   test(
     'an empty token file (whitespace only): exit 1, "is empty", and no request reaches the broker',
     async () => {

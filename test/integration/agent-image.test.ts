@@ -229,7 +229,8 @@ describe('the self-contained executable (/usr/local/bin/irsa-broker)', () => {
     const help = runBare(image.executable, ['configure', '--help'])
     expect(help.status).toBe(0)
     expect(help.stdout).toMatch(/--install-executable PATH/)
-    // A usage error: one line on stderr and exit 2, as from the CLI bundle (DESIGN §7).
+    // A usage error: one line on stderr and exit 2, as from the CLI bundle (README.md, "The
+    // irsa-broker CLI").
     const wrong = runBare(image.executable, ['configure', '--no-such-flag'])
     expect([wrong.status, wrong.stdout]).toEqual([2, ''])
     expect(wrong.stderr).toMatch(/^irsa-broker: [^\n]+\(see: irsa-broker configure --help\)\n$/)

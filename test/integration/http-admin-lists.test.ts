@@ -1,6 +1,6 @@
 // The admin lists over real HTTP against the local stack (dynalite): pages by `limit` and
 // `nextToken` that visit every object once in id order, tokens that are checked rather than
-// trusted, and the revocation routes of an issuer (DESIGN §9).
+// trusted, and the revocation routes of an issuer (docs/api.md, "Admin routes").
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LocalStack } from '../../infra/local/stack.js'

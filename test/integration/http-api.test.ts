@@ -101,7 +101,7 @@ const received = (answer: Answer): Answer => {
 
 const errorOf = (answer: Answer) => answer.body.error as { code: string; message: string; requestId: string }
 
-/** The error shape of DESIGN §2, with the request id echoed in the header. */
+/** The error shape of docs/api.md, "Errors", with the request id echoed in the header. */
 const expectError = (answer: Answer, status: number, code: string) => {
   expect({ status: answer.status, code: errorOf(answer)?.code }).toEqual({ status, code })
   expect(Object.keys(answer.body)).toEqual(['error'])

@@ -1,4 +1,4 @@
-// Key push (DESIGN §8, issue 13) through the local broker over real HTTP: a private cluster
+// Key push (docs/api.md, "Key push"; issue 13) through the local broker over real HTTP: a private cluster
 // rotates its service-account signing key with no admin call, `irsa-broker sync-keys` reading
 // the keys from a loopback stand-in of the Kubernetes API (HTTPS with its own CA, bearer token:
 // test/support/kube-api.ts; no API server runs here) and pushing them; and every refusal of

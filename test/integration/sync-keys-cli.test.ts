@@ -1,7 +1,7 @@
 // `irsa-broker sync-keys` in-process: the Kubernetes API is the loopback stand-in over HTTPS
 // (test/support/kube-api.ts, through a kubeconfig), the broker a scripted fetch, so that every
-// outcome and exit code of DESIGN §7 can be provoked. The run against the real local broker is
-// test/integration/key-push.test.ts.
+// outcome and exit code (README.md, "The irsa-broker CLI") can be provoked. The run against the
+// real local broker is test/integration/key-push.test.ts.
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

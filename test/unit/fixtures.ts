@@ -26,7 +26,7 @@ export const createTestClock = (start: Date = NOW): TestClock => {
   }
 }
 
-/** What an issuer document gets when it says nothing else (DESIGN §3). */
+/** What an issuer document gets when it says nothing else (docs/api.md, "Issuer document"). */
 export const ISSUER_DEFAULTS = {
   algorithms: ['RS256', 'ES256'],
   maxTokenLifetimeSeconds: 86400,

@@ -21,7 +21,7 @@ import {
 } from '../../../shared/core/errors.js'
 
 describe('wire codes', () => {
-  it('maps each wire code to the status of the DESIGN table (plus ServiceUnavailable, docs/decisions.md)', () => {
+  it("maps each wire code to the status of docs/api.md's error table", () => {
     // Act: the codes of each status, in the table's order
     const byStatus: Record<number, string[]> = {}
     for (const code of Object.keys(WIRE_STATUS)) {

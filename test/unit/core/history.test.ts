@@ -1,4 +1,4 @@
-// The admin history's rule (DESIGN §9, docs/decisions.md "The admin history"): a write that
+// The admin history's rule (docs/decisions.md, "The admin history"): a write that
 // fails leaves no record, a record never lacks its write, whatever step a crash interrupts.
 // A crash is a step that throws: the history store's claim, commit or abandon, or the registry
 // write before or after it changed the object.

@@ -9,6 +9,7 @@ import {
   revocationPolicyName,
 } from '../../../shared/core/revocation-policy.js'
 import { workloadName } from '../../../shared/core/workload-identity.js'
+import { identityPolicyProblems } from '../../support/iam-policy-grammar.js'
 
 const role = (name: string) => `arn:aws:iam::111122223333:role/${name}`
 const sa = (namespace: string, name: string) => `system:serviceaccount:${namespace}:${name}`
@@ -43,20 +44,15 @@ describe('buildRevocationPolicies', () => {
     expect(policies[2]?.roleName).toBe('ops-admin')
     for (const policy of policies) {
       expect(policy.covers).toBe('scope')
-      expect(policy.policy).toEqual({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'IrsaBrokerRevocation',
-            Effect: 'Deny',
-            Action: '*',
-            Resource: '*',
-            Condition: {
-              DateLessThan: { 'aws:TokenIssueTime': '2026-12-04T18:40:00Z' },
-              StringLike: { 'aws:SourceIdentity': ['onprem-a.*'] },
-            },
-          },
-        ],
+      // A valid identity policy (IAM's grammar) of one statement: deny every action on every
+      // resource, only to the issuer's sessions issued before the time.
+      expect(identityPolicyProblems(JSON.stringify(policy.policy))).toEqual([])
+      expect(policy.policy.Statement).toHaveLength(1)
+      const [statement] = policy.policy.Statement
+      expect([statement.Effect, statement.Action, statement.Resource]).toEqual(['Deny', '*', '*'])
+      expect(statement.Condition).toEqual({
+        DateLessThan: { 'aws:TokenIssueTime': '2026-12-04T18:40:00Z' },
+        StringLike: { 'aws:SourceIdentity': ['onprem-a.*'] },
       })
     }
   })
