@@ -1,14 +1,17 @@
 // Memory of the local broker under many identities: 100,000 GET /v1/credentials over 10,000
 // distinct service accounts (tokens of one test issuer, all allowed by one glob binding), and
-// the broker process's RSS sampled every 10,000 answers. STS is an in-process stub here (no
+// the broker process's RSS sampled every 10,000 answers; DynamoDB is dynalite in a process of its
+// own. STS is an in-process stub here (no
 // moto_server): each call answers new credentials shaped like STS's, so every identity's cache
 // entry costs what a real one would. Tokens are minted and sent by a child process
 // (identity-load-client.ts), so only the broker's own memory is in the figure. Loopback only;
 // bounded by count and time. `npm run bench`; exits 1 when the RSS ends above the cap.
-import { fork } from 'node:child_process'
+import { fork, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { freePort } from '../../infra/local/processes.js'
 import type { LocalStack } from '../../infra/local/stack.js'
 import type { AwsCredentials } from '../../shared/core/model.js'
 import type { RoleAssumer } from '../../shared/core/ports.js'
@@ -47,6 +50,8 @@ const SETTINGS = {
   keptHeapGrowthMb: 8,
 } as const
 
+const DYNALITE_CLI = createRequire(import.meta.url).resolve('dynalite/cli.js')
+
 const ISSUER_ID = 'memory-bench'
 const PROFILE = 'memory-reader'
 const ROLE_ARN = 'arn:aws:iam::111122223333:role/memory-reader'
@@ -78,13 +83,52 @@ const createStsStub = () => {
   return { stub, calls: () => calls }
 }
 
-const startStack = (sts: RoleAssumer): Promise<LocalStack> =>
-  startBenchStack({
+/**
+ * dynalite in a process of its own (in memory, as the local stack's embedded one), so that the
+ * figures are the broker's: an in-process dynalite keeps about 0.8 KB of heap per request it
+ * serves (test/bench/dynalite-heap.probe.ts), and the registry reads of the index model (a
+ * token's subject, per TTL) would count as the broker's growth. In AWS there is no dynalite.
+ */
+const startDynamoDbProcess = async (): Promise<string> => {
+  const port = await freePort()
+  const child = spawn(
+    process.execPath,
+    [DYNALITE_CLI, '--port', String(port), '--host', '127.0.0.1', '--createTableMs', '0'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  addCleanup(() => {
+    child.kill('SIGKILL')
+  })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('dynalite did not start within 10 s')), 10_000)
+    child.once('exit', (code) => reject(new Error(`dynalite exited (code ${code})`)))
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('listening')) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  })
+  return `http://127.0.0.1:${port}`
+}
+
+const startStack = async (sts: RoleAssumer): Promise<LocalStack> => {
+  // An endpoint given, the local stack's DynamoDB client takes the default credential chain, as
+  // against a real DynamoDB: dynalite accepts any.
+  process.env.AWS_ACCESS_KEY_ID ??= 'memory-bench'
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'memory-bench'
+  return startBenchStack({
     dataDirPrefix: 'irsa-broker-memory-',
-    // A closed loopback port, never called (the stub answers): no moto_server is started.
-    env: { AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9' },
+    env: {
+      // A closed loopback port, never called (the stub answers): no moto_server is started.
+      AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9',
+      AWS_ENDPOINT_URL_DYNAMODB: await startDynamoDbProcess(),
+    },
     wrapSts: () => sts,
   })
+}
 
 interface Sample {
   label: string
@@ -222,7 +266,7 @@ const main = async () => {
   samples.push(last)
 
   print(
-    `7. Memory: broker process (local stack: HTTP front, Lambda handlers, dynalite) under ` +
+    `7. Memory: broker process (local stack: HTTP front, Lambda handlers; dynalite in its own process) under ` +
       `${SETTINGS.requests.toLocaleString('en-US')} GET /v1/credentials over ${SETTINGS.identities.toLocaleString('en-US')} ` +
       `identities, ${SETTINGS.connections} connections, STS = in-process stub`,
   )
