@@ -33,8 +33,11 @@ export interface FaultProxy {
   requests(since?: number): ProxiedRequest[]
   /** Requests of `operation` (a substring of it) since the mark. */
   count(operation: string, since?: number): number
-  /** The bodies of the requests of `operation` since the mark (DynamoDB's JSON, to count reads). */
-  bodies(operation: string, since?: number): string[]
+  /**
+   * The bodies of the requests of `operation` since the mark (DynamoDB's JSON, to count reads).
+   * `firstAttempts`: one per SDK call, its retries left out (the SDK's `amz-sdk-request` header).
+   */
+  bodies(operation: string, since?: number, options?: { firstAttempts?: boolean }): string[]
   stop(): Promise<void>
 }
 
@@ -63,7 +66,7 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
   if (upstream.hostname !== '127.0.0.1')
     throw new Error(`the fault proxy forwards to 127.0.0.1 only, not ${target}`)
   let rule: FaultRule = () => 'forward'
-  const seen: (ProxiedRequest & { body: string })[] = []
+  const seen: (ProxiedRequest & { body: string; retry: boolean })[] = []
   const sockets = new Set<Socket>()
 
   const forward = (
@@ -102,7 +105,9 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
     const body = raw.toString('utf8')
     const operation = operationOf(incoming, body)
     const fault = rule({ operation, body, index: seen.length })
-    const record = { operation, body, fault, responded: false, closedByCaller: false }
+    // `attempt=2; max=3` on the SDK's retries of one call; absent for other callers.
+    const retry = /attempt=(\d+)/.exec(String(incoming.headers['amz-sdk-request'] ?? ''))?.[1] ?? '1'
+    const record = { operation, body, fault, responded: false, closedByCaller: false, retry: retry !== '1' }
     seen.push(record)
     outgoing.on('close', () => {
       if (fault === 'hang' && !record.responded) record.closedByCaller = true
@@ -150,10 +155,10 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
       })),
     count: (operation, since = 0) =>
       seen.slice(since).filter((entry) => entry.operation.includes(operation)).length,
-    bodies: (operation, since = 0) =>
+    bodies: (operation, since = 0, options = {}) =>
       seen
         .slice(since)
-        .filter((entry) => entry.operation.includes(operation))
+        .filter((entry) => entry.operation.includes(operation) && !(options.firstAttempts && entry.retry))
         .map((entry) => entry.body),
     stop: () =>
       new Promise<void>((resolve) => {
