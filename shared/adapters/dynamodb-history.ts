@@ -1,6 +1,6 @@
-// The admin history on the registry's table (docs/decisions.md, "The admin history"): an issuer's records and its objects'
-// heads share the partition `HISTORY#<issuerId>`, apart from the issuer's own, so a deleted
-// issuer's history stays. A record is `AT#<time>#<writeId>` (its JSON in `doc`), sorted by time;
+// The admin history on the registry's table (docs/decisions.md, "The admin history"): an
+// issuer's records and its objects' heads share the partition `HISTORY#<issuerId>`, apart from
+// the issuer's own, so a deleted issuer's history stays. A record is `AT#<time>#<writeId>` (its JSON in `doc`), sorted by time;
 // a head is `HEAD#issuer` or `HEAD#binding#<bindingId>`: the version the object's last recorded
 // write left (`head`, 0 for absent) and, while a write is under way, its claim (`writeId`,
 // `claim`, `since`). Every write is a conditional PutItem: no UpdateItem, no transaction.

@@ -11,6 +11,7 @@ import {
   QueryCommand,
 } from '@aws-sdk/client-dynamodb'
 import { patternIndexPk, subjectIndexPk } from '../core/binding-index.js'
+import { byBindingId } from '../core/bindings.js'
 import { type BrokerError, ConflictError, isBrokerError, UpstreamUnavailableError } from '../core/errors.js'
 import type { Binding, Issuer } from '../core/model.js'
 import type { RegistryReader } from '../core/ports.js'
@@ -132,9 +133,7 @@ export const createDynamoDbReads = (client: DynamoDBClient, tableName: string) =
     if (entries.length === 0) return []
     const ids = [...new Set(entries.map((entry) => entry.sk?.S ?? ''))]
     const items = await getItems([issuerKey(issuerId), ...ids.map((id) => bindingKey(issuerId, id))])
-    return currentBindings(items).sort((a, b) =>
-      a.bindingId < b.bindingId ? -1 : a.bindingId > b.bindingId ? 1 : 0,
-    )
+    return currentBindings(items).sort(byBindingId)
   }
 
   const reader: RegistryReader = {

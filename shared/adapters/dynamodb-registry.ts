@@ -24,6 +24,7 @@ import {
 import { indexEntriesOf } from '../core/binding-index.js'
 import { NotFoundError } from '../core/errors.js'
 import type { Binding, Issuer } from '../core/model.js'
+import { byCodeUnits } from '../core/order.js'
 import { type Page, type PageRequest, pageOf } from '../core/pagination.js'
 import type { Registry, RegistryPages } from '../core/ports.js'
 import {
@@ -371,9 +372,7 @@ export const createDynamoDbRegistryPages = (client: DynamoDBClient, tableName: s
     // "Pagination").
     listIssuersPage: (request) =>
       guarded(async () => {
-        const all = (await scanIssuers(client, tableName)).sort((a, b) =>
-          a.issuerId < b.issuerId ? -1 : a.issuerId > b.issuerId ? 1 : 0,
-        )
+        const all = (await scanIssuers(client, tableName)).sort((a, b) => byCodeUnits(a.issuerId, b.issuerId))
         return pageOf(all, request, (issuer) => issuer.issuerId, 'issuerId')
       }),
   }

@@ -12,6 +12,7 @@ import { isObject } from './json.js'
 import { checkJwks } from './jwks.js'
 import { hasRemoteKeys } from './keys.js'
 import type { Binding, Issuer, ServerFields } from './model.js'
+import { byCodeUnits } from './order.js'
 import {
   decodeNextToken,
   encodeNextToken,
@@ -75,9 +76,6 @@ const listPage = async <T>(
   const page = await read(pageRequest(list, field, query))
   return { items: page.items, ...(page.next ? { nextToken: encodeNextToken(list, page.next) } : {}) }
 }
-
-/** Code-unit order, the order DynamoDB keeps ids in (ids are ASCII): pageOf compares so too. */
-const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
 /** A `notBefore` further ahead is a typo more likely than a plan (it refuses the scope until then). */
 const MAX_NOT_BEFORE_AHEAD_MS = 24 * 3600 * 1000
@@ -315,7 +313,7 @@ export const createAdmin = (deps: AdminDeps) => {
       throw new ConflictError(`Issuer "${issuerId}" is at version ${existing.version}, not ${expected}.`)
     }
     const bindings = options.cascade ? [] : await registry.listBindings(issuerId)
-    if (bindings.length > 0 && !options.cascade) {
+    if (bindings.length > 0) {
       throw new ConflictError(
         `Issuer "${issuerId}" still has ${bindings.length} binding(s); delete them first or pass ?cascade=true.`,
         'has_bindings',

@@ -6,6 +6,7 @@ import { AccessDeniedError, InvalidParameterError } from './errors.js'
 import { matchAnyGlob } from './glob.js'
 import { parseJsonPointer, resolveJsonPointer } from './json-pointer.js'
 import type { Binding, WorkloadClaims } from './model.js'
+import { byCodeUnits } from './order.js'
 
 export interface BindingEvaluation {
   binding: Binding
@@ -43,8 +44,8 @@ export const evaluateBinding = (binding: Binding, claims: WorkloadClaims): Bindi
   return { binding, matched: true }
 }
 
-const byBindingId = (a: Binding, b: Binding): number =>
-  a.bindingId < b.bindingId ? -1 : a.bindingId > b.bindingId ? 1 : 0
+/** Bindings by id, in the order of order.ts. */
+export const byBindingId = (a: Binding, b: Binding): number => byCodeUnits(a.bindingId, b.bindingId)
 
 export const evaluateBindings = (bindings: readonly Binding[], claims: WorkloadClaims): BindingEvaluation[] =>
   [...bindings].sort(byBindingId).map((binding) => evaluateBinding(binding, claims))

@@ -4,6 +4,7 @@
 // found, from which the trace (exchange-trace.ts) and the audit line (exchange-audit.ts) are made.
 import {
   type BindingEvaluation,
+  byBindingId,
   evaluateBindings,
   matchingBindings,
   type SelectionFailure,
@@ -135,9 +136,7 @@ const candidatesOf = async (
   ])
   const byId = new Map<string, Binding>()
   for (const binding of [...exact, ...patterns]) byId.set(binding.bindingId, binding)
-  return [...byId.values()].sort((a, b) =>
-    a.bindingId < b.bindingId ? -1 : a.bindingId > b.bindingId ? 1 : 0,
-  )
+  return [...byId.values()].sort(byBindingId)
 }
 
 /** The evaluation of a request: `explain` reads and verifies afresh and lists every claim check. */

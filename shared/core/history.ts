@@ -196,12 +196,7 @@ export const createHistory = (deps: HistoryDeps) => {
         // issuer's delete ends it (docs/decisions.md, "The admin history"). Nobody holds the head,
         // so it is moved to the object's version (conditionally) and claimed again, once.
         const head = outcome.head
-        if (
-          !realigned &&
-          head !== undefined &&
-          head !== versionBeforeOf(record) &&
-          (await currentVersion(record)) === versionBeforeOf(record)
-        ) {
+        if (!realigned && head !== undefined && (await currentVersion(record)) === versionBeforeOf(record)) {
           realigned = true
           await deps.log.realign(record, head)
           continue

@@ -21,6 +21,7 @@ import { decodeSegment, verifyCompactJwt } from './jws-verify.js'
 import type { JwtVerifier } from './jwt-verifier.js'
 import { checkJsonShape } from './limits.js'
 import type { Issuer, WorkloadClaims } from './model.js'
+import { byCodeUnits } from './order.js'
 import type { KeyResolver } from './ports.js'
 
 export { MAX_SUB_LENGTH } from './claim-checks.js'
@@ -183,9 +184,7 @@ export const verifyWorkloadToken = async (
     shape: shapeChecked ? undefined : checkJsonShape(payload),
   })
   const verifyJwt = options.jwt ?? verifyCompactJwt
-  const ordered = [...candidates].sort((a, b) =>
-    a.issuerId < b.issuerId ? -1 : a.issuerId > b.issuerId ? 1 : 0,
-  )
+  const ordered = [...candidates].sort((a, b) => byCodeUnits(a.issuerId, b.issuerId))
   for (const issuer of ordered) {
     if (!issuer.enabled) {
       attempts.push({ issuerId: issuer.issuerId, outcome: 'disabled' })
